@@ -1,0 +1,40 @@
+# Every entry point bootstraps .venv itself: a fresh machine needs only Python 3.11 and make.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo serve test check bench format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/a2a-gateway demo --host $(HOST) --port $(PORT)
+
+serve: $(STAMP)
+	$(BIN)/a2a-gateway serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff format --check a2a_gateway agents_examples benchmarks tests
+	$(BIN)/ruff check a2a_gateway agents_examples benchmarks tests
+	$(BIN)/mypy a2a_gateway agents_examples
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format a2a_gateway agents_examples benchmarks tests
+	$(BIN)/ruff check --fix a2a_gateway agents_examples benchmarks tests
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.jsonrpc_send
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""The agent kit: write an A2A agent as skill handlers (async generators of events)."""
+
+from a2a_gateway.agent.definition import AgentDefinition
+from a2a_gateway.agent.events import AgentEvent, ArtifactChunk, InputRequired, Reply, Status
+from a2a_gateway.agent.skill import Skill, SkillContext, SkillHandler, skill
+
+__all__ = [
+    "AgentDefinition",
+    "AgentEvent",
+    "ArtifactChunk",
+    "InputRequired",
+    "Reply",
+    "Skill",
+    "SkillContext",
+    "SkillHandler",
+    "Status",
+    "skill",
+]

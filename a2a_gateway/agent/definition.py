@@ -1,0 +1,46 @@
+"""An agent as the kit sees it: identity for the card and its skills."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a_gateway.agent.skill import Skill
+from a2a_gateway.errors import InvalidParams
+from a2a_gateway.protocol import v1
+
+SKILL_KEY = "skillId"
+
+
+@dataclass(slots=True)
+class AgentDefinition:
+    """Name, description, version and skills of an agent built with the kit."""
+
+    name: str
+    description: str
+    skills: list[Skill]
+    version: str = "1.0.0"
+    provider: v1.AgentProvider | None = None
+    documentation_url: str | None = None
+    default_input_modes: list[str] = field(default_factory=lambda: ["text/plain", "application/json"])
+    default_output_modes: list[str] = field(default_factory=lambda: ["text/plain", "application/json"])
+
+    def __post_init__(self) -> None:
+        if not self.skills:
+            raise ValueError("an agent needs at least one skill")
+        ids = [s.id for s in self.skills]
+        if len(set(ids)) != len(ids):
+            raise ValueError("skill ids must be unique")
+
+    def select(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
+        """The skill a message asks for (``skillId`` in request or message metadata), else the first."""
+        wanted = (metadata or {}).get(SKILL_KEY) or (message.metadata or {}).get(SKILL_KEY)
+        if wanted is None:
+            return self.skills[0]
+        for candidate in self.skills:
+            if candidate.id == wanted:
+                return candidate
+        raise InvalidParams(
+            f"Unknown skill {str(wanted)[:64]!r}; known skills: {', '.join(s.id for s in self.skills)}",
+            violations=[{"field": "metadata.skillId", "description": "no such skill"}],
+        )

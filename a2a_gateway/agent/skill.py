@@ -1,0 +1,87 @@
+"""A skill: metadata for the card plus an async-generator handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a_gateway.agent.events import AgentEvent
+from a2a_gateway.protocol import v1
+
+
+@dataclass(slots=True)
+class SkillContext:
+    """What a handler knows about the call it serves."""
+
+    task_id: str
+    context_id: str
+    message: v1.Message
+    metadata: dict[str, Any]
+    history: list[v1.Message] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The text parts of the triggering message, joined by newlines."""
+        return message_text(self.message)
+
+    @property
+    def data(self) -> Any:
+        """The first data part of the triggering message, or None."""
+        for part in self.message.parts:
+            if part.data is not None:
+                return part.data
+        return None
+
+
+def message_text(message: v1.Message) -> str:
+    """The text parts of a message, joined by newlines."""
+    return "\n".join(p.text for p in message.parts if p.text is not None)
+
+
+SkillHandler = Callable[[SkillContext], AsyncGenerator[AgentEvent, v1.Message | None]]
+"""A handler yields events; after ``InputRequired`` it receives the follow-up message via ``asend``."""
+
+
+@dataclass(slots=True)
+class Skill:
+    """One capability of an agent."""
+
+    id: str
+    name: str
+    description: str
+    handler: SkillHandler
+    tags: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+    input_modes: list[str] | None = None
+    output_modes: list[str] | None = None
+
+    def card_entry(self) -> v1.AgentSkill:
+        """This skill as it appears on an agent card."""
+        return v1.AgentSkill(
+            id=self.id,
+            name=self.name,
+            description=self.description,
+            tags=self.tags,
+            examples=self.examples or None,
+            input_modes=self.input_modes,
+            output_modes=self.output_modes,
+        )
+
+
+def skill(
+    id: str,
+    name: str,
+    description: str,
+    *,
+    tags: list[str] | None = None,
+    examples: list[str] | None = None,
+) -> Callable[[SkillHandler], Skill]:
+    """Decorator turning an async generator function into a Skill."""
+
+    def wrap(handler: SkillHandler) -> Skill:
+        return Skill(
+            id=id, name=name, description=description, handler=handler, tags=tags or [], examples=examples or []
+        )
+
+    return wrap

@@ -1,0 +1,45 @@
+"""Agent-card routes: 1.0 by default, 0.3 on request or at the legacy path; ETag and max-age."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.card import RenderedCard, render
+from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
+
+
+class CardEndpoint:
+    """Serves one agent's card in both protocol versions from pre-rendered bytes."""
+
+    def __init__(self, card: v1.AgentCard, max_age: int) -> None:
+        self.card = card
+        self._rendered = {v: render(card, v) for v in ProtocolVersion}
+        self._cache_control = f"public, max-age={max_age}"
+
+    def _version(self, request: Request, legacy_path: bool) -> ProtocolVersion:
+        if legacy_path:
+            return ProtocolVersion.V0_3
+        asked = request.query_params.get(HEADER) or request.headers.get(HEADER)
+        if not asked:
+            return ProtocolVersion.V1_0
+        try:
+            return negotiate(asked)
+        except Exception:
+            return ProtocolVersion.V1_0
+
+    def _respond(self, request: Request, rendered: RenderedCard) -> Response:
+        headers = {"ETag": rendered.etag, "Cache-Control": self._cache_control, "Vary": HEADER}
+        tags = request.headers.get("if-none-match", "")
+        if rendered.etag in {t.strip().removeprefix("W/") for t in tags.split(",")} or tags.strip() == "*":
+            return Response(status_code=304, headers=headers)
+        return Response(rendered.body, media_type="application/json", headers=headers)
+
+    async def current(self, request: Request) -> Response:
+        """GET /.well-known/agent-card.json (1.0; ``?A2A-Version=0.3`` gives 0.3)."""
+        return self._respond(request, self._rendered[self._version(request, False)])
+
+    async def legacy(self, request: Request) -> Response:
+        """GET /.well-known/agent.json (0.3 form for older clients)."""
+        return self._respond(request, self._rendered[ProtocolVersion.V0_3])

@@ -1,0 +1,117 @@
+"""The one mapping from GatewayError classes to JSON-RPC codes, HTTP statuses and REST error bodies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from a2a_gateway import errors as e
+from a2a_gateway.protocol import jsonrpc
+from a2a_gateway.protocol.version import ProtocolVersion
+
+log = logging.getLogger(__name__)
+
+A2A_DOMAIN = "a2a-protocol.org"
+GATEWAY_DOMAIN = "a2a-gateway"
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """How one error class appears on each transport."""
+
+    rpc_code: int
+    http_status: int
+    domain: str = A2A_DOMAIN
+
+
+TABLE: dict[type[e.GatewayError], Mapping] = {
+    e.TaskNotFound: Mapping(-32001, 404),
+    e.TaskNotCancelable: Mapping(-32002, 409),
+    e.PushNotificationNotSupported: Mapping(-32003, 400),
+    e.UnsupportedOperation: Mapping(-32004, 400),
+    e.ContentTypeNotSupported: Mapping(-32005, 415),
+    e.InvalidAgentResponse: Mapping(-32006, 502),
+    e.ExtendedAgentCardNotConfigured: Mapping(-32007, 400),
+    e.ExtensionSupportRequired: Mapping(-32008, 400),
+    e.VersionNotSupported: Mapping(-32009, 400),
+    e.ParseError: Mapping(jsonrpc.PARSE_ERROR, 400),
+    e.InvalidRequest: Mapping(jsonrpc.INVALID_REQUEST, 400),
+    e.MethodNotFound: Mapping(jsonrpc.METHOD_NOT_FOUND, 404),
+    e.InvalidParams: Mapping(jsonrpc.INVALID_PARAMS, 400),
+    e.PayloadTooLarge: Mapping(jsonrpc.INVALID_REQUEST, 413),
+    e.ValidationFailed: Mapping(jsonrpc.INVALID_PARAMS, 400),
+    e.NotFound: Mapping(-32050, 404, GATEWAY_DOMAIN),
+    e.OutboundRefused: Mapping(-32051, 400, GATEWAY_DOMAIN),
+    e.UpstreamUnavailable: Mapping(-32052, 502, GATEWAY_DOMAIN),
+    e.Unavailable: Mapping(-32053, 503, GATEWAY_DOMAIN),
+}
+_FALLBACK = Mapping(jsonrpc.INTERNAL_ERROR, 500, GATEWAY_DOMAIN)
+_STANDARD = {jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.METHOD_NOT_FOUND, jsonrpc.INTERNAL_ERROR}
+
+
+def mapping_of(error: e.GatewayError) -> Mapping:
+    """The mapping of an error's class (or its nearest mapped base)."""
+    for cls in type(error).__mro__:
+        found = TABLE.get(cls)  # type: ignore[call-overload]
+        if found is not None:
+            return found
+    return _FALLBACK
+
+
+def from_validation(exc: ValidationError, prefix: str = "") -> e.InvalidParams:
+    """A pydantic failure as InvalidParams, naming fields but never echoing the input values."""
+    violations = [
+        {
+            "field": prefix + ".".join(str(p) for p in err["loc"]),
+            "description": err["msg"],
+        }
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    summary = "; ".join(f"{v['field'] or '(root)'}: {v['description']}" for v in violations[:5])
+    return e.InvalidParams(f"Invalid params: {summary}", violations=violations)
+
+
+def rpc_error(error: e.GatewayError, version: ProtocolVersion) -> tuple[int, str, Any]:
+    """(code, message, data) of a JSON-RPC error; 1.0 data is a list of google.rpc details."""
+    mapped = mapping_of(error)
+    violations = error.violations if isinstance(error, e.InvalidParams) else []
+    if version is ProtocolVersion.V0_3:
+        return mapped.rpc_code, error.message, ({"violations": violations} if violations else None)
+    if mapped.rpc_code in _STANDARD:
+        return mapped.rpc_code, error.message, None
+    details: list[dict[str, Any]] = [
+        {"@type": ERROR_INFO, "reason": error.reason, "domain": mapped.domain, "metadata": dict(error.metadata)}
+    ]
+    if violations:
+        details.append({"@type": BAD_REQUEST, "fieldViolations": violations})
+    return mapped.rpc_code, error.message, details
+
+
+def rpc_failure(
+    request_id: jsonrpc.RequestId, error: e.GatewayError, version: ProtocolVersion
+) -> dict[str, Any]:
+    """A complete JSON-RPC error response for a GatewayError."""
+    code, message, data = rpc_error(error, version)
+    return jsonrpc.failure(request_id, code, message, data)
+
+
+def internal(exc: BaseException, where: str) -> e.GatewayError:
+    """Log an unexpected exception with the request id; the caller gets a generic message only."""
+    log.error("unexpected error in %s", where, exc_info=exc)
+    error = e.GatewayError("Internal error")
+    error.reason = "INTERNAL"
+    return error
+
+
+def rest_body(error: e.GatewayError) -> tuple[int, dict[str, Any]]:
+    """HTTP status and the NEXUS-style body ``{"error": {"code", "message"}}``."""
+    mapped = mapping_of(error)
+    body: dict[str, Any] = {"error": {"code": error.reason, "message": error.message}}
+    if isinstance(error, e.InvalidParams) and error.violations:
+        body["error"]["details"] = error.violations
+    return mapped.http_status, body

@@ -1,0 +1,87 @@
+"""A2A 1.0 JSON-RPC methods: params parsed into 1.0 models, results as 1.0 ProtoJSON."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from a2a_gateway.api.context import CallContext
+from a2a_gateway.api.errors import from_validation
+from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.protocol import v1
+from a2a_gateway.tasks.service import TaskService
+
+Handler = Callable[[CallContext, dict[str, Any]], Awaitable[Any]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], params: dict[str, Any]) -> M:
+    """Validate params into a model, or raise InvalidParams naming the fields."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+def send_result(message: v1.Message | None, task: v1.Task | None) -> dict[str, Any]:
+    """SendMessageResponse: {"message": ...} or {"task": ...}."""
+    if message is not None:
+        return {"message": message.wire()}
+    assert task is not None
+    return {"task": task.wire()}
+
+
+def build(service: TaskService) -> dict[str, Handler]:
+    """The unary 1.0 method table."""
+
+    async def send_message(ctx: CallContext, params: dict[str, Any]) -> Any:
+        result = await service.send(ctx.owner, parse(v1.SendMessageRequest, params), streaming=False)
+        return send_result(result.message, result.task)
+
+    async def get_task(ctx: CallContext, params: dict[str, Any]) -> Any:
+        req = parse(v1.GetTaskRequest, params)
+        return (await service.get(ctx.owner, req.id, req.history_length)).wire()
+
+    async def list_tasks(ctx: CallContext, params: dict[str, Any]) -> Any:
+        return (await service.list_tasks(ctx.owner, parse(v1.ListTasksRequest, params))).wire()
+
+    async def cancel_task(ctx: CallContext, params: dict[str, Any]) -> Any:
+        return (await service.cancel(ctx.owner, parse(v1.CancelTaskRequest, params).id)).wire()
+
+    async def create_push(ctx: CallContext, params: dict[str, Any]) -> Any:
+        return (await service.push.create(ctx.owner, parse(v1.TaskPushNotificationConfig, params))).wire()
+
+    async def get_push(ctx: CallContext, params: dict[str, Any]) -> Any:
+        ref = parse(v1.TaskPushConfigRef, params)
+        return (await service.push.get(ctx.owner, ref.task_id, ref.id)).wire()
+
+    async def list_push(ctx: CallContext, params: dict[str, Any]) -> Any:
+        req = parse(v1.ListTaskPushNotificationConfigsRequest, params)
+        configs = await service.push.list_configs(ctx.owner, req.task_id)
+        return {"configs": [c.wire() for c in configs], "nextPageToken": ""}
+
+    async def delete_push(ctx: CallContext, params: dict[str, Any]) -> Any:
+        ref = parse(v1.TaskPushConfigRef, params)
+        await service.push.delete(ctx.owner, ref.task_id, ref.id)
+        return {}
+
+    async def extended_card(ctx: CallContext, params: dict[str, Any]) -> Any:
+        parse(v1.GetExtendedAgentCardRequest, params)
+        raise UnsupportedOperation("This agent does not declare an extended agent card")
+
+    return {
+        "SendMessage": send_message,
+        "GetTask": get_task,
+        "ListTasks": list_tasks,
+        "CancelTask": cancel_task,
+        "CreateTaskPushNotificationConfig": create_push,
+        "GetTaskPushNotificationConfig": get_push,
+        "ListTaskPushNotificationConfigs": list_push,
+        "DeleteTaskPushNotificationConfig": delete_push,
+        "GetExtendedAgentCard": extended_card,
+    }
+
+
+STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})

@@ -1,0 +1,149 @@
+"""Composition root: build every service and adapter, the routes and the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a_gateway.agent import AgentDefinition
+from a2a_gateway.api.cards import CardEndpoint
+from a2a_gateway.api.health import HealthEndpoints
+from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
+from a2a_gateway.api.metrics import Metrics
+from a2a_gateway.api.middleware import RequestLogMiddleware
+from a2a_gateway.api.routes import build_routes
+from a2a_gateway.outbound.push_notifier import WebhookNotifier
+from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
+from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
+from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.card import build_card
+from a2a_gateway.settings import Settings
+from a2a_gateway.storage import engine as db
+from a2a_gateway.storage.task_repository import SqlTaskRepository
+from a2a_gateway.tasks.broker import TaskEventBroker
+from a2a_gateway.tasks.service import TaskService
+
+log = logging.getLogger(__name__)
+RPC_PATH = "/a2a"
+CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "well-known" / "agent-card.json"
+
+
+def load_card_template(path: Path = CARD_TEMPLATE) -> dict[str, Any]:
+    """The gateway's card template (identity fields; interfaces and capabilities are filled in)."""
+    loaded = orjson.loads(path.read_bytes())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return loaded
+
+
+def agent_template(agent: AgentDefinition) -> dict[str, Any]:
+    """A card template for an agent built with the kit, from its definition."""
+    template: dict[str, Any] = {
+        "name": agent.name,
+        "description": agent.description,
+        "version": agent.version,
+        "defaultInputModes": agent.default_input_modes,
+        "defaultOutputModes": agent.default_output_modes,
+    }
+    if agent.provider is not None:
+        template["provider"] = agent.provider.wire()
+    if agent.documentation_url:
+        template["documentationUrl"] = agent.documentation_url
+    return template
+
+
+def create_app(
+    settings: Settings,
+    agent: AgentDefinition,
+    *,
+    template: dict[str, Any] | None = None,
+    outbound_transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
+    auto_migrate: bool | None = None,
+) -> Starlette:
+    """The ASGI app serving ``agent``'s skills over A2A; the gateway and every kit agent use this."""
+    engine = db.create_engine(settings.resolved_database_url())
+    migrate = auto_migrate if auto_migrate is not None else engine.dialect.name == "sqlite"
+    repo = SqlTaskRepository(engine, settings.write_batch_max)
+    broker = TaskEventBroker(settings.stream_queue_size)
+    guard = SsrfGuard(settings.outbound_allowlist, resolver)
+    client = httpx.AsyncClient(
+        transport=GuardedTransport(guard, outbound_transport),
+        timeout=httpx.Timeout(settings.push_timeout_seconds),
+        follow_redirects=False,
+    )
+    delivery = WebhookDelivery(
+        client,
+        timeout=settings.push_timeout_seconds,
+        max_attempts=settings.push_max_attempts,
+        base_backoff=settings.push_backoff_seconds,
+    )
+    notifier = WebhookNotifier(guard, delivery) if settings.push_notifications else None
+    service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
+    metrics = Metrics()
+    card = build_card(
+        template if template is not None else load_card_template(),
+        settings.public_url.rstrip("/") + RPC_PATH,
+        [s.card_entry() for s in agent.skills],
+        v1.AgentCapabilities(streaming=True, push_notifications=settings.push_notifications),
+    )
+
+    async def database_ready() -> bool:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            log.warning("database readiness check failed", exc_info=True)
+            return False
+
+    async def metrics_endpoint(request: Request) -> Response:
+        by_state = await repo.count_by_state()
+        gauges = {
+            "a2a_tasks": ("state", {k: float(v) for k, v in by_state.items()}),
+            "a2a_live_tasks": ("", {"": float(service.live_count())}),
+            "a2a_push_delivered_total": ("", {"": float(delivery.delivered)}),
+            "a2a_push_failed_total": ("", {"": float(delivery.failed)}),
+        }
+        return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if migrate:
+            await db.upgrade(engine)
+        failed = await service.recover()
+        if failed:
+            log.warning("marked %d in-flight tasks failed after a restart", failed)
+        await delivery.start()
+        try:
+            yield
+        finally:
+            await service.shutdown()
+            await delivery.close()
+            await repo.close()
+            await client.aclose()
+            await engine.dispose()
+
+    rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes)
+    cards = CardEndpoint(card, settings.card_max_age)
+    routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)])
+    app.state.service = service
+    app.state.card = card
+    return app
+
+
+def create_agent_app(agent: AgentDefinition, settings: Settings, **kwargs: Any) -> Starlette:
+    """Serve an agent built with the kit: its own card, JSON-RPC endpoint and task store."""
+    return create_app(settings, agent, template=agent_template(agent), **kwargs)

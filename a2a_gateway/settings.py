@@ -1,0 +1,46 @@
+"""Configuration from environment variables (prefix ``A2A_GATEWAY_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway; docs/operations.md lists them all."""
+
+    model_config = SettingsConfigDict(env_prefix="A2A_GATEWAY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the embedded database lives.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default sqlite+aiosqlite in data_dir."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL clients use to reach the gateway."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    card_max_age: int = Field(default=300, ge=0, description="Cache-Control max-age of agent cards.")
+    push_notifications: bool = True
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_max_attempts: int = Field(default=5, ge=1)
+    push_backoff_seconds: float = Field(default=0.5, ge=0)
+    outbound_allowlist: list[str] = Field(
+        default_factory=list, description="Hosts, IPs or CIDRs the SSRF guard lets through."
+    )
+    history_default_length: int | None = Field(
+        default=None, ge=0, description="History returned when a request gives no historyLength."
+    )
+    stream_queue_size: int = Field(default=1000, ge=1, description="Events buffered per subscriber.")
+    write_batch_max: int = Field(default=512, ge=1, description="Task writes grouped in one commit.")
+
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').resolve()}"

@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 async adapter: tables, repositories, migrations."""

@@ -1,0 +1,234 @@
+"""SqlTaskRepository: the task aggregate (task row, history, artifacts, push configs) in SQL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_gateway.errors import InvalidParams
+from a2a_gateway.protocol import v1
+from a2a_gateway.storage.tables import task_artifacts, task_messages, task_push_configs, tasks
+from a2a_gateway.storage.task_writer import TaskWriter, micros
+from a2a_gateway.tasks.models import TaskPage, TaskQuery, TaskWrite
+
+TERMINAL = [s.value for s in v1.TERMINAL_STATES]
+
+
+def _encode_cursor(status_ts: int, task_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([status_ts, task_id])).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        status_ts, task_id = orjson.loads(raw)
+        if isinstance(status_ts, int) and isinstance(task_id, str):
+            return status_ts, task_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise InvalidParams(
+        "pageToken is not a token this server issued",
+        violations=[{"field": "pageToken", "description": "invalid cursor"}],
+    )
+
+
+class SqlTaskRepository:
+    """Implements tasks.ports.TaskRepository over SQLAlchemy Core."""
+
+    def __init__(self, engine: AsyncEngine, batch_max: int = 512) -> None:
+        self._engine = engine
+        self._writer = TaskWriter(engine, batch_max)
+
+    def submit(self, change: TaskWrite) -> Awaitable[None]:
+        """Queue a write for the next group commit."""
+        return self._writer.submit(change)
+
+    async def flush(self) -> None:
+        """Wait until queued writes are committed."""
+        await self._writer.flush()
+
+    async def close(self) -> None:
+        """Commit queued writes and stop the writer."""
+        await self._writer.close()
+
+    async def get(self, task_id: str, owner: str, history_length: int | None) -> v1.Task | None:
+        """One task of an owner, history trimmed to the newest ``history_length`` messages."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(tasks).where(tasks.c.id == task_id, tasks.c.owner == owner))
+            ).first()
+            if row is None:
+                return None
+            history = await self._history(conn, [task_id], history_length)
+            arts = await self._artifacts(conn, [task_id])
+        return _task(row, history.get(task_id, []), arts.get(task_id, []))
+
+    async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        """A page of tasks, newest status first, with an opaque keyset cursor."""
+        filters: list[Any] = [tasks.c.owner == query.owner]
+        if query.context_id:
+            filters.append(tasks.c.context_id == query.context_id)
+        if query.state is not None:
+            filters.append(tasks.c.state == query.state.value)
+        if query.status_after is not None:
+            filters.append(tasks.c.status_ts >= micros(query.status_after))
+        page_filters = list(filters)
+        if query.page_token:
+            ts, last_id = _decode_cursor(query.page_token)
+            page_filters.append(
+                or_(tasks.c.status_ts < ts, and_(tasks.c.status_ts == ts, tasks.c.id < last_id))
+            )
+        async with self._engine.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(tasks).where(*filters))).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(tasks)
+                    .where(*page_filters)
+                    .order_by(tasks.c.status_ts.desc(), tasks.c.id.desc())
+                    .limit(query.page_size + 1)
+                )
+            ).all()
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            ids = [r.id for r in rows]
+            history = await self._history(conn, ids, query.history_length)
+            arts = await self._artifacts(conn, ids) if query.include_artifacts else {}
+        token = _encode_cursor(rows[-1].status_ts, rows[-1].id) if more and rows else ""
+        found = [_task(r, history.get(r.id, []), arts.get(r.id, [])) for r in rows]
+        return TaskPage(tasks=found, next_page_token=token, total_size=int(total))
+
+    async def _history(self, conn: Any, ids: Sequence[str], length: int | None) -> dict[str, list[v1.Message]]:
+        if not ids or length == 0:
+            return {}
+        rows = await conn.execute(
+            select(task_messages.c.task_id, task_messages.c.message)
+            .where(task_messages.c.task_id.in_(ids))
+            .order_by(task_messages.c.task_id, task_messages.c.seq)
+        )
+        found: dict[str, list[v1.Message]] = {}
+        for task_id, text in rows:
+            found.setdefault(task_id, []).append(v1.Message.model_validate_json(text))
+        if length is not None:
+            found = {k: v[len(v) - length :] for k, v in found.items()}
+        return found
+
+    async def _artifacts(self, conn: Any, ids: Sequence[str]) -> dict[str, list[v1.Artifact]]:
+        if not ids:
+            return {}
+        rows = await conn.execute(
+            select(task_artifacts.c.task_id, task_artifacts.c.artifact)
+            .where(task_artifacts.c.task_id.in_(ids))
+            .order_by(task_artifacts.c.task_id, task_artifacts.c.seq)
+        )
+        found: dict[str, list[v1.Artifact]] = {}
+        for task_id, text in rows:
+            found.setdefault(task_id, []).append(v1.Artifact.model_validate_json(text))
+        return found
+
+    async def fail_inflight(self, status: v1.TaskStatus) -> int:
+        """Mark every non-terminal task failed; the explanation joins each task's history."""
+        await self.flush()
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(tasks.c.id, tasks.c.context_id, func.max(task_messages.c.seq))
+                    .select_from(tasks.outerjoin(task_messages, task_messages.c.task_id == tasks.c.id))
+                    .where(tasks.c.state.not_in(TERMINAL))
+                    .group_by(tasks.c.id, tasks.c.context_id)
+                )
+            ).all()
+            for task_id, context_id, last_seq in rows:
+                message = (status.message or v1.Message(message_id="-", role=v1.Role.AGENT, parts=[])).model_copy(
+                    update={"task_id": task_id, "context_id": context_id}
+                )
+                own = status.model_copy(update={"message": message})
+                await conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id == task_id)
+                    .values(
+                        state=own.state.value,
+                        status=own.model_dump_json(by_alias=True, exclude_none=True),
+                        status_ts=micros(own.timestamp),
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+                await conn.execute(
+                    task_messages.insert().values(
+                        task_id=task_id,
+                        seq=(last_seq if last_seq is not None else -1) + 1,
+                        message=message.model_dump_json(by_alias=True, exclude_none=True),
+                    )
+                )
+        return len(rows)
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many tasks are in each state."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(tasks.c.state, func.count()).group_by(tasks.c.state))
+            return {state: int(count) for state, count in rows}
+
+    async def put_push_config(self, task_id: str, config: v1.TaskPushNotificationConfig) -> None:
+        """Create or replace a push config."""
+        body = config.model_dump_json(by_alias=True, exclude_none=True)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(task_push_configs).where(
+                    task_push_configs.c.task_id == task_id, task_push_configs.c.id == config.id
+                )
+            )
+            await conn.execute(
+                task_push_configs.insert().values(
+                    task_id=task_id, id=config.id, config=body, created_at=datetime.now(UTC)
+                )
+            )
+
+    async def get_push_config(self, task_id: str, config_id: str) -> v1.TaskPushNotificationConfig | None:
+        """One push config."""
+        async with self._engine.connect() as conn:
+            text = (
+                await conn.execute(
+                    select(task_push_configs.c.config).where(
+                        task_push_configs.c.task_id == task_id, task_push_configs.c.id == config_id
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if text is None else v1.TaskPushNotificationConfig.model_validate_json(text)
+
+    async def list_push_configs(self, task_id: str) -> list[v1.TaskPushNotificationConfig]:
+        """A task's push configs, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(task_push_configs.c.config)
+                .where(task_push_configs.c.task_id == task_id)
+                .order_by(task_push_configs.c.created_at, task_push_configs.c.id)
+            )
+            return [v1.TaskPushNotificationConfig.model_validate_json(t) for (t,) in rows]
+
+    async def delete_push_config(self, task_id: str, config_id: str) -> bool:
+        """Remove a push config; False when there was none."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(task_push_configs).where(
+                    task_push_configs.c.task_id == task_id, task_push_configs.c.id == config_id
+                )
+            )
+        return bool(result.rowcount)
+
+
+def _task(row: Row[Any], history: list[v1.Message], artifacts: list[v1.Artifact]) -> v1.Task:
+    return v1.Task(
+        id=row.id,
+        context_id=row.context_id,
+        status=v1.TaskStatus.model_validate_json(row.status),
+        history=history or None,
+        artifacts=artifacts or None,
+        metadata=orjson.loads(row.metadata) if row.metadata else None,
+    )

@@ -1,0 +1,56 @@
+"""Task records as the domain keeps them, and the units the repository persists and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from a2a_gateway.protocol import v1
+
+
+@dataclass(slots=True)
+class TaskWrite:
+    """What changed in one task since its last write; coalesced by the repository before a commit."""
+
+    task: v1.Task
+    owner: str
+    created_at: datetime
+    messages_from: int
+    artifact_ids: set[str] = field(default_factory=set)
+
+    def merge(self, later: TaskWrite) -> None:
+        """Fold a later write of the same task into this one."""
+        self.task = later.task
+        self.messages_from = min(self.messages_from, later.messages_from)
+        self.artifact_ids |= later.artifact_ids
+
+
+@dataclass(slots=True)
+class TaskQuery:
+    """Filters and page of a task listing."""
+
+    owner: str
+    context_id: str | None = None
+    state: v1.TaskState | None = None
+    status_after: datetime | None = None
+    page_size: int = 50
+    page_token: str | None = None
+    history_length: int | None = None
+    include_artifacts: bool = False
+
+
+@dataclass(slots=True)
+class TaskPage:
+    """One page of tasks."""
+
+    tasks: list[v1.Task]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(slots=True)
+class StoredPushConfig:
+    """A push-notification config with the task it belongs to."""
+
+    task_id: str
+    config: v1.TaskPushNotificationConfig

@@ -1,0 +1,61 @@
+"""Ports the task service talks through; app.py fills them with adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Protocol
+
+from a2a_gateway.protocol import v1
+from a2a_gateway.tasks.models import TaskPage, TaskQuery, TaskWrite
+
+
+class TaskRepository(Protocol):
+    """Durable store of tasks, their history, artifacts and push configs (owner-scoped reads)."""
+
+    def submit(self, change: TaskWrite) -> Awaitable[None]:
+        """Queue a write; the awaitable resolves once it is committed."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every queued write is committed."""
+        ...
+
+    async def get(self, task_id: str, owner: str, history_length: int | None) -> v1.Task | None:
+        """The task if it exists and belongs to ``owner``."""
+        ...
+
+    async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        """A page of the owner's tasks, newest status first."""
+        ...
+
+    async def fail_inflight(self, status: v1.TaskStatus) -> int:
+        """Mark every non-terminal task failed with ``status``; return how many."""
+        ...
+
+    async def put_push_config(self, task_id: str, config: v1.TaskPushNotificationConfig) -> None:
+        """Create or replace a push config of a task."""
+        ...
+
+    async def get_push_config(self, task_id: str, config_id: str) -> v1.TaskPushNotificationConfig | None:
+        """One push config of a task."""
+        ...
+
+    async def list_push_configs(self, task_id: str) -> list[v1.TaskPushNotificationConfig]:
+        """Every push config of a task, oldest first."""
+        ...
+
+    async def delete_push_config(self, task_id: str, config_id: str) -> bool:
+        """Remove a push config; False when there was none."""
+        ...
+
+
+class PushNotifier(Protocol):
+    """Delivers task events to webhooks."""
+
+    async def check_url(self, url: str) -> None:
+        """Raise OutboundRefused when a webhook URL may not be called."""
+        ...
+
+    def enqueue(self, config: v1.TaskPushNotificationConfig, event: v1.StreamResponse) -> None:
+        """Deliver one event to one webhook in the background."""
+        ...

@@ -1,0 +1,160 @@
+"""Drives a skill handler's events into task transitions, persistence, fan-out and push."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, Status
+from a2a_gateway.agent.events import text_parts
+from a2a_gateway.protocol import v1
+from a2a_gateway.tasks import state
+from a2a_gateway.tasks.broker import Delivery, TaskEventBroker
+from a2a_gateway.tasks.live import Crash, Handler, LiveTask
+from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
+
+log = logging.getLogger(__name__)
+
+SKILL_FAILED = "The skill failed with an internal error."
+
+
+class TaskRunner:
+    """Turns handler events into task state; one instance serves every task of a service."""
+
+    def __init__(
+        self,
+        repo: TaskRepository,
+        broker: TaskEventBroker,
+        notifier: PushNotifier | None,
+        clock: Callable[[], datetime],
+        forget: Callable[[LiveTask], None],
+    ) -> None:
+        self._repo = repo
+        self._broker = broker
+        self._notifier = notifier
+        self._clock = clock
+        self._forget = forget
+
+    async def drive(
+        self, live: LiveTask, gen: Handler, first: AgentEvent | Crash | None, resume: v1.Message | None
+    ) -> None:
+        """Run a handler from its first event (or resume it with a follow-up) until it stops."""
+        try:
+            if resume is not None:
+                await self.status(live, v1.TaskState.WORKING)
+                event: AgentEvent | Crash | None = await gen.asend(resume)
+            else:
+                if not isinstance(first, Status):
+                    await self.status(live, v1.TaskState.WORKING)
+                event = first
+            while True:
+                if isinstance(event, Crash):
+                    raise RuntimeError("skill raised before its first event")
+                if event is None or await self._apply(live, gen, event):
+                    break
+                event = await gen.__anext__()
+            if event is None:
+                await self.status(live, v1.TaskState.COMPLETED)
+        except StopAsyncIteration:
+            if not live.state.terminal:
+                await self.status(live, v1.TaskState.COMPLETED)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("skill failed", extra={"taskId": live.task.id})
+            if not live.state.terminal:
+                await self.status(live, v1.TaskState.FAILED, SKILL_FAILED)
+            await _close(gen)
+
+    async def _apply(self, live: LiveTask, gen: Handler, event: AgentEvent) -> bool:
+        """Apply one event; True when the handler's run stops here (terminal or paused)."""
+        if isinstance(event, ArtifactChunk):
+            await self._artifact(live, event)
+            return False
+        if isinstance(event, InputRequired):
+            wanted = v1.TaskState.AUTH_REQUIRED if event.auth else v1.TaskState.INPUT_REQUIRED
+            return await self._pause(live, gen, wanted, event.parts or text_parts(event.text))
+        if isinstance(event, Status):
+            if event.state.interrupted:
+                return await self._pause(live, gen, event.state, text_parts(event.text or "Input required"))
+            if event.state in (v1.TaskState.SUBMITTED, v1.TaskState.UNSPECIFIED):
+                raise ValueError(f"a skill may not move a task to {event.state}")
+            await self.status(live, event.state, event.text, event.metadata)
+            if event.state.terminal:
+                await _close(gen)
+                return True
+            return False
+        if isinstance(event, Reply):
+            raise ValueError("a direct reply is only allowed as a skill's first event")
+        raise TypeError(f"unknown event {type(event).__name__}")
+
+    async def _pause(self, live: LiveTask, gen: Handler, wanted: v1.TaskState, parts: list[v1.Part]) -> bool:
+        live.generator = gen
+        message = state.agent_message(live.task, parts)
+        event = state.set_status(live.task, wanted, self._clock(), message)
+        await self.emit(live, v1.StreamResponse(status_update=event), interrupted=True)
+        return True
+
+    async def _artifact(self, live: LiveTask, chunk: ArtifactChunk) -> None:
+        artifacts = live.task.artifacts or []
+        artifact_id = chunk.artifact_id
+        if artifact_id is None:
+            artifact_id = artifacts[-1].artifact_id if chunk.append and artifacts else str(uuid.uuid4())
+        artifact = v1.Artifact(
+            artifact_id=artifact_id,
+            name=chunk.name,
+            description=chunk.description,
+            parts=chunk.parts,
+            metadata=chunk.metadata,
+        )
+        event = state.put_artifact(live.task, artifact, chunk.append, chunk.last_chunk)
+        await self.emit(live, v1.StreamResponse(artifact_update=event), artifact_id=artifact_id)
+
+    async def status(
+        self,
+        live: LiveTask,
+        wanted: v1.TaskState,
+        text: str | None = None,
+        metadata: dict[str, object] | None = None,
+    ) -> None:
+        """Move the task to a state (with an optional agent message) and publish it."""
+        message = state.agent_message(live.task, text_parts(text)) if text else None
+        event = state.set_status(live.task, wanted, self._clock(), message, metadata)
+        await self.emit(live, v1.StreamResponse(status_update=event), terminal=wanted.terminal)
+
+    async def emit(
+        self,
+        live: LiveTask,
+        event: v1.StreamResponse,
+        *,
+        terminal: bool = False,
+        interrupted: bool = False,
+        artifact_id: str | None = None,
+    ) -> None:
+        """Persist, then fan out: a stopping state is durable before anyone hears of it."""
+        written = self._repo.submit(live.changes(artifact_id))
+        if terminal or interrupted:
+            try:
+                await asyncio.shield(written)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("task write failed", extra={"taskId": live.task.id})
+        self._broker.publish(live.task.id, Delivery(event, terminal=terminal, interrupted=interrupted))
+        if self._notifier is not None:
+            for config in live.push_configs:
+                self._notifier.enqueue(config, event)
+        if terminal or interrupted:
+            live.settle()
+        if terminal:
+            self._forget(live)
+
+
+async def _close(gen: Handler) -> None:
+    try:
+        await gen.aclose()
+    except Exception:
+        log.exception("skill failed while closing")

@@ -1,0 +1,263 @@
+"""The task service: A2A task semantics over an agent's skills, a repository and a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext
+from a2a_gateway.errors import InvalidParams, TaskNotCancelable, TaskNotFound, UnsupportedOperation
+from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.tasks import state
+from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
+from a2a_gateway.tasks.live import Crash, LiveTask
+from a2a_gateway.tasks.models import TaskQuery
+from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
+from a2a_gateway.tasks.push_configs import PushConfigs
+from a2a_gateway.tasks.runner import TaskRunner
+
+log = logging.getLogger(__name__)
+
+RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
+SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
+
+
+@dataclass(slots=True)
+class SendResult:
+    """Outcome of a send: a direct message, or a task (a snapshot, or a stream of its events)."""
+
+    message: v1.Message | None = None
+    task: v1.Task | None = None
+    stream: Subscription | None = None
+
+
+class TaskService:
+    """Creates, continues, reads, lists and cancels tasks; every read is scoped to an owner."""
+
+    def __init__(
+        self,
+        agent: AgentDefinition,
+        repo: TaskRepository,
+        broker: TaskEventBroker,
+        notifier: PushNotifier | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        history_default: int | None = None,
+    ) -> None:
+        self.agent = agent
+        self._repo = repo
+        self._broker = broker
+        self._clock = clock
+        self._history_default = history_default
+        self._live: dict[str, LiveTask] = {}
+        self._runner = TaskRunner(repo, broker, notifier, clock, self._forget)
+        self.push = PushConfigs(repo, notifier, self._visible)
+
+    # --- sending -----------------------------------------------------------------------------------
+
+    async def send(self, owner: str, request: v1.SendMessageRequest, *, streaming: bool) -> SendResult:
+        """Start a task (or get a direct reply), or continue a paused one, with A2A semantics."""
+        message = request.message
+        if message.role is not v1.Role.USER:
+            raise InvalidParams(
+                "Messages sent to an agent must have role ROLE_USER",
+                violations=[{"field": "message.role", "description": "must be ROLE_USER"}],
+            )
+        config = request.configuration or v1.SendMessageConfiguration()
+        inline_push = config.task_push_notification_config
+        if inline_push is not None:
+            await self.push.check(inline_push)
+        if message.task_id:
+            live = await self._resume(owner, message)
+        else:
+            started = await self._start(owner, request)
+            if isinstance(started, v1.Message):
+                return SendResult(message=started)
+            live = started
+        if inline_push is not None:
+            await self.push.attach(live, inline_push)
+        # No await may come between starting the run and subscribing, or early events would be missed.
+        self._start_runner(live)
+        history = config.history_length if config.history_length is not None else self._history_default
+        if streaming:
+            sub = self._broker.subscribe(live.task.id, stop_at_interrupted=True)
+            return SendResult(task=state.snapshot(live.task, history), stream=sub)
+        if not config.return_immediately:
+            await asyncio.shield(live.settled)
+        return SendResult(task=state.snapshot(live.task, history))
+
+    async def _start(self, owner: str, request: v1.SendMessageRequest) -> LiveTask | v1.Message:
+        task_id = str(uuid.uuid4())
+        context_id = request.message.context_id or str(uuid.uuid4())
+        message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
+        skill = self.agent.select(message, request.metadata)
+        ctx = SkillContext(task_id=task_id, context_id=context_id, message=message, metadata=request.metadata or {})
+        gen = skill.handler(ctx)
+        first: AgentEvent | Crash | None
+        try:
+            first = await gen.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except Exception:
+            log.exception("skill failed before its first event", extra={"skillId": skill.id})
+            first = Crash()
+        if isinstance(first, Reply):
+            await gen.aclose()
+            return v1.Message(
+                message_id=str(uuid.uuid4()),
+                context_id=context_id,
+                role=v1.Role.AGENT,
+                parts=first.parts,
+                metadata=first.metadata,
+            )
+        now = self._clock()
+        live = LiveTask(task=state.new_task(task_id, context_id, message, now), owner=owner, created_at=now)
+        self._live[task_id] = live
+        live.pending = (gen, first, None)
+        self._repo.submit(live.changes())
+        return live
+
+    async def _resume(self, owner: str, message: v1.Message) -> LiveTask:
+        task_id = message.task_id or ""
+        live = self._live.get(task_id)
+        if live is None or live.owner != owner:
+            stored = await self._repo.get(task_id, owner, 0)
+            if stored is None:
+                raise TaskNotFound(f"Task {task_id} not found")
+            if stored.status.state.terminal:
+                raise UnsupportedOperation(f"Task {task_id} is in terminal state {stored.status.state.value}")
+            raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
+        if message.context_id and message.context_id != live.task.context_id:
+            raise InvalidParams(
+                "contextId does not match the task's contextId",
+                violations=[{"field": "message.contextId", "description": "differs from the task's"}],
+            )
+        if live.state.terminal:
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {live.state.value}")
+        gen = live.generator
+        if gen is None:
+            raise UnsupportedOperation(f"Task {task_id} is working and does not take messages until it asks")
+        message = message.model_copy(update={"context_id": live.task.context_id})
+        live.generator = None
+        live.rearm()
+        state.add_message(live.task, message)
+        live.pending = (gen, None, message)
+        return live
+
+    def _start_runner(self, live: LiveTask) -> None:
+        assert live.pending is not None
+        gen, first, resume = live.pending
+        live.pending = None
+        live.runner = asyncio.create_task(self._runner.drive(live, gen, first, resume))
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    async def get(self, owner: str, task_id: str, history_length: int | None) -> v1.Task:
+        """A task visible to ``owner``."""
+        history = history_length if history_length is not None else self._history_default
+        live = self._live.get(task_id)
+        if live is not None and live.owner == owner:
+            return state.snapshot(live.task, history)
+        stored = await self._repo.get(task_id, owner, history)
+        if stored is None:
+            raise TaskNotFound(f"Task {task_id} not found")
+        return stored
+
+    async def list_tasks(self, owner: str, request: v1.ListTasksRequest) -> v1.ListTasksResponse:
+        """A page of the owner's tasks, newest status first."""
+        await self._repo.flush()
+        page_size = request.page_size or 50
+        page = await self._repo.list_tasks(
+            TaskQuery(
+                owner=owner,
+                context_id=request.context_id,
+                state=request.status,
+                status_after=request.status_timestamp_after,
+                page_size=page_size,
+                page_token=request.page_token,
+                history_length=(
+                    request.history_length if request.history_length is not None else self._history_default
+                ),
+                include_artifacts=bool(request.include_artifacts),
+            )
+        )
+        return v1.ListTasksResponse(
+            tasks=page.tasks, next_page_token=page.next_page_token, page_size=page_size, total_size=page.total_size
+        )
+
+    async def subscribe(self, owner: str, task_id: str) -> tuple[v1.Task, Subscription]:
+        """The task's current snapshot and a subscription to what follows, until it is terminal."""
+        live = self._live.get(task_id)
+        if live is None or live.owner != owner:
+            stored = await self._repo.get(task_id, owner, 0)
+            if stored is None:
+                raise TaskNotFound(f"Task {task_id} not found")
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {stored.status.state.value}")
+        return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
+
+    async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
+        live = self._live.get(task_id)
+        if live is not None and live.owner == owner:
+            return live
+        stored = await self._repo.get(task_id, owner, 0)
+        if stored is None:
+            raise TaskNotFound(f"Task {task_id} not found")
+        return stored
+
+    # --- cancel and lifecycle ----------------------------------------------------------------------
+
+    async def cancel(self, owner: str, task_id: str) -> v1.Task:
+        """Cancel a running or paused task."""
+        live = self._live.get(task_id)
+        if live is None or live.owner != owner:
+            stored = await self._repo.get(task_id, owner, 0)
+            if stored is None:
+                raise TaskNotFound(f"Task {task_id} not found")
+            raise TaskNotCancelable(f"Task {task_id} is in state {stored.status.state.value} and cannot be canceled")
+        await self._halt(live)
+        if live.state.terminal:
+            raise TaskNotCancelable(f"Task {task_id} is in state {live.state.value} and cannot be canceled")
+        await self._runner.status(live, v1.TaskState.CANCELED)
+        return await self.get(owner, task_id, None)
+
+    async def _halt(self, live: LiveTask) -> None:
+        runner = live.runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        gen = live.generator
+        live.generator = None
+        if gen is not None:
+            try:
+                await gen.aclose()
+            except Exception:
+                log.exception("skill failed while closing", extra={"taskId": live.task.id})
+
+    async def recover(self) -> int:
+        """At start-up: tasks left mid-flight by a previous process are marked failed."""
+        message = v1.Message(
+            message_id=str(uuid.uuid4()), role=v1.Role.AGENT, parts=[v1.Part(text=RESTARTED)]
+        )
+        status = v1.TaskStatus(state=v1.TaskState.FAILED, message=message, timestamp=self._clock())
+        return await self._repo.fail_inflight(status)
+
+    async def shutdown(self) -> None:
+        """Stop every running task, mark it failed, and end every stream."""
+        for live in list(self._live.values()):
+            await self._halt(live)
+            if not live.state.terminal:
+                await self._runner.status(live, v1.TaskState.FAILED, SHUT_DOWN)
+        await self._repo.flush()
+        self._broker.close_all()
+
+    def live_count(self) -> int:
+        """How many tasks are running or paused in memory."""
+        return len(self._live)
+
+    def _forget(self, live: LiveTask) -> None:
+        self._live.pop(live.task.id, None)

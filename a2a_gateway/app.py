@@ -138,7 +138,9 @@ def create_app(
     rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes)
     cards = CardEndpoint(card, settings.card_max_age)
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)])
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
+    )
     app.state.service = service
     app.state.card = card
     return app

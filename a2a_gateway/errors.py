@@ -165,4 +165,3 @@ class Unavailable(GatewayError):
 
     reason = "UNAVAILABLE"
     default_message = "Service unavailable"
-

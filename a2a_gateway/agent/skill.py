@@ -81,7 +81,12 @@ def skill(
 
     def wrap(handler: SkillHandler) -> Skill:
         return Skill(
-            id=id, name=name, description=description, handler=handler, tags=tags or [], examples=examples or []
+            id=id,
+            name=name,
+            description=description,
+            handler=handler,
+            tags=tags or [],
+            examples=examples or [],
         )
 
     return wrap

@@ -57,7 +57,7 @@ _STANDARD = {jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.METHOD_NOT_FO
 def mapping_of(error: e.GatewayError) -> Mapping:
     """The mapping of an error's class (or its nearest mapped base)."""
     for cls in type(error).__mro__:
-        found = TABLE.get(cls)  # type: ignore[call-overload]
+        found = TABLE.get(cls)
         if found is not None:
             return found
     return _FALLBACK
@@ -85,7 +85,12 @@ def rpc_error(error: e.GatewayError, version: ProtocolVersion) -> tuple[int, str
     if mapped.rpc_code in _STANDARD:
         return mapped.rpc_code, error.message, None
     details: list[dict[str, Any]] = [
-        {"@type": ERROR_INFO, "reason": error.reason, "domain": mapped.domain, "metadata": dict(error.metadata)}
+        {
+            "@type": ERROR_INFO,
+            "reason": error.reason,
+            "domain": mapped.domain,
+            "metadata": dict(error.metadata),
+        }
     ]
     if violations:
         details.append({"@type": BAD_REQUEST, "fieldViolations": violations})

@@ -67,7 +67,12 @@ class JsonRpcEndpoint:
             ProtocolVersion.V1_0: self._wrap(methods_v1.build(service)),
             ProtocolVersion.V0_3: self._wrap(methods_v0_3.build(service)),
         }
-        self._streaming = {ProtocolVersion.V1_0: methods_v1.STREAMING, ProtocolVersion.V0_3: methods_v0_3.STREAMING}
+        self._streaming = {
+            ProtocolVersion.V1_0: methods_v1.STREAMING,
+            ProtocolVersion.V0_3: methods_v0_3.STREAMING,
+        }
+        # Metric labels come from this closed set so unknown method names cannot grow the label space.
+        self._known: frozenset[str] = frozenset().union(*self._tables.values(), *self._streaming.values())
 
     def _wrap(self, table: dict[str, methods_v1.Handler]) -> dict[str, Method]:
         def adapt(name: str, handler: methods_v1.Handler) -> Method:
@@ -107,21 +112,30 @@ class JsonRpcEndpoint:
                 raise InvalidParams("params must be an object")
             envelope = jsonrpc.parse_envelope(decoded)
             method = envelope.method
-            version = negotiate(request.headers.get(HEADER) or request.query_params.get(HEADER))
+            asked = request.headers.get(HEADER) or request.query_params.get(HEADER)
+            try:
+                version = negotiate(asked)
+            except VersionNotSupported:
+                # A client that sends a version header is a 1.0-era client: answer in the 1.0 error shape.
+                version = ProtocolVersion.V1_0
+                raise
             ctx = CallContext(owner=ANONYMOUS, version=version, request_id=envelope.id)
             self._check_method(version, method)
             if method in STREAMING_METHODS:
                 return await self._stream(ctx, envelope)
             response = await self._unary(ctx, envelope, decoded)
-            self._metrics.rpc(method, "error" if "error" in (response or {}) else "ok", started)
+            self._metrics.rpc(self._label(method), "error" if "error" in (response or {}) else "ok", started)
             if response is None:
                 return Response(status_code=204)
             return json_response(response)
         except Exception as exc:
             error = self._as_gateway_error(exc, method)
-            self._metrics.rpc(method, "error", started)
+            self._metrics.rpc(self._label(method), "error", started)
             status = 413 if isinstance(error, PayloadTooLarge) else 200
             return json_response(rpc_failure(request_id, error, version), status=status)
+
+    def _label(self, method: str) -> str:
+        return method if method in self._known else "other"
 
     def _check_method(self, version: ProtocolVersion, method: str) -> None:
         if method in self._tables[version] or method in self._streaming[version]:
@@ -129,7 +143,8 @@ class JsonRpcEndpoint:
         for other, table in self._tables.items():
             if other is not version and (method in table or method in self._streaming[other]):
                 raise VersionNotSupported(
-                    f"Method {method} belongs to A2A {other.value}; send the header A2A-Version: {other.value}",
+                    f"Method {method} belongs to A2A {other.value}; send the header "
+                    f"A2A-Version: {other.value}",
                     metadata={"method": method, "requiredVersion": other.value},
                 )
         raise MethodNotFound(f"Method not found: {method[:100]}")
@@ -143,12 +158,13 @@ class JsonRpcEndpoint:
         result = await async_dispatch_to_serializable(
             "", self._tables[ctx.version], context=ctx, deserializer=lambda _: prepared, validator=_PASS
         )
-        return result  # type: ignore[no-any-return]
+        assert not isinstance(result, list)
+        return result
 
     async def _stream(self, ctx: CallContext, envelope: jsonrpc.Envelope) -> Response:
         started = time.perf_counter()
         opened = await open_stream(self._service, ctx, envelope.method, envelope.params)
-        self._metrics.rpc(envelope.method, "ok", started)
+        self._metrics.rpc(self._label(envelope.method), "ok", started)
         return EventSourceResponse(
             self._frames(opened, ctx), ping=15, sep="\n", headers={"Cache-Control": "no-store"}
         )

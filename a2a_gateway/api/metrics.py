@@ -8,16 +8,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-KNOWN_METHODS = frozenset(
-    {
-        "SendMessage", "SendStreamingMessage", "GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
-        "CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs",
-        "DeleteTaskPushNotificationConfig", "GetExtendedAgentCard", "message/send", "message/stream",
-        "tasks/get", "tasks/cancel", "tasks/resubscribe", "tasks/pushNotificationConfig/set",
-        "tasks/pushNotificationConfig/get", "tasks/pushNotificationConfig/list",
-        "tasks/pushNotificationConfig/delete", "agent/getAuthenticatedExtendedCard",
-    }
-)  # fmt: skip
 
 
 class Histogram:
@@ -59,10 +49,9 @@ class Metrics:
         self.streams_open = 0
 
     def rpc(self, method: str, outcome: str, started: float) -> None:
-        """Count one JSON-RPC call and its latency."""
-        label = method if method in KNOWN_METHODS else "other"
-        self.rpc_total[(label, outcome)] += 1
-        self.rpc_latency.observe(label, time.perf_counter() - started)
+        """Count one JSON-RPC call and its latency (``method`` must be a known name or "other")."""
+        self.rpc_total[(method, outcome)] += 1
+        self.rpc_latency.observe(method, time.perf_counter() - started)
 
     def http(self, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and its latency."""
@@ -71,15 +60,27 @@ class Metrics:
 
     def render(self, gauges: dict[str, tuple[str, dict[str, float]]]) -> str:
         """The exposition text; ``gauges`` maps name -> (label name, {label value: number})."""
-        out = ["# HELP a2a_rpc_requests_total JSON-RPC calls by method and outcome.", "# TYPE a2a_rpc_requests_total counter"]
+        out = [
+            "# HELP a2a_rpc_requests_total JSON-RPC calls by method and outcome.",
+            "# TYPE a2a_rpc_requests_total counter",
+        ]
         for (method, outcome), n in sorted(self.rpc_total.items()):
             out.append(f'a2a_rpc_requests_total{{method="{method}",outcome="{outcome}"}} {n}')
-        out += ["# HELP a2a_rpc_duration_seconds JSON-RPC latency by method.", "# TYPE a2a_rpc_duration_seconds histogram"]
+        out += [
+            "# HELP a2a_rpc_duration_seconds JSON-RPC latency by method.",
+            "# TYPE a2a_rpc_duration_seconds histogram",
+        ]
         out.extend(self.rpc_latency.render("a2a_rpc_duration_seconds", "method"))
-        out += ["# HELP http_requests_total HTTP requests by method and status.", "# TYPE http_requests_total counter"]
+        out += [
+            "# HELP http_requests_total HTTP requests by method and status.",
+            "# TYPE http_requests_total counter",
+        ]
         for (method, status), n in sorted(self.http_total.items()):
             out.append(f'http_requests_total{{method="{method}",status="{status}"}} {n}')
-        out += ["# HELP http_request_duration_seconds HTTP latency.", "# TYPE http_request_duration_seconds histogram"]
+        out += [
+            "# HELP http_request_duration_seconds HTTP latency.",
+            "# TYPE http_request_duration_seconds histogram",
+        ]
         out.extend(self.http_latency.render("http_request_duration_seconds", "method"))
         out += ["# HELP a2a_active_streams Open SSE streams.", "# TYPE a2a_active_streams gauge"]
         out.append(f"a2a_active_streams {self.streams_open}")

@@ -15,7 +15,9 @@ from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def build_routes(rpc: JsonRpcEndpoint, cards: CardEndpoint, health: HealthEndpoints, metrics: Endpoint) -> list[BaseRoute]:
+def build_routes(
+    rpc: JsonRpcEndpoint, cards: CardEndpoint, health: HealthEndpoints, metrics: Endpoint
+) -> list[BaseRoute]:
     """The route table (see the URL map in docs/api.md)."""
     return [
         Route("/.well-known/agent-card.json", cards.current, methods=["GET"]),

@@ -13,7 +13,9 @@ from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.tasks.broker import Subscription
 from a2a_gateway.tasks.service import TaskService
 
-STREAMING_METHODS = frozenset({"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"})
+STREAMING_METHODS = frozenset(
+    {"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"}
+)
 
 
 @dataclass(slots=True)
@@ -49,7 +51,9 @@ class OpenStream:
             self.rest.close()
 
 
-async def open_stream(service: TaskService, ctx: CallContext, method: str, params: dict[str, Any]) -> OpenStream:
+async def open_stream(
+    service: TaskService, ctx: CallContext, method: str, params: dict[str, Any]
+) -> OpenStream:
     """Run a streaming method up to its first event; any error surfaces here, before SSE starts."""
     if method in ("SendStreamingMessage", "message/stream"):
         legacy = method == "message/stream"

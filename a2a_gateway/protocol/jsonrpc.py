@@ -34,7 +34,7 @@ def request_id_of(body: object) -> RequestId:
     if isinstance(body, dict):
         value = body.get("id")
         if _valid_id(value):
-            return value  # type: ignore[return-value]
+            return value
     return None
 
 

@@ -45,6 +45,7 @@ _STATE_TO_V1 = {
 _STATE_TO_V0_3 = {new: old for old, new in _STATE_TO_V1.items()}
 
 Event0_3 = v0_3.Task | v0_3.Message | v0_3.TaskStatusUpdateEvent | v0_3.TaskArtifactUpdateEvent
+"""A bare 0.3 stream result (what a 1.0 StreamResponse wraps)."""
 
 
 def _absent_if_empty(value: str) -> str | None:

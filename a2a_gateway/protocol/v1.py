@@ -34,9 +34,7 @@ class TaskState(StrEnum):
         return self in INTERRUPTED_STATES
 
 
-TERMINAL_STATES = frozenset(
-    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
-)
+TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED})
 INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
 _STATE_BY_NUMBER = list(TaskState)
 
@@ -169,12 +167,12 @@ class StreamResponse(WireModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> StreamResponse:
         present = [
-            n
-            for n in ("task", "message", "status_update", "artifact_update")
-            if getattr(self, n) is not None
+            n for n in ("task", "message", "status_update", "artifact_update") if getattr(self, n) is not None
         ]
         if len(present) != 1:
-            raise ValueError("a stream response holds exactly one of task, message, statusUpdate, artifactUpdate")
+            raise ValueError(
+                "a stream response holds exactly one of task, message, statusUpdate or artifactUpdate"
+            )
         return self
 
 
@@ -183,6 +181,12 @@ class SendMessageResponse(WireModel):
 
     task: Task | None = None
     message: Message | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SendMessageResponse:
+        if (self.task is None) == (self.message is None):
+            raise ValueError("a send response holds exactly one of task or message")
+        return self
 
 
 class AuthenticationInfo(WireModel):

@@ -105,7 +105,9 @@ class SqlTaskRepository:
         found = [_task(r, history.get(r.id, []), arts.get(r.id, [])) for r in rows]
         return TaskPage(tasks=found, next_page_token=token, total_size=int(total))
 
-    async def _history(self, conn: Any, ids: Sequence[str], length: int | None) -> dict[str, list[v1.Message]]:
+    async def _history(
+        self, conn: Any, ids: Sequence[str], length: int | None
+    ) -> dict[str, list[v1.Message]]:
         if not ids or length == 0:
             return {}
         rows = await conn.execute(
@@ -146,9 +148,9 @@ class SqlTaskRepository:
                 )
             ).all()
             for task_id, context_id, last_seq in rows:
-                message = (status.message or v1.Message(message_id="-", role=v1.Role.AGENT, parts=[])).model_copy(
-                    update={"task_id": task_id, "context_id": context_id}
-                )
+                message = (
+                    status.message or v1.Message(message_id="-", role=v1.Role.AGENT, parts=[])
+                ).model_copy(update={"task_id": task_id, "context_id": context_id})
                 own = status.model_copy(update={"message": message})
                 await conn.execute(
                     update(tasks)

@@ -11,7 +11,6 @@ from a2a_gateway.agent import AgentEvent
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.models import TaskWrite
 
-
 Handler = AsyncGenerator[AgentEvent, v1.Message | None]
 
 

@@ -38,7 +38,9 @@ class PushConfigs:
                 violations=[{"field": "url", "description": refused.message}],
             ) from None
 
-    async def attach(self, live: LiveTask, config: v1.TaskPushNotificationConfig) -> v1.TaskPushNotificationConfig:
+    async def attach(
+        self, live: LiveTask, config: v1.TaskPushNotificationConfig
+    ) -> v1.TaskPushNotificationConfig:
         """Store a config for a live task and start delivering its events there."""
         stored = config.model_copy(update={"id": config.id or str(uuid.uuid4()), "task_id": live.task.id})
         # The task row may still be queued; the config refers to it.
@@ -47,10 +49,15 @@ class PushConfigs:
         live.push_configs = [c for c in live.push_configs if c.id != stored.id] + [stored]
         return stored
 
-    async def create(self, owner: str, config: v1.TaskPushNotificationConfig) -> v1.TaskPushNotificationConfig:
+    async def create(
+        self, owner: str, config: v1.TaskPushNotificationConfig
+    ) -> v1.TaskPushNotificationConfig:
         """CreateTaskPushNotificationConfig."""
+        self._require()
         if not config.task_id:
-            raise InvalidParams("taskId is required", violations=[{"field": "taskId", "description": "required"}])
+            raise InvalidParams(
+                "taskId is required", violations=[{"field": "taskId", "description": "required"}]
+            )
         target = await self._visible(owner, config.task_id)
         await self.check(config)
         if isinstance(target, LiveTask):

@@ -96,7 +96,9 @@ class TaskService:
         context_id = request.message.context_id or str(uuid.uuid4())
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
         skill = self.agent.select(message, request.metadata)
-        ctx = SkillContext(task_id=task_id, context_id=context_id, message=message, metadata=request.metadata or {})
+        ctx = SkillContext(
+            task_id=task_id, context_id=context_id, message=message, metadata=request.metadata or {}
+        )
         gen = skill.handler(ctx)
         first: AgentEvent | Crash | None
         try:
@@ -187,7 +189,10 @@ class TaskService:
             )
         )
         return v1.ListTasksResponse(
-            tasks=page.tasks, next_page_token=page.next_page_token, page_size=page_size, total_size=page.total_size
+            tasks=page.tasks,
+            next_page_token=page.next_page_token,
+            page_size=page_size,
+            total_size=page.total_size,
         )
 
     async def subscribe(self, owner: str, task_id: str) -> tuple[v1.Task, Subscription]:
@@ -218,7 +223,9 @@ class TaskService:
             stored = await self._repo.get(task_id, owner, 0)
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
-            raise TaskNotCancelable(f"Task {task_id} is in state {stored.status.state.value} and cannot be canceled")
+            raise TaskNotCancelable(
+                f"Task {task_id} is in state {stored.status.state.value} and cannot be canceled"
+            )
         await self._halt(live)
         if live.state.terminal:
             raise TaskNotCancelable(f"Task {task_id} is in state {live.state.value} and cannot be canceled")

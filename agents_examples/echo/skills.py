@@ -21,7 +21,9 @@ COUNTDOWN_STEP_SECONDS = 0.1
 COUNTDOWN_MAX = 100
 
 
-@skill("echo", "Echo", "Returns the text it receives as an artifact.", tags=["echo", "test"], examples=["hello"])
+@skill(
+    "echo", "Echo", "Returns the text it receives as an artifact.", tags=["echo", "test"], examples=["hello"]
+)
 async def echo(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
     """Echo the message text (or its data part) back."""
     if ctx.text:

@@ -32,7 +32,7 @@ json_scalars = (
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-    max_leaves=6,
+    max_leaves=4,
 )
 json_objects = st.dictionaries(texts, json_values, max_size=3)
 metadata = st.none() | json_objects
@@ -53,7 +53,7 @@ def _opt(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def _opt_list(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return _opt(st.lists(strategy, max_size=3))
+    return _opt(st.lists(strategy, max_size=2))
 
 
 # --- 1.0 ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import strategies as S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -16,8 +15,10 @@ from pydantic import TypeAdapter, ValidationError
 from a2a_gateway.protocol import card_translate as C
 from a2a_gateway.protocol import translate as T
 from a2a_gateway.protocol import v0_3, v1
+from a2a_gateway.protocol.base import WireModel
+from tests.protocol import strategies as S
 
-examples = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+examples = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 Conv = Callable[[Any], Any]
 
@@ -108,7 +109,7 @@ def test_v0_3_stream_event_round_trips(event: Any) -> None:
 # --- totality over every valid 1.0 value, lossy ones included ----------------------------------------
 
 
-def _valid_v0_3(value: v0_3.WireModel) -> None:
+def _valid_v0_3(value: WireModel) -> None:
     wire = json.loads(json.dumps(value.wire()))
     assert type(value).model_validate(wire) == value
 

@@ -1,0 +1,1 @@
+"""Benchmarks: load generator and comparison servers (not part of the installed package)."""

@@ -1,0 +1,75 @@
+"""Plain factory functions shared by the tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+V1 = {"A2A-Version": "1.0"}
+
+
+def user_message(text: str = "hello", **extra: Any) -> dict[str, Any]:
+    """A 1.0 user message with one text part."""
+    return {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"text": text}], **extra}
+
+
+def legacy_message(text: str = "hello", **extra: Any) -> dict[str, Any]:
+    """A 0.3 user message with one text part."""
+    return {
+        "kind": "message",
+        "messageId": uuid.uuid4().hex,
+        "role": "user",
+        "parts": [{"kind": "text", "text": text}],
+        **extra,
+    }
+
+
+def envelope(method: str, params: Any = None, request_id: Any = 1) -> dict[str, Any]:
+    """A JSON-RPC request body."""
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        body["params"] = params
+    return body
+
+
+async def rpc(
+    client: httpx.AsyncClient,
+    method: str,
+    params: Any = None,
+    *,
+    version: str | None = "1.0",
+    request_id: Any = 1,
+    path: str = "/a2a",
+) -> dict[str, Any]:
+    """POST one JSON-RPC call and return the decoded response (asserting HTTP 200)."""
+    headers = {"A2A-Version": version} if version else {}
+    response = await client.post(path, json=envelope(method, params, request_id), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def send_text(
+    client: httpx.AsyncClient, text: str = "hello", skill: str | None = None, **config: Any
+) -> dict[str, Any]:
+    """SendMessage (1.0) and return the task of the result."""
+    params: dict[str, Any] = {"message": user_message(text)}
+    if skill:
+        params["metadata"] = {"skillId": skill}
+    if config:
+        params["configuration"] = config
+    body = await rpc(client, "SendMessage", params)
+    assert "result" in body, body
+    task: dict[str, Any] = body["result"]["task"]
+    return task
+
+
+def error_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The error object of a JSON-RPC error response."""
+    assert "error" in body and "result" not in body, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) <= {"code", "message", "data"}
+    return error

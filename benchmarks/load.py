@@ -187,9 +187,7 @@ async def run_load(
     factory = RequestFactory(target)
     now = time.perf_counter()
     window = _Window(now + warmup, now + warmup + duration, max_requests)
-    workers = [
-        asyncio.create_task(_worker(target, factory, window, timeout)) for _ in range(concurrency)
-    ]
+    workers = [asyncio.create_task(_worker(target, factory, window, timeout)) for _ in range(concurrency)]
     # Workers stop themselves on the first completion past the window; the sleep covers the case
     # where none completes (a hung server), and the timed wait bounds the in-flight stragglers.
     await asyncio.sleep(max(0.0, window.measure_end - time.perf_counter()))

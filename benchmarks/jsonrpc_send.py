@@ -68,25 +68,26 @@ def _ceiling(port: int, scratch: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.ceiling", "--host", HOST, "--port", str(port)]
 
 
-def server_specs(reference_store: str) -> dict[str, ServerSpec]:
-    """The three servers, keyed by the name used on the command line and in the table."""
-    store_note = (
-        "SDK DatabaseTaskStore on an aiosqlite file (SDK defaults: rollback journal, synchronous=FULL)"
-        if reference_store == "sqlite"
-        else "SDK InMemoryTaskStore (tasks kept in memory, nothing persisted)"
-    )
+def server_specs() -> dict[str, ServerSpec]:
+    """The servers, keyed by the name used on the command line and in the table."""
     return {
         "ours": ServerSpec(
             "ours",
-            "python -m agents_examples.echo: create_agent_app + echo skill, tasks persisted in SQLite",
+            "python -m agents_examples.echo: create_agent_app + echo skill, every task persisted in SQLite",
             _ours,
             sqlite_file="gateway.db",
         ),
         "reference": ServerSpec(
             "reference",
-            f"a2a-sdk 1.3 DefaultRequestHandler + JSON-RPC routes, {store_note}",
-            _reference(reference_store),
-            sqlite_file="reference.db" if reference_store == "sqlite" else None,
+            "a2a-sdk 1.3 DefaultRequestHandler + JSON-RPC routes, InMemoryTaskStore (nothing persisted)",
+            _reference("memory"),
+        ),
+        "reference-sqlite": ServerSpec(
+            "reference-sqlite",
+            "the same a2a-sdk server with its DatabaseTaskStore on an aiosqlite file "
+            "(SDK defaults: rollback journal, synchronous=FULL)",
+            _reference("sqlite"),
+            sqlite_file="reference.db",
         ),
         "ceiling": ServerSpec(
             "ceiling",
@@ -210,26 +211,24 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float:
 
 
 def render_table(summaries: dict[str, dict[int, dict[str, Any]]], levels: list[int]) -> str:
-    """One markdown table, servers side by side, with ours/reference and ours/ceiling ratios."""
+    """One markdown table, servers side by side, then ours relative to each other server."""
     names = list(summaries)
+    others = [n for n in names if n != "ours"] if "ours" in summaries else []
     header = ["concurrency"]
     for name in names:
         header += [f"{name} rps", f"{name} p50 ms", f"{name} p99 ms", f"{name} err"]
-    header += ["ours/reference", "ours/ceiling"]
+    header += [f"ours/{n}" for n in others]
     rows = [header, ["---:"] * len(header)]
     for level in levels:
         row = [str(level)]
         for name in names:
             s = summaries[name].get(level)
-            row += (
-                [f"{s['rps']:.0f}", _fmt(s["p50_ms"], 2), _fmt(s["p99_ms"], 2), str(s["errors"])]
-                if s
-                else ["n/a"] * 4
-            )
-        ours = summaries.get("ours", {}).get(level)
-        ref = summaries.get("reference", {}).get(level)
-        ceil = summaries.get("ceiling", {}).get(level)
-        row += [_fmt(_ratio(ours, ref), 1) + "x", _fmt(100 * _ratio(ours, ceil), 0) + "%"]
+            row += [f"{s['rps']:.0f}", _fmt(s["p50_ms"], 2), _fmt(s["p99_ms"], 2), str(s["errors"])]
+        ours = summaries["ours"].get(level) if others else None
+        for name in others:
+            ratio = _ratio(ours, summaries[name].get(level))
+            # Against the ceiling a share reads better than a multiple.
+            row.append(_fmt(100 * ratio, 0) + "%" if name == "ceiling" else _fmt(ratio, 1) + "x")
         rows.append(row)
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
@@ -269,8 +268,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per level")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per level, 0.5 s warm-up")
     parser.add_argument("--concurrency", default="1,8,64", help="comma-separated levels")
-    parser.add_argument("--servers", default="ours,reference,ceiling", help="subset/order of servers")
-    parser.add_argument("--reference-store", choices=["sqlite", "memory"], default="sqlite")
+    parser.add_argument("--servers", default=",".join(server_specs()), help="subset/order of servers")
     parser.add_argument("--max-requests", type=int, default=2_000_000, help="cap per level")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -278,7 +276,7 @@ def main() -> int:
     if args.quick:
         args.duration, args.warmup = 2.0, 0.5
     levels = [int(c) for c in args.concurrency.split(",")]
-    specs = server_specs(args.reference_store)
+    specs = server_specs()
     names = [n.strip() for n in args.servers.split(",")]
     unknown = set(names) - set(specs)
     if unknown:
@@ -314,7 +312,7 @@ def main() -> int:
         args.json.write_text(json.dumps({
             "machine": machine,
             "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "levels": levels,
-                         "reference_store": args.reference_store, "max_requests": args.max_requests},
+         "max_requests": args.max_requests},
             "servers": {n: specs[n].description for n in names},
             "results": summaries,
             "targets": targets,

@@ -169,7 +169,7 @@ def assert_event_stream(reader: SseReader) -> None:
 
 
 async def read_plain_error(reader: SseReader) -> dict[str, Any]:
-    """The response is a plain HTTP 200 ``application/json`` JSON-RPC error (not a stream); its error object."""
+    """The error object of a plain HTTP 200 ``application/json`` JSON-RPC error response (not a stream)."""
     response = reader.response
     async with asyncio.timeout(STREAM_TIMEOUT):
         raw = await response.aread()

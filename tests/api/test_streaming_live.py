@@ -264,6 +264,56 @@ async def _streams_are(http: httpx.AsyncClient, n: int) -> bool:
     return await active_streams(http) == n
 
 
+async def test_originating_stream_disconnect_does_not_stop_the_task(gw: httpx.AsyncClient) -> None:
+    """Hanging up on SendStreamingMessage neither cancels the task nor disturbs a subscriber."""
+    async with stream_call(gw, "SendStreamingMessage", countdown(4), request_id="origin") as origin:
+        assert_event_stream(origin)
+        [first] = await origin.until(lambda f: True)
+        task_id = first.result["task"]["id"]
+        async with stream_call(gw, "SubscribeToTask", {"id": task_id}, request_id="watch") as watcher:
+            await watcher.until(lambda f: True)
+            await origin.until(lambda f: payload_kind(f.result) == "artifactUpdate")
+            await origin.response.aclose()  # the original caller goes away mid-stream
+            watched = await watcher.results()
+    assert state_of(watched[-1]) == COMPLETED
+    task = await get_task(gw, task_id)
+    assert task["status"]["state"] == COMPLETED
+    assert [texts(a["parts"]) for a in task["artifacts"]] == [["4", "3", "2", "1"]]
+    assert await wait_for(lambda: _streams_are(gw, 0))
+
+
+async def test_cancel_ends_every_subscriber_stream_with_canceled(gw: httpx.AsyncClient) -> None:
+    task_id = await start_countdown_in_background(gw, 20)
+    async with (
+        stream_call(gw, "SubscribeToTask", {"id": task_id}, request_id=1) as v1_sub,
+        stream_call(gw, "tasks/resubscribe", {"id": task_id}, version=None, request_id=2) as v03_sub,
+    ):
+        await v1_sub.until(lambda f: payload_kind(f.result) == "artifactUpdate")
+        body = await rpc(gw, "CancelTask", {"id": task_id})
+        assert body["result"]["status"]["state"] == "TASK_STATE_CANCELED", body
+        v1_rest = await v1_sub.results()
+        v03_all = await v03_sub.results()
+    assert v1_sub.closed and v03_sub.closed
+    assert state_of(v1_rest[-1]) == "TASK_STATE_CANCELED"
+    assert v03_all[-1]["kind"] == "status-update"
+    assert v03_all[-1]["status"]["state"] == "canceled" and v03_all[-1]["final"] is True
+    task = await get_task(gw, task_id)
+    assert task["status"]["state"] == "TASK_STATE_CANCELED"
+    assert 1 <= len(task["artifacts"][0]["parts"]) < 20, "the countdown stopped when it was canceled"
+
+
+async def test_resubscribe_v03_to_running_task(gw: httpx.AsyncClient) -> None:
+    task_id = await start_countdown_in_background(gw, 3)
+    async with stream_call(gw, "tasks/resubscribe", {"id": task_id}, version=None, request_id="r") as reader:
+        assert_event_stream(reader)
+        results = await reader.results()
+    assert results[0]["kind"] == "task" and results[0]["id"] == task_id
+    assert {r["kind"] for r in results[1:]} <= {"status-update", "artifact-update"}
+    finals = [r["final"] for r in results if r["kind"] == "status-update"]
+    assert finals[-1] is True and not any(finals[:-1])
+    assert results[-1]["kind"] == "status-update" and results[-1]["status"]["state"] == "completed"
+
+
 # --- (e) subscribing to a finished or unknown task -----------------------------------------------------
 
 

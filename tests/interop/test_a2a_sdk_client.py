@@ -37,8 +37,18 @@ from a2a.utils.errors import TaskNotCancelableError
 
 TIMEOUT = 10.0
 
-V1_METHODS = {"send": "SendMessage", "stream": "SendStreamingMessage", "get": "GetTask", "cancel": "CancelTask"}
-V03_METHODS = {"send": "message/send", "stream": "message/stream", "get": "tasks/get", "cancel": "tasks/cancel"}
+V1_METHODS = {
+    "send": "SendMessage",
+    "stream": "SendStreamingMessage",
+    "get": "GetTask",
+    "cancel": "CancelTask",
+}
+V03_METHODS = {
+    "send": "message/send",
+    "stream": "message/stream",
+    "get": "tasks/get",
+    "cancel": "tasks/cancel",
+}
 
 
 @dataclass
@@ -102,7 +112,9 @@ async def sdk(request: pytest.FixtureRequest, live_server: Callable[..., Any]) -
             legacy = AgentCard()
             legacy.CopyFrom(card)
             del legacy.supported_interfaces[:]
-            legacy.supported_interfaces.extend(i for i in card.supported_interfaces if i.protocol_version == "0.3")
+            legacy.supported_interfaces.extend(
+                i for i in card.supported_interfaces if i.protocol_version == "0.3"
+            )
             unary = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(legacy)
             streaming = ClientFactory(ClientConfig(streaming=True, httpx_client=http)).create(legacy)
         harness = Sdk(request.param, unary, streaming, wire)
@@ -122,7 +134,7 @@ async def test_send_returns_completed_task_with_echo_artifact(sdk: Sdk) -> None:
     assert task.status.state == TaskState.TASK_STATE_COMPLETED
     assert [[p.text for p in a.parts] for a in task.artifacts] == [["hello sdk"]]
     assert task.artifacts[0].name == "echo"
-    assert [m.role for m in task.history][0] == Role.ROLE_USER
+    assert task.history[0].role == Role.ROLE_USER
 
 
 async def test_stream_countdown_events_in_order(sdk: Sdk) -> None:
@@ -169,7 +181,9 @@ async def test_cancel_waiting_task_then_cancel_again_is_not_cancelable(sdk: Sdk)
     sdk.called("cancel")
     assert canceled.id == task_id
     assert canceled.status.state == TaskState.TASK_STATE_CANCELED
-    assert (await sdk.unary.get_task(GetTaskRequest(id=task_id))).status.state == TaskState.TASK_STATE_CANCELED
+    assert (
+        await sdk.unary.get_task(GetTaskRequest(id=task_id))
+    ).status.state == TaskState.TASK_STATE_CANCELED
 
     with pytest.raises(TaskNotCancelableError):  # JSON-RPC -32002
         await sdk.unary.cancel_task(CancelTaskRequest(id=task_id))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from a2a_gateway.agent.media import overlap
 from a2a_gateway.agent.skill import Skill
-from a2a_gateway.errors import InvalidParams
+from a2a_gateway.errors import ContentTypeNotSupported, InvalidParams
 from a2a_gateway.protocol import v1
 
 SKILL_KEY = "skillId"
@@ -44,3 +45,19 @@ class AgentDefinition:
             f"Unknown skill {str(wanted)[:64]!r}; known skills: {', '.join(s.id for s in self.skills)}",
             violations=[{"field": "metadata.skillId", "description": "no such skill"}],
         )
+
+    def check_modes(self, chosen: Skill, message: v1.Message, accepted_output: list[str] | None) -> None:
+        """Refuse parts the skill cannot read and output modes it cannot produce (-32005)."""
+        inputs = chosen.input_modes or self.default_input_modes
+        for part in message.parts:
+            if part.media_type and not overlap(inputs, [part.media_type]):
+                raise ContentTypeNotSupported(
+                    f"Skill {chosen.id} does not accept {part.media_type[:100]}; it accepts {', '.join(inputs)}",
+                    metadata={"skillId": chosen.id},
+                )
+        outputs = chosen.output_modes or self.default_output_modes
+        if accepted_output and not overlap(outputs, accepted_output):
+            raise ContentTypeNotSupported(
+                f"Skill {chosen.id} produces {', '.join(outputs)}, none of the accepted output modes",
+                metadata={"skillId": chosen.id},
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from typing import Any
 
@@ -73,6 +75,13 @@ class Part(WireModel):
         present = [n for n in ("text", "raw", "url", "data") if getattr(self, n) is not None]
         if len(present) != 1:
             raise ValueError("a part needs exactly one of text, raw, url or data")
+        if self.raw is not None:
+            # ProtoJSON bytes: standard or URL-safe base64, padding optional.
+            padded = self.raw + "=" * (-len(self.raw) % 4)
+            try:
+                base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+            except binascii.Error:
+                raise ValueError("raw must be base64-encoded bytes") from None
         return self
 
 

@@ -96,6 +96,8 @@ class TaskService:
         context_id = request.message.context_id or str(uuid.uuid4())
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
         skill = self.agent.select(message, request.metadata)
+        config = request.configuration
+        self.agent.check_modes(skill, message, config.accepted_output_modes if config else None)
         ctx = SkillContext(
             task_id=task_id, context_id=context_id, message=message, metadata=request.metadata or {}
         )

@@ -92,6 +92,7 @@ async def test_notification_gets_no_body(client: httpx.AsyncClient) -> None:
         {"message": {"messageId": "m", "role": "ROLE_SOMEONE", "parts": [{"text": "x"}]}},
         {"message": {"messageId": 5, "role": "ROLE_USER", "parts": [{"text": 3}]}},
         {"message": user_message(), "configuration": {"historyLength": -1}},
+        {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"raw": "not base64!"}]}},
     ],
 )
 async def test_bad_send_params_are_invalid_params_and_store_nothing(

@@ -278,3 +278,22 @@ async def test_push_methods_when_push_disabled(reply_client: httpx.AsyncClient) 
         assert error_of(await rpc(reply_client, method, params))["code"] == -32003, method
     card = (await reply_client.get("/.well-known/agent-card.json")).json()
     assert card["capabilities"]["pushNotifications"] is False
+
+
+async def test_content_type_not_supported(client: httpx.AsyncClient) -> None:
+    image = {
+        "message": {
+            "messageId": "img",
+            "role": "ROLE_USER",
+            "parts": [{"raw": "aGk=", "mediaType": "image/png"}],
+        }
+    }
+    error = error_of(await rpc(client, "SendMessage", image))
+    assert error["code"] == -32005 and error["data"][0]["reason"] == "CONTENT_TYPE_NOT_SUPPORTED"
+    wants_pdf = {"message": user_message(), "configuration": {"acceptedOutputModes": ["application/pdf"]}}
+    assert error_of(await rpc(client, "SendMessage", wants_pdf))["code"] == -32005
+    wildcard = {"message": user_message(), "configuration": {"acceptedOutputModes": ["text/*"]}}
+    assert (await rpc(client, "SendMessage", wildcard))["result"]["task"]["status"][
+        "state"
+    ] == "TASK_STATE_COMPLETED"
+    assert (await rpc(client, "ListTasks", {}))["result"]["totalSize"] == 1

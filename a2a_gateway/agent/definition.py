@@ -52,7 +52,8 @@ class AgentDefinition:
         for part in message.parts:
             if part.media_type and not overlap(inputs, [part.media_type]):
                 raise ContentTypeNotSupported(
-                    f"Skill {chosen.id} does not accept {part.media_type[:100]}; it accepts {', '.join(inputs)}",
+                    f"Skill {chosen.id} does not accept {part.media_type[:100]}; "
+                    f"it accepts {', '.join(inputs)}",
                     metadata={"skillId": chosen.id},
                 )
         outputs = chosen.output_modes or self.default_output_modes

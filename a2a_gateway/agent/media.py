@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 
 def _matches(offered: str, wanted: str) -> bool:
-    offered_type, _, offered_sub = offered.split(";")[0].strip().lower().partition("/")
-    wanted_type, _, wanted_sub = wanted.split(";")[0].strip().lower().partition("/")
+    offered_type, _, offered_sub = offered.split(";", maxsplit=1)[0].strip().lower().partition("/")
+    wanted_type, _, wanted_sub = wanted.split(";", maxsplit=1)[0].strip().lower().partition("/")
     if "*" in (offered_type, wanted_type):
         return True
     return offered_type == wanted_type and (offered_sub == wanted_sub or "*" in (offered_sub, wanted_sub))

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from a2a_gateway.errors import Unavailable
 from a2a_gateway.protocol import v1
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ class Subscription:
             while True:
                 delivery = await self.queue.get()
                 if delivery is None:
+                    if self.overflowed:
+                        raise Unavailable(
+                            "This stream fell too far behind and was closed; resubscribe with SubscribeToTask"
+                        )
                     return
                 yield delivery.event
                 if delivery.terminal or (delivery.interrupted and self.stop_at_interrupted):

@@ -134,7 +134,9 @@ class TaskService:
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
             if stored.status.state.terminal:
-                raise UnsupportedOperation(f"Task {task_id} is in terminal state {stored.status.state.value}")
+                raise UnsupportedOperation(
+                    f"Task {task_id} is in terminal state {_name(stored.status.state)}"
+                )
             raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
         if message.context_id and message.context_id != live.task.context_id:
             raise InvalidParams(
@@ -142,7 +144,7 @@ class TaskService:
                 violations=[{"field": "message.contextId", "description": "differs from the task's"}],
             )
         if live.state.terminal:
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {live.state.value}")
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(live.state)}")
         gen = live.generator
         if gen is None:
             raise UnsupportedOperation(f"Task {task_id} is working and does not take messages until it asks")
@@ -204,7 +206,10 @@ class TaskService:
             stored = await self._repo.get(task_id, owner, 0)
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {stored.status.state.value}")
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(stored.status.state)}")
+        if live.state.terminal:
+            # Its final write is being committed; the stream would hold nothing new.
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(live.state)}")
         return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
 
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
@@ -226,11 +231,11 @@ class TaskService:
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
             raise TaskNotCancelable(
-                f"Task {task_id} is in state {stored.status.state.value} and cannot be canceled"
+                f"Task {task_id} is in state {_name(stored.status.state)} and cannot be canceled"
             )
         await self._halt(live)
         if live.state.terminal:
-            raise TaskNotCancelable(f"Task {task_id} is in state {live.state.value} and cannot be canceled")
+            raise TaskNotCancelable(f"Task {task_id} is in state {_name(live.state)} and cannot be canceled")
         await self._runner.status(live, v1.TaskState.CANCELED)
         return await self.get(owner, task_id, None)
 
@@ -270,3 +275,8 @@ class TaskService:
 
     def _forget(self, live: LiveTask) -> None:
         self._live.pop(live.task.id, None)
+
+
+def _name(value: v1.TaskState) -> str:
+    """A state name readable in either protocol version ("input_required", not the enum string)."""
+    return value.name.lower()

@@ -8,6 +8,7 @@ the end of the interaction as the HTTP response closing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -86,6 +87,10 @@ async def active_streams(http: httpx.AsyncClient) -> int:
     match = re.search(r"^a2a_active_streams (\d+)$", text, re.MULTILINE)
     assert match, text
     return int(match.group(1))
+
+
+async def _streams_are(http: httpx.AsyncClient, n: int) -> bool:
+    return await active_streams(http) == n
 
 
 async def start_countdown_in_background(http: httpx.AsyncClient, n: int) -> str:
@@ -223,14 +228,36 @@ async def test_two_subscribers_receive_snapshot_then_identical_ordered_events(gw
         assert countdown_seen(results) == ["5", "4", "3", "2", "1"]
         assert_no_v03_keys(results)
 
-    events_first, events_second = got_first[1:], got_second[1:]
-    if got_first[0] == got_second[0]:
-        # Same starting point: exactly the same events in the same order.
-        assert events_first == events_second
-    else:
-        # The second subscriber arrived after an event: it sees the same sequence from there on.
-        assert len(events_second) < len(events_first)
-        assert events_first[-len(events_second) :] == events_second
+    assert_same_ordered_events([got_first, got_second])
+
+
+async def test_many_subscribers_fan_out(gw: httpx.AsyncClient) -> None:
+    task_id = await start_countdown_in_background(gw, 4)
+    async with contextlib.AsyncExitStack() as stack:
+        readers = [
+            await stack.enter_async_context(stream_call(gw, "SubscribeToTask", {"id": task_id}, request_id=i))
+            for i in range(10)
+        ]
+        got = await asyncio.gather(*(reader.results() for reader in readers))
+    for results in got:
+        assert payload_kind(results[0]) == "task"
+        assert state_of(results[-1]) == COMPLETED
+        assert countdown_seen(results) == ["4", "3", "2", "1"]
+    assert_same_ordered_events(list(got))
+    assert await wait_for(lambda: _streams_are(gw, 0))
+
+
+def assert_same_ordered_events(streams: list[list[dict[str, Any]]]) -> None:
+    """Subscribers see one sequence: identical from the same snapshot, else a suffix of an earlier one."""
+    earliest = max(streams, key=len)
+    for results in streams:
+        events = results[1:]
+        if results[0] == earliest[0]:
+            assert events == earliest[1:]
+        else:
+            # This subscriber arrived after some event: it sees the same sequence from there on.
+            assert 0 < len(events) < len(earliest) - 1
+            assert earliest[-len(events) :] == events
 
 
 # --- (d) one subscriber disconnects --------------------------------------------------------------------
@@ -258,10 +285,6 @@ async def test_subscriber_disconnect_does_not_affect_other_subscriber_or_task(gw
     assert task["status"]["state"] == COMPLETED
     assert [texts(a["parts"]) for a in task["artifacts"]] == [["6", "5", "4", "3", "2", "1"]]
     assert await wait_for(lambda: _streams_are(gw, 0))
-
-
-async def _streams_are(http: httpx.AsyncClient, n: int) -> bool:
-    return await active_streams(http) == n
 
 
 async def test_originating_stream_disconnect_does_not_stop_the_task(gw: httpx.AsyncClient) -> None:

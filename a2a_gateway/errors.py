@@ -129,18 +129,6 @@ class PayloadTooLarge(GatewayError):
     default_message = "Request body is too large"
 
 
-class NotFound(GatewayError):
-    """A REST resource does not exist or is not visible to the caller."""
-
-    reason = "NOT_FOUND"
-    default_message = "Not found"
-
-
-class ValidationFailed(GatewayError):
-    """A REST body or query failed validation."""
-
-    reason = "VALIDATION_ERROR"
-    default_message = "Validation failed"
 
 
 # --- outbound errors -------------------------------------------------------------------------------

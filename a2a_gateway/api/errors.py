@@ -44,11 +44,9 @@ TABLE: dict[type[e.GatewayError], Mapping] = {
     e.MethodNotFound: Mapping(jsonrpc.METHOD_NOT_FOUND, 404),
     e.InvalidParams: Mapping(jsonrpc.INVALID_PARAMS, 400),
     e.PayloadTooLarge: Mapping(jsonrpc.INVALID_REQUEST, 413),
-    e.ValidationFailed: Mapping(jsonrpc.INVALID_PARAMS, 400),
-    e.NotFound: Mapping(-32050, 404, GATEWAY_DOMAIN),
-    e.OutboundRefused: Mapping(-32051, 400, GATEWAY_DOMAIN),
-    e.UpstreamUnavailable: Mapping(-32052, 502, GATEWAY_DOMAIN),
-    e.Unavailable: Mapping(-32053, 503, GATEWAY_DOMAIN),
+    e.OutboundRefused: Mapping(-32050, 400, GATEWAY_DOMAIN),
+    e.UpstreamUnavailable: Mapping(-32051, 502, GATEWAY_DOMAIN),
+    e.Unavailable: Mapping(-32052, 503, GATEWAY_DOMAIN),
 }
 _FALLBACK = Mapping(jsonrpc.INTERNAL_ERROR, 500, GATEWAY_DOMAIN)
 _STANDARD = {jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.METHOD_NOT_FOUND, jsonrpc.INTERNAL_ERROR}
@@ -112,11 +110,3 @@ def internal(exc: BaseException, where: str) -> e.GatewayError:
     error.reason = "INTERNAL"
     return error
 
-
-def rest_body(error: e.GatewayError) -> tuple[int, dict[str, Any]]:
-    """HTTP status and the NEXUS-style body ``{"error": {"code", "message"}}``."""
-    mapped = mapping_of(error)
-    body: dict[str, Any] = {"error": {"code": error.reason, "message": error.message}}
-    if isinstance(error, e.InvalidParams) and error.violations:
-        body["error"]["details"] = error.violations
-    return mapped.http_status, body

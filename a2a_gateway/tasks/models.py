@@ -47,10 +47,3 @@ class TaskPage:
     next_page_token: str
     total_size: int
 
-
-@dataclass(slots=True)
-class StoredPushConfig:
-    """A push-notification config with the task it belongs to."""
-
-    task_id: str
-    config: v1.TaskPushNotificationConfig

@@ -98,6 +98,28 @@ def server_specs() -> dict[str, ServerSpec]:
     }
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """A started server: where to reach it, and its process group for CPU accounting."""
+
+    target: Target
+    pgid: int
+
+    def cpu_seconds(self) -> float | None:
+        """User+system CPU seconds used so far by every process in the server's group (Linux only)."""
+        total = 0
+        try:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError):
+                    # Fields after the parenthesised command name: state ppid pgrp ... utime stime.
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == self.pgid:
+                        total += int(fields[11]) + int(fields[12])
+        except OSError:
+            return None
+        return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """Ask the kernel for an unused loopback port (released just before the server binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -129,8 +151,10 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, deadline: float, l
 
 
 @contextlib.contextmanager
-def running_server(spec: ServerSpec, lifetime: float, startup_timeout: float = 30.0) -> Iterator[Target]:
-    """Start the server subprocess in a scratch dir, yield its target, always kill it on exit."""
+def running_server(
+    spec: ServerSpec, lifetime: float, startup_timeout: float = 30.0
+) -> Iterator[RunningServer]:
+    """Start the server subprocess in a scratch dir, yield it once listening, always kill it on exit."""
     with tempfile.TemporaryDirectory(prefix=f"a2a-bench-{spec.name}-") as scratch_dir:
         scratch = Path(scratch_dir)
         port = free_port()
@@ -150,7 +174,7 @@ def running_server(spec: ServerSpec, lifetime: float, startup_timeout: float = 3
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             try:
                 _wait_listening(proc, port, time.monotonic() + startup_timeout, log_path)
-                yield Target(HOST, port, "/a2a", spec.expect)
+                yield RunningServer(Target(HOST, port, "/a2a", spec.expect), proc.pid)
             finally:
                 _stop_group(proc)
         if spec.sqlite_file:
@@ -167,19 +191,26 @@ def _count_tasks(db: Path) -> str:
 
 
 async def measure(
-    spec: ServerSpec, target: Target, levels: list[int], duration: float, warmup: float, max_requests: int
+    spec: ServerSpec,
+    server: RunningServer,
+    levels: list[int],
+    duration: float,
+    warmup: float,
+    max_requests: int,
 ) -> list[LoadResult]:
     """Check one call succeeds like the curl would, then run every concurrency level."""
+    target = server.target
     status, body = await probe(target)
     if status != 200 or (spec.expect is not None and spec.expect not in body):
         raise RuntimeError(f"{spec.name}: probe SendMessage failed: {status} {body[:300]!r}")
     print(f"  {spec.name}: probe OK ({status}, {len(body)} bytes)")
     results = []
     for level in levels:
-        result = await run_load(target, level, duration, warmup, max_requests)
+        result = await run_load(target, level, duration, warmup, max_requests, server_cpu=server.cpu_seconds)
         summary = result.summary()
         print(f"  {spec.name} c={level}: {summary['rps']:.0f} req/s, p50 {summary['p50_ms']:.2f} ms, "
-              f"p99 {summary['p99_ms']:.2f} ms, {summary['errors']} errors")  # fmt: skip
+              f"p99 {summary['p99_ms']:.2f} ms, {summary['errors']} errors, "
+              f"server CPU {_fmt(summary['server_cpu_pct'], 0)}% of a core")  # fmt: skip
         results.append(result)
     return results
 
@@ -200,7 +231,7 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _fmt(value: float, digits: int) -> str:
+def _fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
@@ -222,13 +253,29 @@ def render_table(summaries: dict[str, dict[int, dict[str, Any]]], levels: list[i
     for level in levels:
         row = [str(level)]
         for name in names:
-            s = summaries[name].get(level)
+            s = summaries[name][level]
             row += [f"{s['rps']:.0f}", _fmt(s["p50_ms"], 2), _fmt(s["p99_ms"], 2), str(s["errors"])]
         ours = summaries["ours"].get(level) if others else None
         for name in others:
             ratio = _ratio(ours, summaries[name].get(level))
             # Against the ceiling a share reads better than a multiple.
             row.append(_fmt(100 * ratio, 0) + "%" if name == "ceiling" else _fmt(ratio, 1) + "x")
+        rows.append(row)
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+def render_cpu_table(summaries: dict[str, dict[int, dict[str, Any]]], levels: list[int]) -> str:
+    """Server CPU during each window: near 100% means CPU-bound, well below means it was waiting."""
+    names = list(summaries)
+    header = ["concurrency"]
+    for name in names:
+        header += [f"{name} CPU %", f"{name} CPU us/req"]
+    rows = [header, ["---:"] * len(header)]
+    for level in levels:
+        row = [str(level)]
+        for name in names:
+            s = summaries[name].get(level) or {}
+            row += [_fmt(s.get("server_cpu_pct"), 0), _fmt(s.get("server_cpu_us_per_req"), 0)]
         rows.append(row)
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
@@ -240,11 +287,12 @@ def evaluate_targets(summaries: dict[str, dict[int, dict[str, Any]]]) -> list[di
     ceil = summaries.get("ceiling", {}).get(TARGET_CONCURRENCY)
     vs_ref, vs_ceil = _ratio(ours, ref), _ratio(ours, ceil)
     p99 = ours["p99_ms"] if ours else math.nan
+    errors = float(ours["errors"]) if ours else math.nan
     checks = [
         (f"ours >= {TARGET_VS_REFERENCE:.0f}x reference rps", vs_ref, vs_ref >= TARGET_VS_REFERENCE, "x"),
         (f"ours >= {TARGET_VS_CEILING:.0%} of ceiling rps", vs_ceil * 100, vs_ceil >= TARGET_VS_CEILING, "%"),
         (f"ours p99 < {TARGET_P99_MS:.0f} ms", p99, p99 < TARGET_P99_MS, " ms"),
-        ("ours errors == 0", ours["errors"] if ours else math.nan, bool(ours) and ours["errors"] == 0, ""),
+        ("ours errors == 0", errors, errors == 0, ""),
     ]
     return [
         {
@@ -293,17 +341,24 @@ def main() -> int:
         spec = specs[name]
         print(f"{name}: {spec.description}")
         with (
-            running_server(spec, lifetime) as target,
+            running_server(spec, lifetime) as server,
             asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
         ):
-            results = runner.run(measure(spec, target, levels, args.duration, args.warmup, args.max_requests))
+            results = runner.run(measure(spec, server, levels, args.duration, args.warmup, args.max_requests))
         summaries[name] = {r.concurrency: r.summary() for r in results}
 
     table = render_table(summaries, levels)
     targets = evaluate_targets(summaries)
     print("\n" + table + "\n")
-    print(f"Targets at concurrency {TARGET_CONCURRENCY}: " + "; ".join(
-        f"{t['goal']}: {_fmt(t['value'], 1)}{t['unit']} {t['status']}" for t in targets))  # fmt: skip
+    print("Server CPU (100% = one core; the servers are single-process):\n")
+    print(render_cpu_table(summaries, levels) + "\n")
+    verdicts = [
+        f"{t['goal']}: {_fmt(t['value'], 1)}{t['unit']} {t['status']}"
+        if t["status"] != "n/a"
+        else f"{t['goal']}: n/a"
+        for t in targets
+    ]
+    print(f"Targets at concurrency {TARGET_CONCURRENCY}: " + "; ".join(verdicts))
     print("\nNotes:")
     for name in names:
         print(f"- {name}: {specs[name].description}")
@@ -323,4 +378,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The context managers have already stopped the servers by the time we get here.
+        print("\ninterrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)

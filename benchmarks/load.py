@@ -14,6 +14,7 @@ import itertools
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,7 @@ class LoadResult:
     errors: int
     elapsed_s: float
     latencies_ms: list[float] = field(repr=False)
+    server_cpu_s: float | None = None  # CPU the server used during the window, when it could be read
 
     @property
     def rps(self) -> float:
@@ -105,6 +107,7 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         """Raw numbers for printing or JSON, without the per-request latencies."""
         ordered = sorted(self.latencies_ms)
+        cpu = self.server_cpu_s
         return {
             "concurrency": self.concurrency,
             "requests": self.requests,
@@ -114,6 +117,10 @@ class LoadResult:
             "p50_ms": round(percentile(ordered, 0.50), 3),
             "p99_ms": round(percentile(ordered, 0.99), 3),
             "max_ms": round(ordered[-1], 3) if ordered else math.nan,
+            "server_cpu_pct": round(100 * cpu / self.elapsed_s, 1) if cpu is not None else None,
+            "server_cpu_us_per_req": round(1e6 * cpu / self.requests, 1)
+            if cpu is not None and self.requests
+            else None,
         }
 
 
@@ -159,7 +166,7 @@ async def _worker(target: Target, factory: RequestFactory, window: _Window, time
                         reader, writer = await asyncio.open_connection(target.host, target.port)
                     writer.write(factory.next_request())
                     status, body = await read_response(reader)
-            except (OSError, EOFError, ValueError, TimeoutError):
+            except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError):
                 # A broken or hung connection is an error; reconnect, after a pause so a dead
                 # server does not turn this loop into a busy spin.
                 window.record(started, clock(), ok=False)
@@ -182,15 +189,24 @@ async def run_load(
     warmup: float = 1.0,
     max_requests: int = 2_000_000,
     timeout: float = 5.0,
+    server_cpu: Callable[[], float | None] | None = None,
 ) -> LoadResult:
-    """Warm up, then measure for `duration` seconds (or until `max_requests`) at a fixed concurrency."""
+    """Warm up, then measure for `duration` seconds (or until `max_requests`) at a fixed concurrency.
+
+    `server_cpu`, if given, returns the server's cumulative CPU seconds; it is read at both ends of
+    the window so the result can say whether the server was CPU-bound or waiting.
+    """
     factory = RequestFactory(target)
     now = time.perf_counter()
     window = _Window(now + warmup, now + warmup + duration, max_requests)
     workers = [asyncio.create_task(_worker(target, factory, window, timeout)) for _ in range(concurrency)]
+    await asyncio.sleep(max(0.0, window.measure_start - time.perf_counter()))
+    cpu_start = server_cpu() if server_cpu else None
     # Workers stop themselves on the first completion past the window; the sleep covers the case
     # where none completes (a hung server), and the timed wait bounds the in-flight stragglers.
-    await asyncio.sleep(max(0.0, window.measure_end - time.perf_counter()))
+    while not window.stop and time.perf_counter() < window.measure_end:
+        await asyncio.sleep(min(0.05, max(0.0, window.measure_end - time.perf_counter())))
+    cpu_end = server_cpu() if server_cpu else None
     window.stop = True
     _, pending = await asyncio.wait(workers, timeout=timeout + 1.0)
     for task in pending:
@@ -202,6 +218,7 @@ async def run_load(
         errors=window.errors,
         elapsed_s=window.measure_end - window.measure_start,
         latencies_ms=window.latencies_ms,
+        server_cpu_s=cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None,
     )
 
 

@@ -129,8 +129,6 @@ class PayloadTooLarge(GatewayError):
     default_message = "Request body is too large"
 
 
-
-
 # --- outbound errors -------------------------------------------------------------------------------
 
 

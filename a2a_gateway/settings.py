@@ -37,7 +37,6 @@ class Settings(BaseSettings):
         default=None, ge=0, description="History returned when a request gives no historyLength."
     )
     stream_queue_size: int = Field(default=1000, ge=1, description="Events buffered per subscriber.")
-    write_batch_max: int = Field(default=512, ge=1, description="Task writes grouped in one commit.")
 
     def resolved_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in the data directory."""

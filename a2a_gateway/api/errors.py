@@ -109,4 +109,3 @@ def internal(exc: BaseException, where: str) -> e.GatewayError:
     error = e.GatewayError("Internal error")
     error.reason = "INTERNAL"
     return error
-

@@ -1,4 +1,4 @@
-"""The JSON-RPC endpoint: our own envelope check, jsonrpcserver for unary methods, SSE for streams."""
+"""The JSON-RPC endpoint: envelope check, version negotiation, a method table per version, SSE for streams."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from jsonrpcserver import Error, Success, async_dispatch_to_serializable
-from jsonrpcserver.methods import Method
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
@@ -17,7 +15,7 @@ from starlette.responses import Response
 
 from a2a_gateway.api import methods_v0_3, methods_v1
 from a2a_gateway.api.context import ANONYMOUS, CallContext
-from a2a_gateway.api.errors import from_validation, internal, rpc_error, rpc_failure
+from a2a_gateway.api.errors import from_validation, internal, rpc_failure
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
 from a2a_gateway.errors import (
@@ -33,7 +31,6 @@ from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
-_PASS = lambda value: value  # noqa: E731  envelope already validated by parse_envelope
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -41,14 +38,34 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
+def raw_header(request: Request, name: bytes) -> str | None:
+    """One request header straight from the ASGI scope (no Headers object on the hot path)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading them all."""
-    declared = request.headers.get("content-length")
+    """The request body from the ASGI messages, refusing more than ``limit`` bytes without reading on."""
+    declared = raw_header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
+    receive = request.receive
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
@@ -64,8 +81,8 @@ class JsonRpcEndpoint:
         self._metrics = metrics
         self._limit = max_body_bytes
         self._tables = {
-            ProtocolVersion.V1_0: self._wrap(methods_v1.build(service)),
-            ProtocolVersion.V0_3: self._wrap(methods_v0_3.build(service)),
+            ProtocolVersion.V1_0: methods_v1.build(service),
+            ProtocolVersion.V0_3: methods_v0_3.build(service),
         }
         self._streaming = {
             ProtocolVersion.V1_0: methods_v1.STREAMING,
@@ -73,19 +90,6 @@ class JsonRpcEndpoint:
         }
         # Metric labels come from this closed set so unknown method names cannot grow the label space.
         self._known: frozenset[str] = frozenset().union(*self._tables.values(), *self._streaming.values())
-
-    def _wrap(self, table: dict[str, methods_v1.Handler]) -> dict[str, Method]:
-        def adapt(name: str, handler: methods_v1.Handler) -> Method:
-            async def call(ctx: CallContext, params: dict[str, Any]) -> Any:
-                try:
-                    return Success(await handler(ctx, params))
-                except Exception as exc:
-                    code, message, data = rpc_error(self._as_gateway_error(exc, name), ctx.version)
-                    return Error(code, message, data) if data is not None else Error(code, message)
-
-            return call
-
-        return {name: adapt(name, handler) for name, handler in table.items()}
 
     @staticmethod
     def _as_gateway_error(exc: Exception, where: str) -> GatewayError:
@@ -112,7 +116,9 @@ class JsonRpcEndpoint:
                 raise InvalidParams("params must be an object")
             envelope = jsonrpc.parse_envelope(decoded)
             method = envelope.method
-            asked = request.headers.get(HEADER) or request.query_params.get(HEADER)
+            asked = raw_header(request, b"a2a-version")
+            if asked is None and request.scope["query_string"]:
+                asked = request.query_params.get(HEADER)
             try:
                 version = negotiate(asked)
             except VersionNotSupported:
@@ -123,10 +129,10 @@ class JsonRpcEndpoint:
             self._check_method(version, method)
             if method in STREAMING_METHODS:
                 return await self._stream(ctx, envelope)
-            response = await self._unary(ctx, envelope, decoded)
-            self._metrics.rpc(self._label(method), "error" if "error" in (response or {}) else "ok", started)
-            if response is None:
-                return Response(status_code=204)
+            response = await self._unary(ctx, envelope)
+            self._metrics.rpc(self._label(method), "error" if "error" in response else "ok", started)
+            if "id" not in decoded:
+                return Response(status_code=204)  # a notification: executed, never answered
             return json_response(response)
         except Exception as exc:
             error = self._as_gateway_error(exc, method)
@@ -149,17 +155,12 @@ class JsonRpcEndpoint:
                 )
         raise MethodNotFound(f"Method not found: {method[:100]}")
 
-    async def _unary(
-        self, ctx: CallContext, envelope: jsonrpc.Envelope, decoded: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        prepared: dict[str, Any] = {"jsonrpc": "2.0", "method": envelope.method, "params": [envelope.params]}
-        if "id" in decoded:
-            prepared["id"] = envelope.id
-        result = await async_dispatch_to_serializable(
-            "", self._tables[ctx.version], context=ctx, deserializer=lambda _: prepared, validator=_PASS
-        )
-        assert not isinstance(result, list)
-        return result
+    async def _unary(self, ctx: CallContext, envelope: jsonrpc.Envelope) -> dict[str, Any]:
+        handler = self._tables[ctx.version][envelope.method]
+        try:
+            return jsonrpc.success(envelope.id, await handler(ctx, envelope.params))
+        except Exception as exc:
+            return rpc_failure(envelope.id, self._as_gateway_error(exc, envelope.method), ctx.version)
 
     async def _stream(self, ctx: CallContext, envelope: jsonrpc.Envelope) -> Response:
         started = time.perf_counter()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.log import request_id_var
+from a2a_gateway.protocol.ids import new_id
 
 log = logging.getLogger("a2a_gateway.access")
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -22,7 +22,7 @@ def _incoming_id(scope: Scope) -> str:
             text: str = value.decode("latin-1")[:64]
             if text and set(text) <= _SAFE_ID:
                 return text
-    return uuid.uuid4().hex
+    return new_id()
 
 
 class RequestLogMiddleware:

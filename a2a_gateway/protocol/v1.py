@@ -99,13 +99,9 @@ class Message(WireModel):
 
     @field_validator("role", mode="before")
     @classmethod
-    def _role_number(cls, value: object) -> object:
-        return _enum_from_number(value, _ROLE_BY_NUMBER)
-
-    @field_validator("role")
-    @classmethod
-    def _role_known(cls, value: Role) -> Role:
-        if value is Role.UNSPECIFIED:
+    def _role(cls, value: object) -> object:
+        value = _enum_from_number(value, _ROLE_BY_NUMBER)
+        if value == Role.UNSPECIFIED:
             raise ValueError("role must be ROLE_USER or ROLE_AGENT")
         return value
 

@@ -43,9 +43,9 @@ def _decode_cursor(token: str) -> tuple[int, str]:
 class SqlTaskRepository:
     """Implements tasks.ports.TaskRepository over SQLAlchemy Core."""
 
-    def __init__(self, engine: AsyncEngine, batch_max: int = 512) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._writer = TaskWriter(engine, batch_max)
+        self._writer = TaskWriter(engine)
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
         """Queue a write for the next group commit."""

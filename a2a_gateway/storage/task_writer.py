@@ -1,22 +1,27 @@
-"""Group commit of task writes: concurrent changes are coalesced per task and committed together."""
+"""Group commit of task writes: concurrent changes are merged per task and committed together."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import Unavailable
+from a2a_gateway.storage.engine import sqlite_writer_engine
 from a2a_gateway.storage.tables import task_artifacts, task_messages, tasks
 from a2a_gateway.tasks.models import TaskWrite
 
 log = logging.getLogger(__name__)
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def micros(value: datetime | None) -> int:
@@ -30,21 +35,54 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class TaskWriter:
-    """One background writer per engine: at most one transaction in flight, batches grow under load."""
+class _Statements:
+    """The three statements of a batch, built once per dialect."""
 
-    def __init__(self, engine: AsyncEngine, batch_max: int = 512) -> None:
+    def __init__(self, dialect: str) -> None:
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        upsert = insert(tasks)
+        self.tasks = upsert.on_conflict_do_update(
+            index_elements=[tasks.c.id],
+            set_={c: upsert.excluded[c] for c in ("state", "status", "status_ts", "metadata", "updated_at")},
+        )
+        # History is append-only: a message an earlier batch already wrote is skipped.
+        self.messages = insert(task_messages).on_conflict_do_nothing()
+        art = insert(task_artifacts)
+        self.artifacts = art.on_conflict_do_update(
+            index_elements=[task_artifacts.c.task_id, task_artifacts.c.artifact_id],
+            set_={"seq": art.excluded.seq, "artifact": art.excluded.artifact},
+        )
+
+    def execute(self, conn: Connection, rows: Rows) -> None:
+        task_rows, message_rows, artifact_rows = rows
+        conn.execute(self.tasks, task_rows)
+        if message_rows:
+            conn.execute(self.messages, message_rows)
+        if artifact_rows:
+            conn.execute(self.artifacts, artifact_rows)
+
+
+class TaskWriter:
+    """One background writer per engine: one transaction in flight, batches grow with the load.
+
+    On a SQLite file the batch is committed in a dedicated thread on the plain sqlite3 driver: one
+    thread hop per batch instead of one per statement through aiosqlite.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._batch_max = batch_max
-        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._statements = _Statements(engine.dialect.name)
+        self._sync = sqlite_writer_engine(engine)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="task-writer") if self._sync else None
         self._pending: dict[str, TaskWrite] = {}
-        self._waiters: list[asyncio.Future[None]] = []
+        self._next: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
-        """Queue a change; the returned future resolves when it is committed."""
+        """Queue a change; the returned future (shared by its batch) resolves when it is committed."""
         if self._closing:
             raise Unavailable("The gateway is shutting down")
         earlier = self._pending.get(change.task.id)
@@ -52,19 +90,20 @@ class TaskWriter:
             self._pending[change.task.id] = change
         else:
             earlier.merge(change)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A caller may not wait for the outcome; errors are logged here instead of being lost.
-        future.add_done_callback(_consume)
-        self._waiters.append(future)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            # Most writers never wait for the outcome; a failure is logged by the worker instead.
+            self._next.add_done_callback(_consume)
         self._wake.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="task-writer")
-        return future
+        return self._next
 
     async def flush(self) -> None:
         """Wait for everything queued so far."""
-        if self._waiters:
-            await asyncio.gather(*self._waiters, return_exceptions=True)
+        waits = [f for f in (self._inflight, self._next) if f is not None]
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def close(self) -> None:
         """Commit what is queued and stop."""
@@ -73,97 +112,89 @@ class TaskWriter:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                batch, waiters = self._take()
+                batch, self._pending = list(self._pending.values()), {}
+                done, self._next = self._next, None
+                assert done is not None
+                self._inflight = done
                 try:
-                    async with self._engine.begin() as conn:
-                        await self._write(conn, batch)
+                    await self._commit(_rows(batch))
                 except Exception:
                     log.exception("task write batch failed", extra={"tasks": len(batch)})
-                    for w in waiters:
-                        if not w.done():
-                            w.set_exception(Unavailable("The task store is unavailable"))
-                    continue
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
+                    done.set_exception(Unavailable("The task store is unavailable"))
+                else:
+                    done.set_result(None)
+                finally:
+                    self._inflight = None
 
-    def _take(self) -> tuple[list[TaskWrite], list[asyncio.Future[None]]]:
-        if len(self._pending) <= self._batch_max:
-            batch = list(self._pending.values())
-            self._pending = {}
-            waiters, self._waiters = self._waiters, []
-            return batch, waiters
-        # Over the batch size: commit a slice now; the rest (and all waiters) ride the next batch.
-        ids = list(self._pending)[: self._batch_max]
-        batch = [self._pending.pop(i) for i in ids]
-        return batch, []
+    async def _commit(self, rows: Rows) -> None:
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._commit_in_thread, rows)
+            return
+        async with self._engine.begin() as conn:
+            await conn.run_sync(self._statements.execute, rows)
 
-    async def _write(self, conn: AsyncConnection, batch: list[TaskWrite]) -> None:
-        now = datetime.now(UTC)
-        rows, messages, artifacts = [], [], []
-        for change in batch:
-            task = change.task
-            rows.append(
-                {
-                    "id": task.id,
-                    "context_id": task.context_id or "",
-                    "owner": change.owner,
-                    "state": task.status.state.value,
-                    "status": task.status.model_dump_json(by_alias=True, exclude_none=True),
-                    "status_ts": micros(task.status.timestamp),
-                    "metadata": dumps(task.metadata) if task.metadata is not None else None,
-                    "created_at": change.created_at,
-                    "updated_at": now,
-                }
-            )
-            history = task.history or []
-            for seq in range(change.messages_from, len(history)):
-                messages.append(
-                    {
-                        "task_id": task.id,
-                        "seq": seq,
-                        "message": history[seq].model_dump_json(by_alias=True, exclude_none=True),
-                    }
-                )
-            if change.artifact_ids:
-                for seq, artifact in enumerate(task.artifacts or []):
-                    if artifact.artifact_id in change.artifact_ids:
-                        artifacts.append(
-                            {
-                                "task_id": task.id,
-                                "artifact_id": artifact.artifact_id,
-                                "seq": seq,
-                                "artifact": artifact.model_dump_json(by_alias=True, exclude_none=True),
-                            }
-                        )
-        upsert = self._insert(tasks)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[tasks.c.id],
-            set_={
-                "state": upsert.excluded.state,
-                "status": upsert.excluded.status,
-                "status_ts": upsert.excluded.status_ts,
-                "metadata": upsert.excluded.metadata,
-                "updated_at": upsert.excluded.updated_at,
-            },
+    def _commit_in_thread(self, rows: Rows) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            self._statements.execute(conn, rows)
+
+
+def _rows(batch: list[TaskWrite]) -> Rows:
+    """Serialize a batch on the event loop, where the task objects are owned."""
+    now = datetime.now(UTC)
+    task_rows: list[dict[str, Any]] = []
+    message_rows: list[dict[str, Any]] = []
+    artifact_rows: list[dict[str, Any]] = []
+    for change in batch:
+        task = change.task
+        task_rows.append(
+            {
+                "id": task.id,
+                "context_id": task.context_id or "",
+                "owner": change.owner,
+                "state": task.status.state.value,
+                "status": _json(task.status),
+                "status_ts": micros(task.status.timestamp),
+                "metadata": dumps(task.metadata) if task.metadata is not None else None,
+                "created_at": change.created_at,
+                "updated_at": now,
+            }
         )
-        await conn.execute(upsert, rows)
-        if messages:
-            # History is append-only; a message already written by an earlier batch is skipped.
-            await conn.execute(self._insert(task_messages).on_conflict_do_nothing(), messages)
-        if artifacts:
-            art = self._insert(task_artifacts)
-            art = art.on_conflict_do_update(
-                index_elements=[task_artifacts.c.task_id, task_artifacts.c.artifact_id],
-                set_={"seq": art.excluded.seq, "artifact": art.excluded.artifact},
+        history = task.history or []
+        message_rows.extend(
+            {
+                "task_id": task.id,
+                "seq": seq,
+                "message": history[seq].model_dump_json(by_alias=True, exclude_none=True),
+            }
+            for seq in range(change.messages_from, len(history))
+        )
+        if change.artifact_ids:
+            artifact_rows.extend(
+                {
+                    "task_id": task.id,
+                    "artifact_id": artifact.artifact_id,
+                    "seq": seq,
+                    "artifact": _json(artifact),
+                }
+                for seq, artifact in enumerate(task.artifacts or [])
+                if artifact.artifact_id in change.artifact_ids
             )
-            await conn.execute(art, artifacts)
+    return task_rows, message_rows, artifact_rows
+
+
+def _json(model: BaseModel) -> str:
+    return model.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def _consume(future: asyncio.Future[None]) -> None:

@@ -105,6 +105,10 @@ class TaskEventBroker:
         if delivery.terminal:
             self._subscribers.pop(task_id, None)
 
+    def has_subscribers(self, task_id: str) -> bool:
+        """Whether anyone listens to this task now."""
+        return task_id in self._subscribers
+
     def remove(self, sub: Subscription) -> None:
         """Forget one subscriber."""
         subs = self._subscribers.get(sub.task_id)

@@ -46,4 +46,3 @@ class TaskPage:
     tasks: list[v1.Task]
     next_page_token: str
     total_size: int
-

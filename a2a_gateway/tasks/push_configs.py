@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
 from a2a_gateway.errors import InvalidParams, OutboundRefused, PushNotificationNotSupported, TaskNotFound
 from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks.live import LiveTask
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 
@@ -42,7 +42,7 @@ class PushConfigs:
         self, live: LiveTask, config: v1.TaskPushNotificationConfig
     ) -> v1.TaskPushNotificationConfig:
         """Store a config for a live task and start delivering its events there."""
-        stored = config.model_copy(update={"id": config.id or str(uuid.uuid4()), "task_id": live.task.id})
+        stored = config.model_copy(update={"id": config.id or new_id(), "task_id": live.task.id})
         # The task row may still be queued; the config refers to it.
         await self._repo.flush()
         await self._repo.put_push_config(live.task.id, stored)
@@ -62,7 +62,7 @@ class PushConfigs:
         await self.check(config)
         if isinstance(target, LiveTask):
             return await self.attach(target, config)
-        stored = config.model_copy(update={"id": config.id or str(uuid.uuid4())})
+        stored = config.model_copy(update={"id": config.id or new_id()})
         await self._repo.put_push_config(config.task_id, stored)
         return stored
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, Status
 from a2a_gateway.agent.events import text_parts
 from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Delivery, TaskEventBroker
 from a2a_gateway.tasks.live import Crash, Handler, LiveTask
@@ -93,25 +93,28 @@ class TaskRunner:
 
     async def _pause(self, live: LiveTask, gen: Handler, wanted: v1.TaskState, parts: list[v1.Part]) -> bool:
         live.generator = gen
-        message = state.agent_message(live.task, parts)
-        event = state.set_status(live.task, wanted, self._clock(), message)
-        await self.emit(live, v1.StreamResponse(status_update=event), interrupted=True)
+        state.set_status(live.task, wanted, self._clock(), state.agent_message(live.task, parts))
+        await self.emit(live, state.status_event, interrupted=True)
         return True
 
     async def _artifact(self, live: LiveTask, chunk: ArtifactChunk) -> None:
         artifacts = live.task.artifacts or []
         artifact_id = chunk.artifact_id
         if artifact_id is None:
-            artifact_id = artifacts[-1].artifact_id if chunk.append and artifacts else str(uuid.uuid4())
-        artifact = v1.Artifact(
+            artifact_id = artifacts[-1].artifact_id if chunk.append and artifacts else new_id()
+        artifact = v1.Artifact.model_construct(
             artifact_id=artifact_id,
             name=chunk.name,
             description=chunk.description,
             parts=chunk.parts,
             metadata=chunk.metadata,
         )
-        event = state.put_artifact(live.task, artifact, chunk.append, chunk.last_chunk)
-        await self.emit(live, v1.StreamResponse(artifact_update=event), artifact_id=artifact_id)
+        state.put_artifact(live.task, artifact, chunk.append)
+
+        def event(task: v1.Task) -> v1.StreamResponse:
+            return state.artifact_event(task, artifact, chunk.append, chunk.last_chunk)
+
+        await self.emit(live, event, artifact_id=artifact_id)
 
     async def status(
         self,
@@ -122,19 +125,26 @@ class TaskRunner:
     ) -> None:
         """Move the task to a state (with an optional agent message) and publish it."""
         message = state.agent_message(live.task, text_parts(text)) if text else None
-        event = state.set_status(live.task, wanted, self._clock(), message, metadata)
-        await self.emit(live, v1.StreamResponse(status_update=event), terminal=wanted.terminal)
+        state.set_status(live.task, wanted, self._clock(), message)
+
+        def event(task: v1.Task) -> v1.StreamResponse:
+            return state.status_event(task, metadata)
+
+        await self.emit(live, event, terminal=wanted.terminal)
 
     async def emit(
         self,
         live: LiveTask,
-        event: v1.StreamResponse,
+        event: Callable[[v1.Task], v1.StreamResponse],
         *,
         terminal: bool = False,
         interrupted: bool = False,
         artifact_id: str | None = None,
     ) -> None:
-        """Persist, then fan out: a stopping state is durable before anyone hears of it."""
+        """Persist, then fan out: a stopping state is durable before anyone hears of it.
+
+        ``event`` builds the stream event; it is only called when a subscriber or webhook listens.
+        """
         written = self._repo.submit(live.changes(artifact_id))
         if terminal or interrupted:
             try:
@@ -143,10 +153,12 @@ class TaskRunner:
                 raise
             except Exception:
                 log.exception("task write failed", extra={"taskId": live.task.id})
-        self._broker.publish(live.task.id, Delivery(event, terminal=terminal, interrupted=interrupted))
-        if self._notifier is not None:
-            for config in live.push_configs:
-                self._notifier.enqueue(config, event)
+        if live.push_configs or self._broker.has_subscribers(live.task.id):
+            built = event(live.task)
+            self._broker.publish(live.task.id, Delivery(built, terminal=terminal, interrupted=interrupted))
+            if self._notifier is not None:
+                for config in live.push_configs:
+                    self._notifier.enqueue(config, built)
         if terminal or interrupted:
             live.settle()
         if terminal:

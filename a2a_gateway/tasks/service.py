@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext
 from a2a_gateway.errors import InvalidParams, TaskNotCancelable, TaskNotFound, UnsupportedOperation
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
 from a2a_gateway.tasks.live import Crash, LiveTask
@@ -88,12 +88,13 @@ class TaskService:
             sub = self._broker.subscribe(live.task.id, stop_at_interrupted=True)
             return SendResult(task=state.snapshot(live.task, history), stream=sub)
         if not config.return_immediately:
-            await asyncio.shield(live.settled)
+            # One sender per segment of work, so waiting on the future itself is safe.
+            await live.settled
         return SendResult(task=state.snapshot(live.task, history))
 
     async def _start(self, owner: str, request: v1.SendMessageRequest) -> LiveTask | v1.Message:
-        task_id = str(uuid.uuid4())
-        context_id = request.message.context_id or str(uuid.uuid4())
+        task_id = new_id()
+        context_id = request.message.context_id or new_id()
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
         skill = self.agent.select(message, request.metadata)
         config = request.configuration
@@ -113,7 +114,7 @@ class TaskService:
         if isinstance(first, Reply):
             await gen.aclose()
             return v1.Message(
-                message_id=str(uuid.uuid4()),
+                message_id=new_id(),
                 context_id=context_id,
                 role=v1.Role.AGENT,
                 parts=first.parts,
@@ -254,9 +255,7 @@ class TaskService:
 
     async def recover(self) -> int:
         """At start-up: tasks left mid-flight by a previous process are marked failed."""
-        message = v1.Message(
-            message_id=str(uuid.uuid4()), role=v1.Role.AGENT, parts=[v1.Part(text=RESTARTED)]
-        )
+        message = v1.Message(message_id=new_id(), role=v1.Role.AGENT, parts=[v1.Part(text=RESTARTED)])
         status = v1.TaskStatus(state=v1.TaskState.FAILED, message=message, timestamp=self._clock())
         return await self._repo.fail_inflight(status)
 

@@ -1,20 +1,24 @@
-"""Pure task transitions: each applies one change to a task and returns the event that describes it."""
+"""Pure task transitions, and the stream events that describe them.
+
+The gateway builds these objects itself from validated input, so they are constructed without a second
+pydantic validation (``model_construct``): this module is on the hot path of every task.
+"""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.ids import new_id
 
 
 def new_task(task_id: str, context_id: str, message: v1.Message, now: datetime) -> v1.Task:
     """A submitted task whose history starts with the triggering message."""
-    return v1.Task(
+    return v1.Task.model_construct(
         id=task_id,
         context_id=context_id,
-        status=v1.TaskStatus(state=v1.TaskState.SUBMITTED, timestamp=now),
+        status=v1.TaskStatus.model_construct(state=v1.TaskState.SUBMITTED, timestamp=now),
         artifacts=[],
         history=[message],
     )
@@ -22,8 +26,8 @@ def new_task(task_id: str, context_id: str, message: v1.Message, now: datetime) 
 
 def agent_message(task: v1.Task, parts: list[v1.Part], metadata: dict[str, Any] | None = None) -> v1.Message:
     """A message from the agent within a task."""
-    return v1.Message(
-        message_id=str(uuid.uuid4()),
+    return v1.Message.model_construct(
+        message_id=new_id(),
         context_id=task.context_id,
         task_id=task.id,
         role=v1.Role.AGENT,
@@ -32,21 +36,20 @@ def agent_message(task: v1.Task, parts: list[v1.Part], metadata: dict[str, Any] 
     )
 
 
-def set_status(
-    task: v1.Task,
-    state: v1.TaskState,
-    now: datetime,
-    message: v1.Message | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> v1.TaskStatusUpdateEvent:
+def set_status(task: v1.Task, state: v1.TaskState, now: datetime, message: v1.Message | None = None) -> None:
     """Move a task to ``state``; an explanatory message also joins the history."""
-    task.status = v1.TaskStatus(state=state, message=message, timestamp=now)
+    task.status = v1.TaskStatus.model_construct(state=state, message=message, timestamp=now)
     if message is not None:
         assert task.history is not None
         task.history.append(message)
-    return v1.TaskStatusUpdateEvent(
+
+
+def status_event(task: v1.Task, metadata: dict[str, Any] | None = None) -> v1.StreamResponse:
+    """The statusUpdate announcing the task's current status."""
+    event = v1.TaskStatusUpdateEvent.model_construct(
         task_id=task.id, context_id=task.context_id or "", status=task.status, metadata=metadata
     )
+    return v1.StreamResponse.model_construct(status_update=event)
 
 
 def add_message(task: v1.Task, message: v1.Message) -> None:
@@ -55,29 +58,34 @@ def add_message(task: v1.Task, message: v1.Message) -> None:
     task.history.append(message)
 
 
-def put_artifact(
-    task: v1.Task, artifact: v1.Artifact, append: bool, last_chunk: bool | None
-) -> v1.TaskArtifactUpdateEvent:
+def put_artifact(task: v1.Task, artifact: v1.Artifact, append: bool) -> None:
     """Add an artifact, replace one with the same id, or append a chunk's parts to it."""
     assert task.artifacts is not None
     existing = next((a for a in task.artifacts if a.artifact_id == artifact.artifact_id), None)
-    if existing is None:
-        task.artifacts.append(artifact.model_copy(update={"parts": list(artifact.parts)}))
-    elif append:
+    if existing is not None and append:
         existing.parts.extend(artifact.parts)
         if artifact.metadata:
             existing.metadata = {**(existing.metadata or {}), **artifact.metadata}
+        return
+    stored = artifact.model_copy(update={"parts": list(artifact.parts)})
+    if existing is None:
+        task.artifacts.append(stored)
     else:
-        task.artifacts[task.artifacts.index(existing)] = artifact.model_copy(
-            update={"parts": list(artifact.parts)}
-        )
-    return v1.TaskArtifactUpdateEvent(
+        task.artifacts[task.artifacts.index(existing)] = stored
+
+
+def artifact_event(
+    task: v1.Task, artifact: v1.Artifact, append: bool, last_chunk: bool | None
+) -> v1.StreamResponse:
+    """The artifactUpdate announcing an artifact or one chunk of it."""
+    event = v1.TaskArtifactUpdateEvent.model_construct(
         task_id=task.id,
         context_id=task.context_id or "",
         artifact=artifact,
         append=append or None,
         last_chunk=last_chunk,
     )
+    return v1.StreamResponse.model_construct(artifact_update=event)
 
 
 def snapshot(task: v1.Task, history_length: int | None, include_artifacts: bool = True) -> v1.Task:
@@ -86,7 +94,7 @@ def snapshot(task: v1.Task, history_length: int | None, include_artifacts: bool 
     if history_length is not None:
         history = history[len(history) - history_length :] if history_length else []
     artifacts = list(task.artifacts or []) if include_artifacts else []
-    return v1.Task(
+    return v1.Task.model_construct(
         id=task.id,
         context_id=task.context_id,
         status=task.status,

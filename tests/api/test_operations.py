@@ -53,7 +53,7 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     given = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert given.headers["x-request-id"] == "abc-123"
     made = await client.get("/health/live", headers={"X-Request-ID": "bad id\n"})
-    assert made.headers["x-request-id"] != "bad id\n" and len(made.headers["x-request-id"]) == 32
+    assert made.headers["x-request-id"] != "bad id\n" and len(made.headers["x-request-id"]) == 36
 
 
 async def test_one_json_log_line_per_call_with_request_id(client: httpx.AsyncClient) -> None:

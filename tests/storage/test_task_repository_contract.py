@@ -20,7 +20,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 async def repo(database_url: str) -> AsyncIterator[SqlTaskRepository]:
     engine = db.create_engine(database_url)
     await db.upgrade(engine)
-    repository = SqlTaskRepository(engine, batch_max=3)
+    repository = SqlTaskRepository(engine)
     yield repository
     await repository.close()
     await engine.dispose()
@@ -68,9 +68,9 @@ async def test_round_trip_with_history_and_artifacts(repo: SqlTaskRepository) ->
     await write(repo, task)
     state.set_status(task, v1.TaskState.WORKING, T0 + timedelta(seconds=1))
     art = v1.Artifact(artifact_id="a1", name="out", parts=[v1.Part(text="one")])
-    state.put_artifact(task, art, append=False, last_chunk=False)
+    state.put_artifact(task, art, append=False)
     state.put_artifact(
-        task, v1.Artifact(artifact_id="a1", parts=[v1.Part(text="two")]), append=True, last_chunk=True
+        task, v1.Artifact(artifact_id="a1", parts=[v1.Part(text="two")]), append=True
     )
     done = state.agent_message(task, [v1.Part(text="done")])
     state.set_status(task, v1.TaskState.COMPLETED, T0 + timedelta(seconds=2), done)

@@ -10,7 +10,7 @@ from a2a_gateway.protocol import v1
 
 def text_parts(text: str) -> list[v1.Part]:
     """One text part."""
-    return [v1.Part.model_construct(text=text)]
+    return [v1.Part(text=text)]
 
 
 @dataclass(slots=True)

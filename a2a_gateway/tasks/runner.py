@@ -102,7 +102,7 @@ class TaskRunner:
         artifact_id = chunk.artifact_id
         if artifact_id is None:
             artifact_id = artifacts[-1].artifact_id if chunk.append and artifacts else new_id()
-        artifact = v1.Artifact.model_construct(
+        artifact = v1.Artifact(
             artifact_id=artifact_id,
             name=chunk.name,
             description=chunk.description,

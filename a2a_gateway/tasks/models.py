@@ -21,8 +21,7 @@ class TaskWrite:
     def merge(self, later: TaskWrite) -> None:
         """Fold a later write of the same task into this one."""
         self.task = later.task
-        if later.messages_from < self.messages_from:
-            self.messages_from = later.messages_from
+        self.messages_from = min(self.messages_from, later.messages_from)
         if later.artifact_ids:
             self.artifact_ids |= later.artifact_ids
 

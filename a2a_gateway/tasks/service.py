@@ -234,7 +234,10 @@ class TaskService:
             raise TaskNotCancelable(
                 f"Task {task_id} is in state {_name(stored.status.state)} and cannot be canceled"
             )
-        await self._halt(live)
+        # A task already terminal in memory is finishing its last write: its runner must not be
+        # interrupted, or its waiters and subscribers would never hear the end.
+        if not live.state.terminal:
+            await self._halt(live)
         if live.state.terminal:
             raise TaskNotCancelable(f"Task {task_id} is in state {_name(live.state)} and cannot be canceled")
         await self._runner.status(live, v1.TaskState.CANCELED)
@@ -265,6 +268,7 @@ class TaskService:
             await self._halt(live)
             if not live.state.terminal:
                 await self._runner.status(live, v1.TaskState.FAILED, SHUT_DOWN)
+            live.settle()
         await self._repo.flush()
         self._broker.close_all()
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext, skill
 from a2a_gateway.app import create_app
@@ -297,3 +298,31 @@ async def test_content_type_not_supported(client: httpx.AsyncClient) -> None:
         "state"
     ] == "TASK_STATE_COMPLETED"
     assert (await rpc(client, "ListTasks", {}))["result"]["totalSize"] == 1
+
+
+async def test_cancel_while_the_final_write_is_in_flight(
+    app: Starlette, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from a2a_gateway.storage.task_writer import TaskWriter
+
+    original = TaskWriter._commit
+
+    async def slow_commit(self: TaskWriter, rows: object) -> None:
+        await asyncio.sleep(0.2)
+        await original(self, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TaskWriter, "_commit", slow_commit)
+    task = await send_text(client, "1", skill="countdown", returnImmediately=True)
+    async with asyncio.timeout(5):
+        # The runner sets COMPLETED in memory, then waits for the slow commit before announcing it.
+        while (await rpc(client, "GetTask", {"id": task["id"]}))["result"]["status"][
+            "state"
+        ] != "TASK_STATE_COMPLETED":
+            await asyncio.sleep(0.01)
+    assert error_of(await rpc(client, "CancelTask", {"id": task["id"]}))["code"] == -32002
+    service = app.state.service
+    async with asyncio.timeout(5):
+        while service.live_count():
+            await asyncio.sleep(0.02)
+    stored = (await rpc(client, "GetTask", {"id": task["id"]}))["result"]
+    assert stored["status"]["state"] == "TASK_STATE_COMPLETED"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import orjson
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -24,6 +26,7 @@ from a2a_gateway.errors import (
     MethodNotFound,
     ParseError,
     PayloadTooLarge,
+    Unavailable,
     VersionNotSupported,
 )
 from a2a_gateway.protocol import jsonrpc
@@ -31,6 +34,7 @@ from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_SECONDS = 2.0
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -166,12 +170,28 @@ class JsonRpcEndpoint:
         started = time.perf_counter()
         opened = await open_stream(self._service, ctx, envelope.method, envelope.params)
         self._metrics.rpc(self._label(envelope.method), "ok", started)
+        # sse-starlette sets this event when the server shuts down; the stream then ends by itself within
+        # the grace period (a clean end of the chunked body) instead of being cut off.
+        shutdown = anyio.Event()
         return EventSourceResponse(
-            self._frames(opened, ctx), ping=15, sep="\n", headers={"Cache-Control": "no-store"}
+            self._frames(opened, ctx, shutdown),
+            ping=15,
+            sep="\n",
+            headers={"Cache-Control": "no-store"},
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         )
 
-    async def _frames(self, opened: OpenStream, ctx: CallContext) -> AsyncIterator[ServerSentEvent]:
+    @staticmethod
+    async def _end_on_shutdown(opened: OpenStream, shutdown: anyio.Event) -> None:
+        await shutdown.wait()
+        opened.interrupt(Unavailable("The server is shutting down; resubscribe with SubscribeToTask"))
+
+    async def _frames(
+        self, opened: OpenStream, ctx: CallContext, shutdown: anyio.Event
+    ) -> AsyncIterator[ServerSentEvent]:
         self._metrics.streams_open += 1
+        watcher = asyncio.create_task(self._end_on_shutdown(opened, shutdown))
         try:
             async for result in opened.results():
                 yield ServerSentEvent(data=orjson.dumps(jsonrpc.success(ctx.request_id, result)).decode())
@@ -180,5 +200,6 @@ class JsonRpcEndpoint:
             body = rpc_failure(ctx.request_id, error, ctx.version)
             yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
         finally:
+            watcher.cancel()
             self._metrics.streams_open -= 1
             opened.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.methods_v1 import parse
+from a2a_gateway.errors import GatewayError
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.tasks.broker import Subscription
@@ -44,6 +45,11 @@ class OpenStream:
             st = event.status_update.status.state
             final = st.terminal or (self.closes_at_interrupted and st.interrupted)
         return t.stream_response_to_v0_3(event, final=final).wire()
+
+    def interrupt(self, error: GatewayError) -> None:
+        """End the stream early: queued events are still sent, then ``error``."""
+        if self.rest is not None:
+            self.rest.end(error)
 
     def close(self) -> None:
         """Release the subscription if the stream never got to run."""

@@ -37,13 +37,21 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Checkpoints fsync; the task writer runs them in a background thread instead of on commit.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
 def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
-    """For a SQLite file, a plain-driver twin for the task writer's own thread (None otherwise)."""
+    """For a SQLite file, a plain-driver twin used by the task writer (None for other databases)."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     sync = create_sync_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0)
     event.listen(sync, "connect", _sqlite_pragmas)
+    event.listen(sync, "connect", _no_autocheckpoint)
     return sync
 
 

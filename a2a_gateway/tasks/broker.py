@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from a2a_gateway.errors import Unavailable
+from a2a_gateway.errors import GatewayError, Unavailable
 from a2a_gateway.protocol import v1
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class Subscription:
     queue: asyncio.Queue[Delivery | None] = field(default_factory=asyncio.Queue)
     stop_at_interrupted: bool = False
     overflowed: bool = False
+    error: GatewayError | None = None
     _closed: bool = field(default=False)
 
     def push(self, delivery: Delivery) -> None:
@@ -43,16 +44,20 @@ class Subscription:
         else:
             self.overflowed = True
             log.warning("slow subscriber dropped", extra={"taskId": self.task_id})
-            self.end()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.end(
+                Unavailable(
+                    "This stream fell too far behind and was closed; resubscribe with SubscribeToTask"
+                )
+            )
 
-    def end(self) -> None:
-        """Stop after what is already queued (or at once if the reader overflowed)."""
+    def end(self, error: GatewayError | None = None) -> None:
+        """Stop after what is already queued; the reader then gets ``error`` if one is given."""
         if self._closed:
             return
         self._closed = True
-        if self.overflowed:
-            while not self.queue.empty():
-                self.queue.get_nowait()
+        self.error = error
         self.queue.put_nowait(None)
 
     def close(self) -> None:
@@ -65,10 +70,8 @@ class Subscription:
             while True:
                 delivery = await self.queue.get()
                 if delivery is None:
-                    if self.overflowed:
-                        raise Unavailable(
-                            "This stream fell too far behind and was closed; resubscribe with SubscribeToTask"
-                        )
+                    if self.error is not None:
+                        raise self.error
                     return
                 yield delivery.event
                 if delivery.terminal or (delivery.interrupted and self.stop_at_interrupted):

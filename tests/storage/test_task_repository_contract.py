@@ -69,9 +69,7 @@ async def test_round_trip_with_history_and_artifacts(repo: SqlTaskRepository) ->
     state.set_status(task, v1.TaskState.WORKING, T0 + timedelta(seconds=1))
     art = v1.Artifact(artifact_id="a1", name="out", parts=[v1.Part(text="one")])
     state.put_artifact(task, art, append=False)
-    state.put_artifact(
-        task, v1.Artifact(artifact_id="a1", parts=[v1.Part(text="two")]), append=True
-    )
+    state.put_artifact(task, v1.Artifact(artifact_id="a1", parts=[v1.Part(text="two")]), append=True)
     done = state.agent_message(task, [v1.Part(text="done")])
     state.set_status(task, v1.TaskState.COMPLETED, T0 + timedelta(seconds=2), done)
     await write(repo, task, saved=1, artifacts={"a1"})

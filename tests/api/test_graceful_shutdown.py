@@ -1,0 +1,47 @@
+"""Stopping a real server ends open streams cleanly and leaves paused tasks failed with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from a2a_gateway.app import create_app
+from a2a_gateway.tasks.service import SHUT_DOWN
+from agents_examples.echo import ECHO_AGENT
+from tests.conftest import make_settings
+from tests.factories import rpc, send_text
+from tests.streaming_helpers import stream_call
+
+
+async def test_shutdown_closes_streams_and_fails_paused_tasks(
+    tmp_path: Path, live_server: Callable[..., Any]
+) -> None:
+    settings = make_settings(tmp_path / "gw")
+    server = await live_server(create_app(settings, ECHO_AGENT))
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        paused = await send_text(http, skill="ask")
+        async with stream_call(http, "SubscribeToTask", {"id": paused["id"]}) as reader:
+            first = await reader.next()
+            assert (
+                first is not None and first.result["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+            )
+            stopping = asyncio.create_task(server.stop())
+            async with asyncio.timeout(15):
+                last = await reader.next()  # the stream ends with a clean chunked close: no hang, no reset
+                assert last is not None and last.event == "error"
+                assert last.body["error"]["code"] == -32052
+                assert await reader.next() is None
+            await stopping
+    again = create_app(settings, ECHO_AGENT)
+    async with (
+        LifespanManager(again),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=again), base_url="http://t") as client,
+    ):
+        task = (await rpc(client, "GetTask", {"id": paused["id"]}))["result"]
+        assert task["status"]["state"] == "TASK_STATE_FAILED"
+        assert task["status"]["message"]["parts"][0]["text"] == SHUT_DOWN

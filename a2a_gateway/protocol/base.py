@@ -29,8 +29,10 @@ def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with millisecond precision and a trailing ``Z``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
+    # isoformat is several times faster than strftime; this sits on every serialized status.
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _parse_timestamp(value: object) -> object:

@@ -28,8 +28,8 @@ tasks = Table(
     # Microseconds since the epoch: sorts and compares the same way on every database.
     Column("status_ts", BigInteger, nullable=False),
     Column("metadata", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
     Index("ix_tasks_owner_status_ts", "owner", "status_ts", "id"),
     Index("ix_tasks_context_id", "context_id"),
     Index("ix_tasks_state", "state"),

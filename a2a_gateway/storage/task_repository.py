@@ -159,7 +159,7 @@ class SqlTaskRepository:
                         state=own.state.value,
                         status=own.model_dump_json(by_alias=True, exclude_none=True),
                         status_ts=micros(own.timestamp),
-                        updated_at=datetime.now(UTC),
+                        updated_us=micros(None),
                     )
                 )
                 await conn.execute(

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import Unavailable
@@ -39,30 +39,39 @@ def dumps(value: Any) -> str:
 
 
 class _Statements:
-    """The three statements of a batch, built once per dialect."""
+    """The three statements of a batch, compiled once for the dialect.
 
-    def __init__(self, dialect: str) -> None:
-        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    Rows go to the driver as positional tuples (``exec_driver_sql``): the values are already plain
+    str/int, so SQLAlchemy's per-row parameter processing (a sixth of a request's CPU, measured) is skipped.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        insert: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         upsert = insert(tasks)
-        self.tasks = upsert.on_conflict_do_update(
+        upsert = upsert.on_conflict_do_update(
             index_elements=[tasks.c.id],
-            set_={c: upsert.excluded[c] for c in ("state", "status", "status_ts", "metadata", "updated_at")},
+            set_={c: upsert.excluded[c] for c in ("state", "status", "status_ts", "metadata", "updated_us")},
         )
         # History is append-only: a message an earlier batch already wrote is skipped.
-        self.messages = insert(task_messages).on_conflict_do_nothing()
+        messages = insert(task_messages).on_conflict_do_nothing()
         art = insert(task_artifacts)
-        self.artifacts = art.on_conflict_do_update(
+        art = art.on_conflict_do_update(
             index_elements=[task_artifacts.c.task_id, task_artifacts.c.artifact_id],
             set_={"seq": art.excluded.seq, "artifact": art.excluded.artifact},
         )
+        self.tasks, self.messages, self.artifacts = (_compile(s, dialect) for s in (upsert, messages, art))
 
     def execute(self, conn: Connection, rows: Rows) -> None:
-        task_rows, message_rows, artifact_rows = rows
-        conn.execute(self.tasks, task_rows)
-        if message_rows:
-            conn.execute(self.messages, message_rows)
-        if artifact_rows:
-            conn.execute(self.artifacts, artifact_rows)
+        """Run a batch on a connection that is inside a transaction."""
+        for (sql, order), batch in zip((self.tasks, self.messages, self.artifacts), rows, strict=True):
+            if batch:
+                conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in batch])
+
+
+def _compile(statement: Any, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    compiled = statement.compile(dialect=dialect)
+    assert compiled.positiontup is not None, "the drivers in use take positional parameters"
+    return str(compiled), tuple(compiled.positiontup)
 
 
 class TaskWriter:
@@ -76,7 +85,7 @@ class TaskWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._statements = _Statements(engine.dialect.name)
+        self._statements = _Statements(engine.dialect)
         self._sync = sqlite_writer_engine(engine)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="wal-checkpoint") if self._sync else None
         self._checkpoint: asyncio.Future[None] | None = None
@@ -182,7 +191,7 @@ class TaskWriter:
 
 def _rows(batch: list[TaskWrite]) -> Rows:
     """Serialize a batch on the event loop, where the task objects are owned."""
-    now = datetime.now(UTC)
+    now = micros(None)
     task_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
     artifact_rows: list[dict[str, Any]] = []
@@ -197,8 +206,8 @@ def _rows(batch: list[TaskWrite]) -> Rows:
                 "status": _json(task.status),
                 "status_ts": micros(task.status.timestamp),
                 "metadata": dumps(task.metadata) if task.metadata is not None else None,
-                "created_at": change.created_at,
-                "updated_at": now,
+                "created_us": micros(change.created_at),
+                "updated_us": now,
             }
         )
         history = task.history or []

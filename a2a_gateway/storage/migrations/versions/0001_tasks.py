@@ -27,8 +27,8 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("status_ts", sa.BigInteger, nullable=False),
         sa.Column("metadata", sa.Text, nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_us", sa.BigInteger, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_tasks_owner_status_ts", "tasks", ["owner", "status_ts", "id"])
     op.create_index("ix_tasks_context_id", "tasks", ["context_id"])

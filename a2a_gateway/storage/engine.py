@@ -22,6 +22,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # 64 MiB of page cache (the default is 2 MiB): random-key index pages stay hot as tables grow.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

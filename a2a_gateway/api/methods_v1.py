@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from a2a_gateway.api.context import CallContext
@@ -26,11 +27,11 @@ def parse(model: type[M], params: dict[str, Any]) -> M:
 
 
 def send_result(message: v1.Message | None, task: v1.Task | None) -> dict[str, Any]:
-    """SendMessageResponse: {"message": ...} or {"task": ...}."""
+    """SendMessageResponse: {"message": ...} or {"task": ...}, pre-serialized for orjson."""
     if message is not None:
-        return {"message": message.wire()}
+        return {"message": orjson.Fragment(message.wire_json())}
     assert task is not None
-    return {"task": task.wire()}
+    return {"task": orjson.Fragment(task.wire_json())}
 
 
 def build(service: TaskService) -> dict[str, Handler]:
@@ -42,7 +43,7 @@ def build(service: TaskService) -> dict[str, Handler]:
 
     async def get_task(ctx: CallContext, params: dict[str, Any]) -> Any:
         req = parse(v1.GetTaskRequest, params)
-        return (await service.get(ctx.owner, req.id, req.history_length)).wire()
+        return orjson.Fragment((await service.get(ctx.owner, req.id, req.history_length)).wire_json())
 
     async def list_tasks(ctx: CallContext, params: dict[str, Any]) -> Any:
         return (await service.list_tasks(ctx.owner, parse(v1.ListTasksRequest, params))).wire()

@@ -24,6 +24,10 @@ class WireModel(BaseModel):
         """This object as a JSON-ready dict: camelCase keys, unset fields omitted."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def wire_json(self) -> bytes:
+        """The same as ``wire()``, serialized straight to JSON bytes (no intermediate dict)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
+
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with millisecond precision and a trailing ``Z``."""

@@ -23,6 +23,7 @@ from a2a_gateway.tasks.runner import TaskRunner
 
 log = logging.getLogger(__name__)
 
+_DEFAULT_CONFIG = v1.SendMessageConfiguration()
 RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
 SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
 
@@ -68,7 +69,7 @@ class TaskService:
                 "Messages sent to an agent must have role ROLE_USER",
                 violations=[{"field": "message.role", "description": "must be ROLE_USER"}],
             )
-        config = request.configuration or v1.SendMessageConfiguration()
+        config = request.configuration or _DEFAULT_CONFIG
         inline_push = config.task_push_notification_config
         if inline_push is not None:
             await self.push.check(inline_push)

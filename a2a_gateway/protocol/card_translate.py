@@ -132,15 +132,13 @@ def _interfaces_to_v1(card: v0_3.AgentCard) -> list[v1.AgentInterface]:
 def agent_card_to_v1(card: v0_3.AgentCard) -> v1.AgentCard:
     """A 0.3 agent card to its 1.0 form."""
     caps = card.capabilities
-    extensions = (
-        None if caps.extensions is None else [v1.AgentExtension(**e.model_dump()) for e in caps.extensions]
-    )
+    extensions = None if caps.extensions is None else list(caps.extensions)
     schemes = card.security_schemes
     return v1.AgentCard(
         name=card.name,
         description=card.description,
         supported_interfaces=_interfaces_to_v1(card),
-        provider=None if card.provider is None else v1.AgentProvider(**card.provider.model_dump()),
+        provider=card.provider,
         version=card.version,
         documentation_url=card.documentation_url,
         capabilities=v1.AgentCapabilities(
@@ -156,9 +154,7 @@ def agent_card_to_v1(card: v0_3.AgentCard) -> v1.AgentCard:
         default_input_modes=list(card.default_input_modes),
         default_output_modes=list(card.default_output_modes),
         skills=[_skill_to_v1(s) for s in card.skills],
-        signatures=None
-        if card.signatures is None
-        else [v1.AgentCardSignature(**s.model_dump()) for s in card.signatures],
+        signatures=None if card.signatures is None else list(card.signatures),
         icon_url=card.icon_url,
     )
 
@@ -171,9 +167,7 @@ def agent_card_to_v0_3(card: v1.AgentCard) -> v0_3.AgentCard:
     same = [i for i in interfaces if _major_minor(i.protocol_version) == version]
     additional = [v0_3.AgentInterface(url=i.url, transport=i.protocol_binding) for i in same]
     caps = card.capabilities
-    extensions = (
-        None if caps.extensions is None else [v0_3.AgentExtension(**e.model_dump()) for e in caps.extensions]
-    )
+    extensions = None if caps.extensions is None else list(caps.extensions)
     schemes = card.security_schemes
     reqs = card.security_requirements
     return v0_3.AgentCard(
@@ -184,7 +178,7 @@ def agent_card_to_v0_3(card: v1.AgentCard) -> v0_3.AgentCard:
         preferred_transport=chosen.protocol_binding,
         additional_interfaces=additional if len(additional) > 1 else None,
         icon_url=card.icon_url,
-        provider=None if card.provider is None else v0_3.AgentProvider(**card.provider.model_dump()),
+        provider=card.provider,
         version=card.version,
         documentation_url=card.documentation_url,
         capabilities=v0_3.AgentCapabilities(
@@ -198,7 +192,5 @@ def agent_card_to_v0_3(card: v1.AgentCard) -> v0_3.AgentCard:
         default_output_modes=list(card.default_output_modes),
         skills=[_skill_to_v0_3(s) for s in card.skills],
         supports_authenticated_extended_card=caps.extended_agent_card,
-        signatures=None
-        if card.signatures is None
-        else [v0_3.AgentCardSignature(**s.model_dump()) for s in card.signatures],
+        signatures=None if card.signatures is None else list(card.signatures),
     )

@@ -8,9 +8,15 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, model_validator
 
+from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import Timestamp, WireModel
 
 PROTOCOL_VERSION = "0.3.0"
+
+# Provider, extension and signature have the same shape in both versions: 0.3 uses the 1.0 models.
+AgentProvider = v1.AgentProvider
+AgentExtension = v1.AgentExtension
+AgentCardSignature = v1.AgentCardSignature
 
 
 class TaskState(StrEnum):
@@ -327,22 +333,6 @@ class AgentInterface(WireModel):
     transport: str = "JSONRPC"
 
 
-class AgentProvider(WireModel):
-    """Who runs the agent."""
-
-    organization: str
-    url: str
-
-
-class AgentExtension(WireModel):
-    """A protocol extension the agent supports."""
-
-    uri: str
-    description: str | None = None
-    required: bool | None = None
-    params: dict[str, Any] | None = None
-
-
 class AgentCapabilities(WireModel):
     """Optional features the agent serves."""
 
@@ -363,14 +353,6 @@ class AgentSkill(WireModel):
     input_modes: list[str] | None = None
     output_modes: list[str] | None = None
     security: list[dict[str, list[str]]] | None = None
-
-
-class AgentCardSignature(WireModel):
-    """A JWS signature over the card."""
-
-    protected: str
-    signature: str
-    header: dict[str, Any] | None = None
 
 
 class AgentCard(WireModel):

@@ -6,9 +6,10 @@ import base64
 import binascii
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,32 +109,15 @@ class SqlTaskRepository:
     async def _history(
         self, conn: Any, ids: Sequence[str], length: int | None
     ) -> dict[str, list[v1.Message]]:
-        if not ids or length == 0:
+        if length == 0:
             return {}
-        rows = await conn.execute(
-            select(task_messages.c.task_id, task_messages.c.message)
-            .where(task_messages.c.task_id.in_(ids))
-            .order_by(task_messages.c.task_id, task_messages.c.seq)
-        )
-        found: dict[str, list[v1.Message]] = {}
-        for task_id, text in rows:
-            found.setdefault(task_id, []).append(v1.Message.model_validate_json(text))
+        found = await _children(conn, task_messages.c.message, task_messages, ids, v1.Message)
         if length is not None:
             found = {k: v[len(v) - length :] for k, v in found.items()}
         return found
 
     async def _artifacts(self, conn: Any, ids: Sequence[str]) -> dict[str, list[v1.Artifact]]:
-        if not ids:
-            return {}
-        rows = await conn.execute(
-            select(task_artifacts.c.task_id, task_artifacts.c.artifact)
-            .where(task_artifacts.c.task_id.in_(ids))
-            .order_by(task_artifacts.c.task_id, task_artifacts.c.seq)
-        )
-        found: dict[str, list[v1.Artifact]] = {}
-        for task_id, text in rows:
-            found.setdefault(task_id, []).append(v1.Artifact.model_validate_json(text))
-        return found
+        return await _children(conn, task_artifacts.c.artifact, task_artifacts, ids, v1.Artifact)
 
     async def fail_inflight(self, status: v1.TaskStatus) -> int:
         """Mark every non-terminal task failed; the explanation joins each task's history."""
@@ -223,6 +207,24 @@ class SqlTaskRepository:
                 )
             )
         return bool(result.rowcount)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _children(
+    conn: Any, body: Any, table: Any, ids: Sequence[str], model: type[M]
+) -> dict[str, list[M]]:
+    """Rows of a task's child table (history or artifacts), grouped by task, in ``seq`` order."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(table.c.task_id, body).where(table.c.task_id.in_(ids)).order_by(table.c.task_id, table.c.seq)
+    )
+    found: dict[str, list[M]] = {}
+    for task_id, text in rows:
+        found.setdefault(task_id, []).append(model.model_validate_json(text))
+    return found
 
 
 def _task(row: Row[Any], history: list[v1.Message], artifacts: list[v1.Artifact]) -> v1.Task:

@@ -151,3 +151,60 @@ class Unavailable(GatewayError):
 
     reason = "UNAVAILABLE"
     default_message = "Service unavailable"
+
+
+# --- identity and access ---------------------------------------------------------------------------
+
+
+class Unauthenticated(GatewayError):
+    """No valid credentials were presented."""
+
+    reason = "UNAUTHENTICATED"
+    default_message = "Authentication required"
+
+
+class Forbidden(GatewayError):
+    """The caller is authenticated but lacks a scope or permission."""
+
+    reason = "FORBIDDEN"
+    default_message = "Insufficient permissions"
+
+
+class NotFound(GatewayError):
+    """A resource does not exist or is not visible to the caller (never 403, so ids cannot be probed)."""
+
+    reason = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class Conflict(GatewayError):
+    """The request conflicts with existing state (for example an email already registered)."""
+
+    reason = "CONFLICT"
+    default_message = "Conflict"
+
+
+class AccountLocked(GatewayError):
+    """Too many failed logins; the account is locked for a while."""
+
+    reason = "ACCOUNT_LOCKED"
+    default_message = "Account temporarily locked"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 0.0) -> None:
+        super().__init__(message, metadata={"retryAfter": str(int(retry_after) + 1)})
+        self.retry_after = retry_after
+
+
+class RateLimited(GatewayError):
+    """The caller's request budget is used up."""
+
+    reason = "RATE_LIMITED"
+    default_message = "Too many requests"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float, limit: int, remaining: int = 0
+    ) -> None:
+        super().__init__(message, metadata={"retryAfter": str(max(1, round(retry_after)))})
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining

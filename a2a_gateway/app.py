@@ -6,12 +6,15 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,7 +26,14 @@ from a2a_gateway.api.health import HealthEndpoints
 from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.middleware import RequestLogMiddleware
+from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
+from a2a_gateway.api.rest import api_key_routes, auth_routes
 from a2a_gateway.api.routes import build_routes
+from a2a_gateway.auth.ports import IdentityStores
+from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
+from a2a_gateway.auth.service import AuthService
+from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
@@ -31,6 +41,15 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.card import build_card
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage import engine as db
+from a2a_gateway.storage.identity_repository import (
+    SqlApiKeyRepository,
+    SqlLoginFailures,
+    SqlRefreshTokenRepository,
+    SqlUserRepository,
+)
+from a2a_gateway.storage.redis_store import RedisRateLimitStore
+from a2a_gateway.storage.redis_store import connect as connect_redis
+from a2a_gateway.storage.secrets import load_or_create
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks.broker import TaskEventBroker
 from a2a_gateway.tasks.service import TaskService
@@ -64,23 +83,34 @@ def agent_template(agent: AgentDefinition) -> dict[str, Any]:
     return template
 
 
-def create_app(
-    settings: Settings,
-    agent: AgentDefinition,
-    *,
-    template: dict[str, Any] | None = None,
-    outbound_transport: httpx.AsyncBaseTransport | None = None,
-    resolver: Resolver | None = None,
-    auto_migrate: bool | None = None,
-) -> Starlette:
-    """The ASGI app serving ``agent``'s skills over A2A; the gateway and every kit agent use this."""
-    engine = db.create_engine(settings.resolved_database_url())
-    migrate = auto_migrate if auto_migrate is not None else engine.dialect.name == "sqlite"
-    repo = SqlTaskRepository(engine)
-    broker = TaskEventBroker(settings.stream_queue_size)
+def build_auth(settings: Settings, engine: AsyncEngine) -> AuthService:
+    """The identity service with its SQL repositories and the server secrets."""
+    jwt_key = settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else None
+    pepper = settings.key_pepper.get_secret_value().encode() if settings.key_pepper else None
+    stores = IdentityStores(
+        SqlUserRepository(engine),
+        SqlApiKeyRepository(engine),
+        SqlRefreshTokenRepository(engine),
+        SqlLoginFailures(engine),
+    )
+    return AuthService(
+        stores,
+        AccessTokens(
+            jwt_key or load_or_create(settings.data_dir, "jwt-signing-key"),
+            ttl_seconds=settings.access_token_ttl_seconds,
+        ),
+        pepper or load_or_create(settings.data_dir, "api-key-pepper"),
+        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+    )
+
+
+def build_outbound(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None, resolver: Resolver | None
+) -> tuple[httpx.AsyncClient, WebhookDelivery, WebhookNotifier | None]:
+    """The one shared outbound client (behind the SSRF guard) and the webhook deliverer."""
     guard = SsrfGuard(settings.outbound_allowlist, resolver)
     client = httpx.AsyncClient(
-        transport=GuardedTransport(guard, outbound_transport),
+        transport=GuardedTransport(guard, transport),
         timeout=httpx.Timeout(settings.push_timeout_seconds),
         follow_redirects=False,
     )
@@ -91,13 +121,45 @@ def create_app(
         base_backoff=settings.push_backoff_seconds,
     )
     notifier = WebhookNotifier(guard, delivery) if settings.push_notifications else None
+    return client, delivery, notifier
+
+
+def build_limiter(settings: Settings, enabled: bool) -> tuple[RateLimiter, Redis | None]:
+    """The rate limiter: budgets from settings, shared through Redis when a URL is configured."""
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    limits = {name: parse_limit(spec) for name, spec in settings.rate_limits.items()} if enabled else {}
+    store = RedisRateLimitStore(redis, settings.redis_prefix) if redis is not None else MemoryRateLimitStore()
+    return RateLimiter(store, limits), redis
+
+
+def create_app(
+    settings: Settings,
+    agent: AgentDefinition,
+    *,
+    template: dict[str, Any] | None = None,
+    outbound_transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
+    auto_migrate: bool | None = None,
+    rate_limits: bool = True,
+) -> Starlette:
+    """The ASGI app serving ``agent``'s skills over A2A; the gateway and every kit agent use this."""
+    engine = db.create_engine(settings.resolved_database_url())
+    migrate = auto_migrate if auto_migrate is not None else engine.dialect.name == "sqlite"
+    repo = SqlTaskRepository(engine)
+    broker = TaskEventBroker(settings.stream_queue_size)
+    client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
+    authn = Authenticator(build_auth(settings, engine), settings.open_gateway)
+    limiter, redis = build_limiter(settings, rate_limits)
     metrics = Metrics()
     card = build_card(
         template if template is not None else load_card_template(),
         settings.public_url.rstrip("/") + RPC_PATH,
         [s.card_entry() for s in agent.skills],
-        v1.AgentCapabilities(streaming=True, push_notifications=settings.push_notifications),
+        v1.AgentCapabilities(
+            streaming=True, push_notifications=settings.push_notifications, extended_agent_card=True
+        ),
+        anonymous_allowed=settings.open_gateway,
     )
 
     async def database_ready() -> bool:
@@ -138,19 +200,29 @@ def create_app(
             await delivery.close()
             await repo.close()
             await client.aclose()
+            if redis is not None:
+                await redis.aclose()
             await engine.dispose()
 
-    rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes)
     cards = CardEndpoint(card, settings.card_max_age)
+    rpc = JsonRpcEndpoint(
+        service, metrics, settings.max_body_bytes, authn=authn, cards=cards, limiter=limiter
+    )
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
+    routes += auth_routes.routes(authn) + api_key_routes.routes(authn)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )
     app.state.service = service
+    app.state.auth = authn.auth
     app.state.card = card
     return app
 
 
 def create_agent_app(agent: AgentDefinition, settings: Settings, **kwargs: Any) -> Starlette:
-    """Serve an agent built with the kit: its own card, JSON-RPC endpoint and task store."""
+    """Serve an agent built with the kit: its own card, JSON-RPC endpoint and task store.
+
+    Callers' budgets are the gateway's business, so a kit agent applies no rate limits unless asked.
+    """
+    kwargs.setdefault("rate_limits", False)
     return create_app(settings, agent, template=agent_template(agent), **kwargs)

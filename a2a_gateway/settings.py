@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,25 @@ class Settings(BaseSettings):
         default=None, ge=0, description="History returned when a request gives no historyLength."
     )
     stream_queue_size: int = Field(default=1000, ge=1, description="Events buffered per subscriber.")
+
+    open_gateway: bool = Field(
+        default=True, description="Accept anonymous JSON-RPC calls (all skills are free until billing lands)."
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key of access tokens; generated if unset."
+    )
+    key_pepper: SecretStr | None = Field(
+        default=None, description="HMAC key of stored API-key hashes; generated."
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {"tasks:create": "30/minute"},
+        description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
+    )
+    redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")
+    redis_prefix: str = "a2a-gateway:"
 
     def resolved_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in the data directory."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.card import RenderedCard, render
+from a2a_gateway.protocol.card_translate import agent_card_to_v0_3
 from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
 
 
@@ -39,6 +42,14 @@ class CardEndpoint:
     async def current(self, request: Request) -> Response:
         """GET /.well-known/agent-card.json (1.0; ``?A2A-Version=0.3`` gives 0.3)."""
         return self._respond(request, self._rendered[self._version(request, False)])
+
+    def extended_v1(self) -> dict[str, Any]:
+        """The card for authenticated callers (1.0 form)."""
+        return self.card.wire()
+
+    def extended_v0_3(self) -> dict[str, Any]:
+        """The card for authenticated callers (0.3 form)."""
+        return agent_card_to_v0_3(self.card).wire()
 
     async def legacy(self, request: Request) -> Response:
         """GET /.well-known/agent.json (0.3 form for older clients)."""

@@ -47,7 +47,15 @@ TABLE: dict[type[e.GatewayError], Mapping] = {
     e.OutboundRefused: Mapping(-32050, 400, GATEWAY_DOMAIN),
     e.UpstreamUnavailable: Mapping(-32051, 502, GATEWAY_DOMAIN),
     e.Unavailable: Mapping(-32052, 503, GATEWAY_DOMAIN),
+    e.Unauthenticated: Mapping(-32060, 401, GATEWAY_DOMAIN),
+    e.Forbidden: Mapping(-32061, 403, GATEWAY_DOMAIN),
+    e.RateLimited: Mapping(-32062, 429, GATEWAY_DOMAIN),
+    e.AccountLocked: Mapping(-32063, 423, GATEWAY_DOMAIN),
+    e.NotFound: Mapping(-32064, 404, GATEWAY_DOMAIN),
+    e.Conflict: Mapping(-32065, 409, GATEWAY_DOMAIN),
 }
+# Errors about the caller's credentials or budget keep their HTTP status on the JSON-RPC endpoint too.
+TRANSPORT_STATUS = (e.Unauthenticated, e.Forbidden, e.RateLimited, e.PayloadTooLarge)
 _FALLBACK = Mapping(jsonrpc.INTERNAL_ERROR, 500, GATEWAY_DOMAIN)
 _STANDARD = {jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.METHOD_NOT_FOUND, jsonrpc.INTERNAL_ERROR}
 
@@ -109,3 +117,28 @@ def internal(exc: BaseException, where: str) -> e.GatewayError:
     error = e.GatewayError("Internal error")
     error.reason = "INTERNAL"
     return error
+
+
+def http_headers(error: e.GatewayError) -> dict[str, str]:
+    """Headers that go with an error: WWW-Authenticate for 401, Retry-After and limits for 423/429."""
+    if isinstance(error, e.Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="a2a-gateway", charset="UTF-8"'}
+    if isinstance(error, e.RateLimited):
+        return {
+            "Retry-After": str(max(1, round(error.retry_after))),
+            "X-RateLimit-Limit": str(error.limit),
+            "X-RateLimit-Remaining": str(error.remaining),
+            "X-RateLimit-Reset": str(max(1, round(error.retry_after))),
+        }
+    if isinstance(error, e.AccountLocked):
+        return {"Retry-After": str(int(error.retry_after) + 1)}
+    return {}
+
+
+def rest_body(error: e.GatewayError) -> tuple[int, dict[str, Any]]:
+    """HTTP status and the NEXUS-style body ``{"error": {"code", "message"}}``."""
+    mapped = mapping_of(error)
+    body: dict[str, Any] = {"error": {"code": error.reason, "message": error.message}}
+    if isinstance(error, e.InvalidParams) and error.violations:
+        body["error"]["details"] = error.violations
+    return mapped.http_status, body

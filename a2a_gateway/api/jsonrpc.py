@@ -16,16 +16,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_gateway.api import methods_v0_3, methods_v1
-from a2a_gateway.api.context import ANONYMOUS, CallContext
-from a2a_gateway.api.errors import from_validation, internal, rpc_failure
+from a2a_gateway.api.cards import CardEndpoint
+from a2a_gateway.api.context import CallContext
+from a2a_gateway.api.errors import (
+    TRANSPORT_STATUS,
+    from_validation,
+    http_headers,
+    internal,
+    mapping_of,
+    rpc_failure,
+)
+from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.metrics import Metrics
+from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rate_limiter import RateLimiter
 from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
+from a2a_gateway.auth import scopes
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
     MethodNotFound,
     ParseError,
-    PayloadTooLarge,
     Unavailable,
     VersionNotSupported,
 )
@@ -35,6 +46,7 @@ from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 2.0
+TASK_CREATION = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -42,52 +54,29 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def raw_header(request: Request, name: bytes) -> str | None:
-    """One request header straight from the ASGI scope (no Headers object on the hot path)."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body from the ASGI messages, refusing more than ``limit`` bytes without reading on."""
-    declared = raw_header(request, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-    receive = request.receive
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class JsonRpcEndpoint:
     """Serves A2A 1.0 and 0.3 on one URL; the A2A-Version header picks the method table."""
 
-    def __init__(self, service: TaskService, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: TaskService,
+        metrics: Metrics,
+        max_body_bytes: int,
+        *,
+        authn: Authenticator,
+        cards: CardEndpoint,
+        limiter: RateLimiter,
+    ) -> None:
         self._service = service
         self._metrics = metrics
         self._limit = max_body_bytes
+        self._authn = authn
+        self._limiter = limiter
         self._tables = {
-            ProtocolVersion.V1_0: methods_v1.build(service),
-            ProtocolVersion.V0_3: methods_v0_3.build(service),
+            ProtocolVersion.V1_0: methods_v1.build(service, cards.extended_v1),
+            ProtocolVersion.V0_3: methods_v0_3.build(service, cards.extended_v0_3),
         }
+        self._scopes = {**methods_v1.SCOPES, **methods_v0_3.SCOPES}
         self._streaming = {
             ProtocolVersion.V1_0: methods_v1.STREAMING,
             ProtocolVersion.V0_3: methods_v0_3.STREAMING,
@@ -129,8 +118,14 @@ class JsonRpcEndpoint:
                 # A client that sends a version header is a 1.0-era client: answer in the 1.0 error shape.
                 version = ProtocolVersion.V1_0
                 raise
-            ctx = CallContext(owner=ANONYMOUS, version=version, request_id=envelope.id)
             self._check_method(version, method)
+            principal = await self._authn.resolve(request)
+            if self._scopes[method]:
+                scopes.require(principal.scopes, self._scopes[method])
+            if method in TASK_CREATION:
+                client = request.client.host if request.client else None
+                await self._limiter.check("tasks:create", principal, client)
+            ctx = CallContext(principal=principal, version=version, request_id=envelope.id)
             if method in STREAMING_METHODS:
                 return await self._stream(ctx, envelope)
             response = await self._unary(ctx, envelope)
@@ -141,8 +136,8 @@ class JsonRpcEndpoint:
         except Exception as exc:
             error = self._as_gateway_error(exc, method)
             self._metrics.rpc(self._label(method), "error", started)
-            status = 413 if isinstance(error, PayloadTooLarge) else 200
-            return json_response(rpc_failure(request_id, error, version), status=status)
+            status = mapping_of(error).http_status if isinstance(error, TRANSPORT_STATUS) else 200
+            return json_response(rpc_failure(request_id, error, version), status, http_headers(error))
 
     def _label(self, method: str) -> str:
         return method if method in self._known else "other"
@@ -163,6 +158,8 @@ class JsonRpcEndpoint:
         handler = self._tables[ctx.version][envelope.method]
         try:
             return jsonrpc.success(envelope.id, await handler(ctx, envelope.params))
+        except TRANSPORT_STATUS:
+            raise  # answered by handle() with its HTTP status and headers
         except Exception as exc:
             return rpc_failure(envelope.id, self._as_gateway_error(exc, envelope.method), ctx.version)
 

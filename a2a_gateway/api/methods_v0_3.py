@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.methods_v1 import Handler, parse
-from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3
 from a2a_gateway.tasks.service import TaskService
 
 
-def build(service: TaskService) -> dict[str, Handler]:
+def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, Handler]:
     """The unary 0.3 method table."""
 
     async def message_send(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -57,8 +58,10 @@ def build(service: TaskService) -> dict[str, Handler]:
         await service.push.delete(ctx.owner, req.id, req.push_notification_config_id)
         return None
 
-    async def extended_card(ctx: CallContext, params: dict[str, Any]) -> Any:
-        raise UnsupportedOperation("This agent does not declare an authenticated extended card")
+    async def get_extended_card(ctx: CallContext, params: dict[str, Any]) -> Any:
+        if not ctx.principal.authenticated:
+            raise Unauthenticated("The authenticated extended card needs an authenticated caller")
+        return extended_card()
 
     return {
         "message/send": message_send,
@@ -68,8 +71,20 @@ def build(service: TaskService) -> dict[str, Handler]:
         "tasks/pushNotificationConfig/get": push_get,
         "tasks/pushNotificationConfig/list": push_list,
         "tasks/pushNotificationConfig/delete": push_delete,
-        "agent/getAuthenticatedExtendedCard": extended_card,
+        "agent/getAuthenticatedExtendedCard": get_extended_card,
     }
 
 
 STREAMING = frozenset({"message/stream", "tasks/resubscribe"})
+SCOPES = {
+    "message/send": "tasks:write",
+    "message/stream": "tasks:write",
+    "tasks/cancel": "tasks:write",
+    "tasks/pushNotificationConfig/set": "tasks:write",
+    "tasks/pushNotificationConfig/delete": "tasks:write",
+    "tasks/get": "tasks:read",
+    "tasks/resubscribe": "tasks:read",
+    "tasks/pushNotificationConfig/get": "tasks:read",
+    "tasks/pushNotificationConfig/list": "tasks:read",
+    "agent/getAuthenticatedExtendedCard": "",
+}

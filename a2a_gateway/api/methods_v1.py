@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.errors import from_validation
-from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.service import TaskService
 
@@ -34,7 +34,7 @@ def send_result(message: v1.Message | None, task: v1.Task | None) -> dict[str, A
     return {"task": orjson.Fragment(task.wire_json())}
 
 
-def build(service: TaskService) -> dict[str, Handler]:
+def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, Handler]:
     """The unary 1.0 method table."""
 
     async def send_message(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -68,9 +68,11 @@ def build(service: TaskService) -> dict[str, Handler]:
         await service.push.delete(ctx.owner, ref.task_id, ref.id)
         return {}
 
-    async def extended_card(ctx: CallContext, params: dict[str, Any]) -> Any:
+    async def get_extended_card(ctx: CallContext, params: dict[str, Any]) -> Any:
         parse(v1.GetExtendedAgentCardRequest, params)
-        raise UnsupportedOperation("This agent does not declare an extended agent card")
+        if not ctx.principal.authenticated:
+            raise Unauthenticated("The extended agent card needs an authenticated caller")
+        return extended_card()
 
     return {
         "SendMessage": send_message,
@@ -81,8 +83,22 @@ def build(service: TaskService) -> dict[str, Handler]:
         "GetTaskPushNotificationConfig": get_push,
         "ListTaskPushNotificationConfigs": list_push,
         "DeleteTaskPushNotificationConfig": delete_push,
-        "GetExtendedAgentCard": extended_card,
+        "GetExtendedAgentCard": get_extended_card,
     }
 
 
 STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})
+# The scope each method needs; "" means any authenticated caller (checked by the method itself).
+SCOPES = {
+    "SendMessage": "tasks:write",
+    "SendStreamingMessage": "tasks:write",
+    "CancelTask": "tasks:write",
+    "CreateTaskPushNotificationConfig": "tasks:write",
+    "DeleteTaskPushNotificationConfig": "tasks:write",
+    "GetTask": "tasks:read",
+    "ListTasks": "tasks:read",
+    "SubscribeToTask": "tasks:read",
+    "GetTaskPushNotificationConfig": "tasks:read",
+    "ListTaskPushNotificationConfigs": "tasks:read",
+    "GetExtendedAgentCard": "",
+}

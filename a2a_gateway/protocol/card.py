@@ -12,15 +12,43 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.card_translate import agent_card_to_v0_3
 from a2a_gateway.protocol.version import ProtocolVersion
 
+SECURITY_SCHEMES = {
+    "bearer": {
+        "httpAuthSecurityScheme": {
+            "scheme": "bearer",
+            "bearerFormat": "JWT access token, or an API key (nex_..., nxk_...)",
+            "description": "Authorization: Bearer <token or key>",
+        }
+    },
+    "apiKey": {
+        "apiKeySecurityScheme": {
+            "location": "header",
+            "name": "X-API-Key",
+            "description": "A user key (nex_...)",
+        }
+    },
+}
+
+
+def security_requirements(anonymous_allowed: bool) -> list[dict[str, Any]]:
+    """Either scheme satisfies the card; an empty requirement says anonymous calls are accepted too."""
+    required: list[dict[str, Any]] = [
+        {"schemes": {"bearer": {"list": []}}},
+        {"schemes": {"apiKey": {"list": []}}},
+    ]
+    return [*required, {"schemes": {}}] if anonymous_allowed else required
+
 
 def build_card(
     template: dict[str, Any],
     rpc_url: str,
     skills: list[v1.AgentSkill],
     capabilities: v1.AgentCapabilities,
+    anonymous_allowed: bool = True,
 ) -> v1.AgentCard:
     """The 1.0 card: the template's identity, one JSON-RPC interface per version, real capabilities."""
-    fields = {k: v for k, v in template.items() if k not in {"supportedInterfaces", "capabilities", "skills"}}
+    skip = {"supportedInterfaces", "capabilities", "skills", "securitySchemes", "securityRequirements"}
+    fields = {k: v for k, v in template.items() if k not in skip}
     card = v1.AgentCard.model_validate(
         {
             **fields,
@@ -29,6 +57,8 @@ def build_card(
                 {"url": rpc_url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
             ],
             "capabilities": capabilities.wire(),
+            "securitySchemes": SECURITY_SCHEMES,
+            "securityRequirements": security_requirements(anonymous_allowed),
             "skills": [s.wire() for s in skills] + list(template.get("skills", [])),
         }
     )

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
 from a2a_gateway.storage.tables import task_artifacts, task_messages, task_push_configs, tasks
-from a2a_gateway.storage.task_writer import TaskWriter, micros
+from a2a_gateway.storage.task_writer import TaskWriter
+from a2a_gateway.storage.timestamps import micros
 from a2a_gateway.tasks.models import TaskPage, TaskQuery, TaskWrite
 
 TERMINAL = [s.value for s in v1.TERMINAL_STATES]

@@ -8,7 +8,6 @@ import sqlite3
 import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,17 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from a2a_gateway.errors import Unavailable
 from a2a_gateway.storage.engine import sqlite_writer_engine
 from a2a_gateway.storage.tables import task_artifacts, task_messages, tasks
+from a2a_gateway.storage.timestamps import micros
 from a2a_gateway.tasks.models import TaskWrite
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def micros(value: datetime | None) -> int:
-    """Microseconds since the epoch (UTC)."""
-    value = value or datetime.now(UTC)
-    return int(value.timestamp() * 1_000_000)
 
 
 def dumps(value: Any) -> str:

@@ -23,7 +23,15 @@ async def test_1_0_card_is_pure(client: httpx.AsyncClient) -> None:
         {"url": "http://testserver/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
         {"url": "http://testserver/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
     ]
-    assert card["capabilities"] == {"streaming": True, "pushNotifications": True}
+    assert card["capabilities"] == {"streaming": True, "pushNotifications": True, "extendedAgentCard": True}
+    assert card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"] == "bearer"
+    assert card["securitySchemes"]["apiKey"]["apiKeySecurityScheme"] == {
+        "location": "header",
+        "name": "X-API-Key",
+        "description": "A user key (nex_...)",
+    }
+    # The open gateway accepts anonymous calls: an empty requirement is one of the alternatives.
+    assert {"schemes": {}} in card["securityRequirements"]
     assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask"]
     assert all({"id", "name", "description", "tags"} <= set(s) for s in card["skills"])
     assert card["name"] and card["description"] and card["version"]
@@ -37,6 +45,13 @@ async def test_0_3_card_by_query_and_legacy_path(client: httpx.AsyncClient) -> N
     assert legacy["url"] == "http://testserver/a2a" and legacy["preferredTransport"] == "JSONRPC"
     assert "supportedInterfaces" not in legacy
     assert legacy["capabilities"]["streaming"] is True
+    assert legacy["supportsAuthenticatedExtendedCard"] is True
+    assert legacy["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT access token, or an API key (nex_..., nxk_...)",
+        "description": "Authorization: Bearer <token or key>",
+    }
 
 
 async def test_etag_and_cache_control(client: httpx.AsyncClient) -> None:

@@ -101,8 +101,12 @@ async def test_push_config_methods(client: httpx.AsyncClient) -> None:
     assert (await legacy(client, "tasks/pushNotificationConfig/list", {"id": asked["id"]}))["result"] == []
 
 
-async def test_authenticated_extended_card_not_declared(client: httpx.AsyncClient) -> None:
-    assert error_of(await legacy(client, "agent/getAuthenticatedExtendedCard", None))["code"] == -32004
+async def test_authenticated_extended_card_needs_authentication(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/a2a", json={"jsonrpc": "2.0", "id": 1, "method": "agent/getAuthenticatedExtendedCard"}
+    )
+    assert response.status_code == 401
+    assert error_of(response.json())["code"] == -32060
 
 
 async def test_list_tasks_is_not_a_0_3_json_rpc_method(client: httpx.AsyncClient) -> None:

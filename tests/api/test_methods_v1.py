@@ -15,7 +15,7 @@ from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext, 
 from a2a_gateway.app import create_app
 from a2a_gateway.protocol import v1
 from a2a_gateway.settings import Settings
-from tests.factories import error_of, rpc, send_text, user_message
+from tests.factories import V1, envelope, error_of, rpc, send_text, user_message
 
 
 async def test_send_returns_completed_task_with_artifact_and_history(client: httpx.AsyncClient) -> None:
@@ -227,8 +227,10 @@ async def test_push_config_refuses_private_address(client: httpx.AsyncClient) ->
     assert "169.254.169.254" in error["message"]
 
 
-async def test_extended_card_not_declared(client: httpx.AsyncClient) -> None:
-    assert error_of(await rpc(client, "GetExtendedAgentCard", {}))["code"] == -32004
+async def test_extended_card_needs_authentication(client: httpx.AsyncClient) -> None:
+    response = await client.post("/a2a", json=envelope("GetExtendedAgentCard", {}), headers=V1)
+    assert response.status_code == 401 and "Bearer" in response.headers["www-authenticate"]
+    assert error_of(response.json())["code"] == -32060
 
 
 @skill("greet", "Greet", "Answers with a direct message, no task.")

@@ -1,0 +1,91 @@
+"""Ports of the identity service; storage adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from a2a_gateway.auth.models import ApiKeyRecord, RefreshRecord, User
+
+
+class UserRepository(Protocol):
+    """Users by id and by (normalized) email."""
+
+    async def add(self, user: User) -> bool:
+        """Store a new user; False when the email is taken."""
+        ...
+
+    async def by_email(self, email: str) -> User | None:
+        """The user with this normalized email."""
+        ...
+
+    async def by_id(self, user_id: str) -> User | None:
+        """The user with this id."""
+        ...
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, looked up by their stored prefix."""
+
+    async def add(self, key: ApiKeyRecord) -> None:
+        """Store a new key."""
+        ...
+
+    async def by_lookup(self, lookup: str) -> list[ApiKeyRecord]:
+        """Keys whose lookup prefix matches (normally one)."""
+        ...
+
+    async def for_owner(self, owner_id: str) -> list[ApiKeyRecord]:
+        """An owner's keys, newest first."""
+        ...
+
+    async def revoke(self, owner_id: str, key_id: str, at: datetime) -> bool:
+        """Revoke an owner's key; False when the owner has no such key."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    """Refresh tokens by their hash, grouped in rotation families."""
+
+    async def add(self, record: RefreshRecord) -> None:
+        """Store a newly issued token."""
+        ...
+
+    async def by_hash(self, token_hash: str) -> RefreshRecord | None:
+        """The token with this hash."""
+        ...
+
+    async def mark_used(self, token_hash: str, at: datetime) -> bool:
+        """Mark a token used; False if it already was (a concurrent or replayed refresh)."""
+        ...
+
+    async def revoke_family(self, family_id: str, at: datetime) -> None:
+        """Revoke every token of a family."""
+        ...
+
+
+class LoginFailures(Protocol):
+    """Failed logins per submitted identifier (known or not, so both behave alike)."""
+
+    async def record(self, identifier: str, at: datetime) -> None:
+        """Count one failure."""
+        ...
+
+    async def since(self, identifier: str, since: datetime) -> list[datetime]:
+        """Failure times after ``since``, oldest first."""
+        ...
+
+    async def clear(self, identifier: str) -> None:
+        """Forget the failures (after a successful login)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityStores:
+    """The four identity repositories, handed to the service together."""
+
+    users: UserRepository
+    api_keys: ApiKeyRepository
+    refresh_tokens: RefreshTokenRepository
+    failures: LoginFailures

@@ -1,0 +1,223 @@
+"""Identity service: registration, login with lockout, rotating refresh tokens, API keys, authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from a2a_gateway.auth import keys, passwords, scopes
+from a2a_gateway.auth.models import ApiKeyRecord, IssuedKey, Principal, RefreshRecord, Session, User
+from a2a_gateway.auth.ports import IdentityStores
+from a2a_gateway.auth.tokens import AccessTokens, keyed_hash, new_secret_token
+from a2a_gateway.errors import AccountLocked, Conflict, Forbidden, InvalidParams, NotFound, Unauthenticated
+from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.protocol.ids import new_id
+
+BAD_LOGIN = "Invalid email or password"
+MAX_KEY_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    """How many failures in which window lock an account, and for how long."""
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lock: timedelta = timedelta(minutes=15)
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed and lower-cased; InvalidParams when it is not an address."""
+    value = email.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or len(value) > 254 or any(c.isspace() for c in value):
+        raise InvalidParams(
+            "email is not a valid address", violations=[{"field": "email", "description": "invalid"}]
+        )
+    return value
+
+
+class AuthService:
+    """Everything about who a caller is; storage comes in through ports."""
+
+    def __init__(
+        self,
+        stores: IdentityStores,
+        tokens: AccessTokens,
+        pepper: bytes,
+        *,
+        refresh_ttl: timedelta = timedelta(days=30),
+        lockout: LockoutPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._users = stores.users
+        self._keys = stores.api_keys
+        self._refresh = stores.refresh_tokens
+        self._failures = stores.failures
+        self._tokens = tokens
+        self._pepper = pepper
+        self._refresh_ttl = refresh_ttl
+        self._lockout = lockout or LockoutPolicy()
+        self._clock = clock
+
+    # --- users and sessions -----------------------------------------------------------------------
+
+    async def register(self, email: str, password: str) -> User:
+        """Create a user; Conflict when the email is taken."""
+        if not 8 <= len(password) <= 1024:
+            raise InvalidParams(
+                "password must be 8 to 1024 characters",
+                violations=[{"field": "password", "description": "8 to 1024 characters"}],
+            )
+        user = User(
+            id=new_id(),
+            email=normalize_email(email),
+            password_hash=passwords.hash_password(password),
+            created_at=self._clock(),
+        )
+        if not await self._users.add(user):
+            raise Conflict("An account with this email already exists")
+        return user
+
+    async def login(self, email: str, password: str) -> Session:
+        """A new session; 423 while locked, and the same answer for unknown emails and bad passwords."""
+        identifier = email.strip().lower()
+        now = self._clock()
+        recent = await self._failures.since(identifier, now - self._lockout.window)
+        if len(recent) >= self._lockout.max_failures:
+            unlock = recent[-1] + self._lockout.lock
+            if unlock > now:
+                passwords.burn_verify(password)
+                raise AccountLocked(
+                    "Too many failed logins; try again later", retry_after=(unlock - now).total_seconds()
+                )
+        user = await self._users.by_email(identifier)
+        if user is None:
+            passwords.burn_verify(password)
+            ok = False
+        else:
+            ok = passwords.verify_password(user.password_hash, password)
+        if not ok or user is None:
+            await self._failures.record(identifier, now)
+            raise Unauthenticated(BAD_LOGIN)
+        await self._failures.clear(identifier)
+        return await self._open_session(user, new_id())
+
+    async def refresh(self, refresh_token: str) -> Session:
+        """Rotate a refresh token; presenting a used one revokes its whole family."""
+        now = self._clock()
+        record = await self._refresh.by_hash(keyed_hash(self._pepper, refresh_token))
+        if record is None or record.revoked_at is not None or record.expires_at <= now:
+            raise Unauthenticated("Invalid or expired refresh token")
+        if record.used_at is not None or not await self._refresh.mark_used(record.token_hash, now):
+            # Reuse means the token leaked (or a client replayed it): end every session of the family.
+            await self._refresh.revoke_family(record.family_id, now)
+            raise Unauthenticated("Refresh token reuse detected; please log in again")
+        user = await self._users.by_id(record.user_id)
+        if user is None:
+            raise Unauthenticated("Invalid or expired refresh token")
+        return await self._open_session(user, record.family_id)
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the family of a refresh token (idempotent)."""
+        record = await self._refresh.by_hash(keyed_hash(self._pepper, refresh_token))
+        if record is not None:
+            await self._refresh.revoke_family(record.family_id, self._clock())
+
+    async def me(self, principal: Principal) -> User:
+        """The user behind a principal."""
+        user = await self._users.by_id(principal.id) if principal.authenticated else None
+        if user is None:
+            raise Unauthenticated()
+        return user
+
+    async def _open_session(self, user: User, family_id: str) -> Session:
+        now = self._clock()
+        access, access_expires = self._tokens.issue(user.id, [scopes.ALL])
+        plaintext = new_secret_token()
+        record = RefreshRecord(
+            token_hash=keyed_hash(self._pepper, plaintext),
+            family_id=family_id,
+            user_id=user.id,
+            issued_at=now,
+            expires_at=now + self._refresh_ttl,
+        )
+        await self._refresh.add(record)
+        return Session(user, access, access_expires, plaintext, record.expires_at)
+
+    # --- authentication ---------------------------------------------------------------------------
+
+    def authenticate_access_token(self, token: str) -> Principal:
+        """The principal of a valid access JWT."""
+        claims = self._tokens.verify(token)
+        return Principal(id=claims.subject, kind="user", scopes=claims.scopes)
+
+    async def authenticate_key(self, presented: str) -> Principal:
+        """The principal of a valid, unexpired, unrevoked API key (constant-time hash check)."""
+        if keys.kind_of(presented) is None:
+            raise Unauthenticated("Invalid API key")
+        now = self._clock()
+        for record in await self._keys.by_lookup(keys.lookup_of(presented)):
+            if keys.key_matches(self._pepper, presented, record.hashed):
+                if not record.usable(now):
+                    raise Unauthenticated("API key is expired or revoked")
+                return Principal(
+                    id=record.owner_id, kind="user", scopes=frozenset(record.scopes), key_id=record.id
+                )
+        raise Unauthenticated("Invalid API key")
+
+    # --- API keys ---------------------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        principal: Principal,
+        name: str,
+        wanted: list[str],
+        expires_in_days: int | None,
+        kind: str = "user",
+    ) -> IssuedKey:
+        """Issue a key for the caller; it cannot grant scopes the caller does not hold."""
+        if not principal.authenticated:
+            raise Unauthenticated()
+        granted = scopes.validate(wanted)
+        missing = [s for s in granted if not principal.allows(s)]
+        if missing:
+            raise Forbidden(f"Cannot grant scopes you do not hold: {', '.join(missing)}")
+        if not name.strip() or len(name) > 100:
+            raise InvalidParams(
+                "name must be 1 to 100 characters", violations=[{"field": "name", "description": "1-100"}]
+            )
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_DAYS:
+            raise InvalidParams(
+                f"expiresInDays must be 1 to {MAX_KEY_DAYS}",
+                violations=[{"field": "expiresInDays", "description": f"1 to {MAX_KEY_DAYS}"}],
+            )
+        now = self._clock()
+        fresh = keys.generate_key(kind, self._pepper)
+        record = ApiKeyRecord(
+            id=new_id(),
+            owner_id=principal.id,
+            kind=kind,
+            name=name.strip(),
+            lookup=fresh.lookup,
+            hashed=fresh.hashed,
+            scopes=granted,
+            created_at=now,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        )
+        await self._keys.add(record)
+        return IssuedKey(record=record, plaintext=fresh.plaintext)
+
+    async def list_keys(self, principal: Principal) -> list[ApiKeyRecord]:
+        """The caller's keys (no key material)."""
+        if not principal.authenticated:
+            raise Unauthenticated()
+        return await self._keys.for_owner(principal.id)
+
+    async def revoke_key(self, principal: Principal, key_id: str) -> None:
+        """Revoke one of the caller's keys; someone else's is NotFound."""
+        if not principal.authenticated:
+            raise Unauthenticated()
+        if not await self._keys.revoke(principal.id, key_id, self._clock()):
+            raise NotFound(f"API key {key_id[:64]} not found")

@@ -1,0 +1,27 @@
+"""Server secrets generated into the data directory on first run (file mode 0600), never logged."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def load_or_create(data_dir: Path, name: str) -> bytes:
+    """The secret stored under ``data_dir/secrets/name``; 32 random bytes are written the first time."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    value = secrets.token_bytes(32)
+    # O_EXCL: if another process created it meanwhile, use theirs instead of overwriting.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value.hex())
+    return value

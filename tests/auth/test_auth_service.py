@@ -1,0 +1,86 @@
+"""The identity service with an injected clock: lockout windows and key expiry, on real SQL storage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from a2a_gateway.app import build_auth
+from a2a_gateway.auth.models import Principal
+from a2a_gateway.auth.service import AuthService
+from a2a_gateway.errors import AccountLocked, Unauthenticated
+from a2a_gateway.storage import engine as db
+from tests.conftest import make_settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[tuple[AuthService, Clock]]:
+    settings = make_settings(tmp_path)
+    engine = db.create_engine(settings.resolved_database_url())
+    await db.upgrade(engine)
+    clock = Clock()
+    auth = build_auth(settings, engine)
+    auth._clock = clock  # the service reads the clock through this attribute only
+    yield auth, clock
+    await engine.dispose()
+
+
+async def test_lock_lasts_the_window_then_lifts(service: tuple[AuthService, Clock]) -> None:
+    auth, clock = service
+    await auth.register("kim@example.com", "right password")
+    for _ in range(5):
+        with pytest.raises(Unauthenticated):
+            await auth.login("kim@example.com", "wrong")
+        clock.now += timedelta(seconds=10)
+    with pytest.raises(AccountLocked) as locked:
+        await auth.login("kim@example.com", "right password")
+    assert 800 < locked.value.retry_after <= 900
+    clock.now += timedelta(minutes=15)
+    session = await auth.login("kim@example.com", "right password")
+    assert session.user.email == "kim@example.com"
+    # Success clears the counter: four more failures do not lock.
+    for _ in range(4):
+        with pytest.raises(Unauthenticated):
+            await auth.login("kim@example.com", "wrong")
+    await auth.login("kim@example.com", "right password")
+
+
+async def test_failures_outside_the_window_do_not_count(service: tuple[AuthService, Clock]) -> None:
+    auth, clock = service
+    await auth.register("lee@example.com", "right password")
+    for _ in range(5):
+        with pytest.raises(Unauthenticated):
+            await auth.login("lee@example.com", "wrong")
+        clock.now += timedelta(minutes=4)
+    assert (await auth.login("lee@example.com", "right password")).user.email == "lee@example.com"
+
+
+async def test_keys_expire(service: tuple[AuthService, Clock]) -> None:
+    auth, clock = service
+    user = await auth.register("exp@example.com", "right password")
+    owner = Principal(id=user.id, kind="user", scopes=frozenset({"*"}))
+    issued = await auth.create_key(owner, "short", ["tasks:read"], expires_in_days=1)
+    assert (await auth.authenticate_key(issued.plaintext)).scopes == frozenset({"tasks:read"})
+    clock.now += timedelta(days=1, seconds=1)
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate_key(issued.plaintext)
+
+
+async def test_access_tokens_expire(service: tuple[AuthService, Clock]) -> None:
+    auth, _ = service
+    await auth.register("jwt@example.com", "right password")
+    session = await auth.login("jwt@example.com", "right password")
+    assert auth.authenticate_access_token(session.access_token).id == session.user.id
+    with pytest.raises(Unauthenticated):
+        auth.authenticate_access_token(session.access_token + "x")

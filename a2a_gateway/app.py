@@ -33,6 +33,7 @@ from a2a_gateway.api.routes import build_routes
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
 from a2a_gateway.auth.service import AuthService
+from a2a_gateway.auth.signing import NonceStore
 from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
@@ -47,7 +48,7 @@ from a2a_gateway.storage.identity_repository import (
     SqlRefreshTokenRepository,
     SqlUserRepository,
 )
-from a2a_gateway.storage.redis_store import RedisRateLimitStore
+from a2a_gateway.storage.redis_store import RedisNonceStore, RedisRateLimitStore
 from a2a_gateway.storage.redis_store import connect as connect_redis
 from a2a_gateway.storage.secrets import load_or_create
 from a2a_gateway.storage.task_repository import SqlTaskRepository
@@ -83,7 +84,7 @@ def agent_template(agent: AgentDefinition) -> dict[str, Any]:
     return template
 
 
-def build_auth(settings: Settings, engine: AsyncEngine) -> AuthService:
+def build_auth(settings: Settings, engine: AsyncEngine, nonces: NonceStore | None = None) -> AuthService:
     """The identity service with its SQL repositories and the server secrets."""
     jwt_key = settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else None
     pepper = settings.key_pepper.get_secret_value().encode() if settings.key_pepper else None
@@ -100,6 +101,7 @@ def build_auth(settings: Settings, engine: AsyncEngine) -> AuthService:
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
         pepper or load_or_create(settings.data_dir, "api-key-pepper"),
+        nonces=nonces,
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
     )
 
@@ -149,8 +151,11 @@ def create_app(
     broker = TaskEventBroker(settings.stream_queue_size)
     client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
-    authn = Authenticator(build_auth(settings, engine), settings.open_gateway)
     limiter, redis = build_limiter(settings, rate_limits)
+    nonces = RedisNonceStore(redis, settings.redis_prefix) if redis is not None else None
+    authn = Authenticator(
+        build_auth(settings, engine, nonces), settings.open_gateway, limiter, settings.max_body_bytes
+    )
     metrics = Metrics()
     card = build_card(
         template if template is not None else load_card_template(),

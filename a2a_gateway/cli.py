@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 
 import uvicorn
 
 from a2a_gateway import log
+from a2a_gateway.errors import GatewayError
 from a2a_gateway.settings import Settings
 
 DEMO_HELP = """
@@ -47,6 +49,20 @@ def _serve(settings: Settings, host: str, port: int, banner: bool) -> None:
     )
 
 
+async def _create_user(settings: Settings, email: str, password: str) -> str:
+    from a2a_gateway.app import build_auth
+    from a2a_gateway.storage import engine as db
+
+    engine = db.create_engine(settings.resolved_database_url())
+    try:
+        if engine.dialect.name == "sqlite":
+            await db.upgrade(engine)
+        user = await build_auth(settings, engine).register(email, password)
+        return user.id
+    finally:
+        await engine.dispose()
+
+
 async def _upgrade(settings: Settings) -> str | None:
     from a2a_gateway.storage import engine as db
 
@@ -68,9 +84,25 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--port", type=int, default=None)
     dbp = sub.add_parser("db", help="database commands")
     dbp.add_argument("action", choices=["upgrade"])
+    users = sub.add_parser("users", help="user accounts")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    create = users_sub.add_parser("create", help="create a user (for operators)")
+    create.add_argument("--email", required=True)
+    create.add_argument(
+        "--password", default=None, help="omit to be prompted (keeps it out of shell history)"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
+    if args.command == "users":
+        password = args.password or getpass.getpass("Password: ")
+        try:
+            user_id = asyncio.run(_create_user(settings, args.email, password))
+        except GatewayError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"created user {user_id} ({args.email.strip().lower()})")
+        return
     if args.command == "db":
         revision = asyncio.run(_upgrade(settings))
         print(f"database is at revision {revision}")

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
 
     rate_limits: dict[str, str] = Field(
-        default_factory=lambda: {"tasks:create": "30/minute"},
+        default_factory=lambda: {"tasks:create": "30/minute", "connect": "60/minute"},
         description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
     )
     redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")

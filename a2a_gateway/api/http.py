@@ -16,8 +16,23 @@ def raw_header(request: Request, name: bytes) -> str | None:
     return None
 
 
+BODY_KEY = "a2a_gateway.body"
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body from the ASGI messages, refusing more than ``limit`` bytes without reading on."""
+    """The request body from the ASGI messages, refusing more than ``limit`` bytes without reading on.
+
+    The body is kept in the scope, so a signature check and the handler can both read it.
+    """
+    cached: bytes | None = request.scope.get(BODY_KEY)
+    if cached is not None:
+        return cached
+    body = await _receive_body(request, limit)
+    request.scope[BODY_KEY] = body
+    return body
+
+
+async def _receive_body(request: Request, limit: int) -> bytes:
     declared = raw_header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")

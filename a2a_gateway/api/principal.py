@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
+from starlette.requests import Request
 
+from a2a_gateway.api.http import raw_header, read_body
+from a2a_gateway.api.rate_limiter import RateLimiter
+from a2a_gateway.auth import signing
 from a2a_gateway.auth.keys import kind_of
 from a2a_gateway.auth.models import ANONYMOUS_ID, Principal
-from a2a_gateway.auth.service import AuthService
+from a2a_gateway.auth.service import CONNECT_KINDS, AuthService, SignedRequest
 from a2a_gateway.errors import Unauthenticated
 
 OPEN_SCOPES = frozenset({"tasks:read", "tasks:write", "agents:read"})
 
 
 class Authenticator:
-    """Resolves ``Authorization: Bearer <JWT | key>`` and ``X-API-Key: <key>``."""
+    """Resolves ``X-NX-Key`` (signed), ``X-API-Key: <key>`` and ``Authorization: Bearer <JWT | key>``."""
 
-    def __init__(self, auth: AuthService, open_gateway: bool) -> None:
+    def __init__(
+        self, auth: AuthService, open_gateway: bool, limiter: RateLimiter, max_body_bytes: int
+    ) -> None:
         self.auth = auth
         self.open_gateway = open_gateway
+        self._limiter = limiter
+        self._max_body = max_body_bytes
         self._anonymous = Principal(id=ANONYMOUS_ID, kind="anonymous", scopes=OPEN_SCOPES)
 
-    async def resolve(self, conn: HTTPConnection, *, required: bool = False) -> Principal:
+    async def resolve(self, conn: Request, *, required: bool = False) -> Principal:
         """The caller; anonymous only when no credentials came and anonymous calls are allowed."""
-        key = _header(conn, b"x-api-key")
+        connect_key = raw_header(conn, b"x-nx-key")
+        if connect_key:
+            return await self._connect(conn, connect_key)
+        principal = await self._resolve(conn, required)
+        if principal.key_kind in CONNECT_KINDS:
+            raise Unauthenticated("Agent Connect keys go in X-NX-Key, with X-NX-Timestamp and X-NX-Signature")
+        return principal
+
+    async def _connect(self, conn: Request, key: str) -> Principal:
+        signed = SignedRequest(
+            method=conn.scope["method"],
+            path=conn.scope["path"],
+            body=await read_body(conn, self._max_body),
+            timestamp=raw_header(conn, signing.HEADER_TIMESTAMP.lower().encode()),
+            signature=raw_header(conn, signing.HEADER_SIGNATURE.lower().encode()),
+        )
+        principal = await self.auth.authenticate_signed(key, signed)
+        await self._limiter.check("connect", principal, conn.client.host if conn.client else None)
+        return principal
+
+    async def _resolve(self, conn: Request, required: bool) -> Principal:
+        key = raw_header(conn, b"x-api-key")
         if key:
             return await self.auth.authenticate_key(key)
-        authorization = _header(conn, b"authorization")
+        authorization = raw_header(conn, b"authorization")
         if authorization:
             scheme, _, credentials = authorization.partition(" ")
             credentials = credentials.strip()
@@ -37,11 +65,3 @@ class Authenticator:
         if required or not self.open_gateway:
             raise Unauthenticated()
         return self._anonymous
-
-
-def _header(conn: HTTPConnection, name: bytes) -> str | None:
-    for key, value in conn.scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None

@@ -14,6 +14,7 @@ class Principal:
     kind: str  # "user" (JWT session or user key) or "anonymous"
     scopes: frozenset[str]
     key_id: str | None = None
+    key_kind: str | None = None  # "user", "live" or "sandbox" when the caller used an API key
 
     def allows(self, scope: str) -> bool:
         """Whether this caller holds ``scope`` (``*`` holds them all)."""
@@ -89,3 +90,4 @@ class IssuedKey:
 
     record: ApiKeyRecord
     plaintext: str
+    secret: str | None = None  # the HMAC signing secret of an Agent Connect key, also shown once

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from a2a_gateway.auth import keys, passwords, scopes
+from a2a_gateway.auth import keys, passwords, scopes, signing
 from a2a_gateway.auth.models import ApiKeyRecord, IssuedKey, Principal, RefreshRecord, Session, User
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.tokens import AccessTokens, keyed_hash, new_secret_token
@@ -15,7 +18,29 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 
 BAD_LOGIN = "Invalid email or password"
+CONNECT_KINDS = frozenset({"live", "sandbox"})
 MAX_KEY_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What an HMAC signature covers, and the signature headers as received."""
+
+    method: str
+    path: str
+    body: bytes
+    timestamp: str | None
+    signature: str | None
+
+
+def _principal(record: ApiKeyRecord) -> Principal:
+    return Principal(
+        id=record.owner_id,
+        kind="user",
+        scopes=frozenset(record.scopes),
+        key_id=record.id,
+        key_kind=record.kind,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +72,7 @@ class AuthService:
         tokens: AccessTokens,
         pepper: bytes,
         *,
+        nonces: signing.NonceStore | None = None,
         refresh_ttl: timedelta = timedelta(days=30),
         lockout: LockoutPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -58,6 +84,7 @@ class AuthService:
         self._tokens = tokens
         self._pepper = pepper
         self._refresh_ttl = refresh_ttl
+        self._nonces = nonces or signing.MemoryNonceStore()
         self._lockout = lockout or LockoutPolicy()
         self._clock = clock
 
@@ -155,6 +182,36 @@ class AuthService:
 
     async def authenticate_key(self, presented: str) -> Principal:
         """The principal of a valid, unexpired, unrevoked API key (constant-time hash check)."""
+        return _principal(await self._key_record(presented))
+
+    async def authenticate_signed(self, presented: str, request: SignedRequest) -> Principal:
+        """An Agent Connect key (``X-NX-Key``): live keys must sign, sandbox keys may; signatures checked."""
+        record = await self._key_record(presented)
+        if record.kind not in CONNECT_KINDS:
+            raise Unauthenticated("X-NX-Key takes an Agent Connect key (nx_live_... or nx_test_...)")
+        if request.signature is None and request.timestamp is None and record.kind == "sandbox":
+            return _principal(record)
+        if request.signature is None and record.kind == "live":
+            raise Unauthenticated("Live keys must sign every request (X-NX-Timestamp and X-NX-Signature)")
+        await signing.verify_signature(
+            secret=self.signing_secret(record),
+            method=request.method,
+            path=request.path,
+            body=request.body,
+            timestamp=request.timestamp,
+            signature=request.signature,
+            key_id=record.id,
+            nonces=self._nonces,
+            now_ms=int(self._clock().timestamp() * 1000),
+        )
+        return _principal(record)
+
+    def signing_secret(self, record: ApiKeyRecord) -> str:
+        """The HMAC secret of a connect key, derived from the pepper: shown once and never stored."""
+        digest = hmac.new(self._pepper, b"connect-secret:" + record.hashed.encode(), hashlib.sha256).digest()
+        return "nxs_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    async def _key_record(self, presented: str) -> ApiKeyRecord:
         if keys.kind_of(presented) is None:
             raise Unauthenticated("Invalid API key")
         now = self._clock()
@@ -162,9 +219,7 @@ class AuthService:
             if keys.key_matches(self._pepper, presented, record.hashed):
                 if not record.usable(now):
                     raise Unauthenticated("API key is expired or revoked")
-                return Principal(
-                    id=record.owner_id, kind="user", scopes=frozenset(record.scopes), key_id=record.id
-                )
+                return record
         raise Unauthenticated("Invalid API key")
 
     # --- API keys ---------------------------------------------------------------------------------
@@ -207,7 +262,8 @@ class AuthService:
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
         )
         await self._keys.add(record)
-        return IssuedKey(record=record, plaintext=fresh.plaintext)
+        secret = self.signing_secret(record) if kind in CONNECT_KINDS else None
+        return IssuedKey(record=record, plaintext=fresh.plaintext, secret=secret)
 
     async def list_keys(self, principal: Principal) -> list[ApiKeyRecord]:
         """The caller's keys (no key material)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from starlette.requests import Request
@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.common import RestBody, data, parse, rest
 from a2a_gateway.auth.models import ApiKeyRecord
+from a2a_gateway.auth.service import CONNECT_KINDS
 from a2a_gateway.protocol.base import format_timestamp
 
 
@@ -21,12 +22,16 @@ class NewKeyBody(RestBody):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=32)
     expires_in_days: int | None = None
+    mode: Literal["live", "sandbox"] | None = (
+        None  # Agent Connect keys (nx_live_/nx_test_) that sign requests
+    )
 
 
 def key_view(record: ApiKeyRecord) -> dict[str, Any]:
     """A key as listed: prefix and metadata, never the key or its hash."""
     view: dict[str, Any] = {
         "id": record.id,
+        "mode": record.kind if record.kind in CONNECT_KINDS else None,
         "name": record.name,
         "prefix": record.lookup,
         "scopes": record.scopes,
@@ -46,8 +51,13 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
     async def create(request: Request) -> Response:
         principal = await authn.resolve(request, required=True)
         body = await parse(request, NewKeyBody)
-        issued = await auth.create_key(principal, body.name, body.scopes, body.expires_in_days)
-        return data({**key_view(issued.record), "key": issued.plaintext}, 201)
+        issued = await auth.create_key(
+            principal, body.name, body.scopes, body.expires_in_days, body.mode or "user"
+        )
+        view = {**key_view(issued.record), "key": issued.plaintext}
+        if issued.secret is not None:
+            view["secret"] = issued.secret
+        return data(view, 201)
 
     @rest
     async def list_keys(request: Request) -> Response:

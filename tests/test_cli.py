@@ -9,9 +9,8 @@ from pathlib import Path
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"A2A_GATEWAY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "a2a_gateway", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    command = [sys.executable, "-m", "a2a_gateway", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_users_create_then_duplicate_is_a_clear_error(tmp_path: Path) -> None:

@@ -130,3 +130,41 @@ async def test_connect_keys_have_their_own_budget(tmp_path: Any) -> None:
             for _ in range(3)
         ]
         assert statuses == [200, 200, 429]
+
+
+async def test_replay_to_another_instance_is_refused_through_redis(tmp_path: Any) -> None:
+    import os
+    import uuid
+
+    import pytest
+    from asgi_lifespan import LifespanManager
+
+    from a2a_gateway.app import create_app
+    from agents_examples.echo import ECHO_AGENT
+    from tests.conftest import make_settings
+
+    redis_url = os.environ.get("A2A_GATEWAY_TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("A2A_GATEWAY_TEST_REDIS_URL is not set; shared nonce-cache test skipped")
+    prefix = f"a2a-test-{uuid.uuid4().hex[:12]}:"
+    # Two gateway processes in front of one database, sharing Redis.
+    shared = make_settings(tmp_path, redis_url=redis_url, redis_prefix=prefix)
+    first, second = create_app(shared, ECHO_AGENT), create_app(shared, ECHO_AGENT)
+    async with LifespanManager(first), LifespanManager(second):
+        a = httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t")
+        b = httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://t")
+        async with a, b:
+            key = await connect_key(a, "live")
+            headers = {**V1, **signed_headers(key["key"], key["secret"], "POST", "/a2a", list_tasks())}
+            assert (await a.post("/a2a", content=list_tasks(), headers=headers)).status_code == 200
+            replay = await b.post("/a2a", content=list_tasks(), headers=headers)
+            assert replay.status_code == 401 and replay.json()["error"]["message"] == "Replayed request"
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -206,6 +206,10 @@ class AuthService:
         )
         return _principal(record)
 
+    def csrf_token(self, access_token: str) -> str:
+        """The CSRF token bound to a browser session (stateless: derived from the session's token)."""
+        return keyed_hash(self._pepper, "csrf:" + access_token)[:40]
+
     def signing_secret(self, record: ApiKeyRecord) -> str:
         """The HMAC secret of a connect key, derived from the pepper: shown once and never stored."""
         digest = hmac.new(self._pepper, b"connect-secret:" + record.hashed.encode(), hashlib.sha256).digest()

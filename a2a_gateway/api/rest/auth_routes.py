@@ -10,8 +10,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rest.browser_session import (
+    REFRESH_COOKIE,
+    SESSION_COOKIE,
+    clear_cookies,
+    dashboard_principal,
+    set_cookies,
+)
 from a2a_gateway.api.rest.common import RestBody, data, parse, rest
 from a2a_gateway.auth.models import Session, User
+from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.base import format_timestamp, utc_now
 
 
@@ -23,9 +31,19 @@ class Credentials(RestBody):
 
 
 class RefreshBody(RestBody):
-    """Refresh and logout body."""
+    """Refresh and logout body; browsers may send the refresh cookie instead."""
 
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+def refresh_token_of(request: Request, body: RefreshBody) -> str:
+    """The refresh token from the body, else from the browser's refresh cookie."""
+    token = body.refresh_token or request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise InvalidParams(
+            "refreshToken is required", violations=[{"field": "refreshToken", "description": "required"}]
+        )
+    return token
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -57,18 +75,42 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
     @rest
     async def login(request: Request) -> Response:
         body = await parse(request, Credentials)
-        return data(session_view(await auth.login(body.email, body.password)))
+        session = await auth.login(body.email, body.password)
+        response = data(session_view(session))
+        set_cookies(response, request, auth, session)
+        return response
 
     @rest
     async def refresh(request: Request) -> Response:
         body = await parse(request, RefreshBody)
-        return data(session_view(await auth.refresh(body.refresh_token)))
+        session = await auth.refresh(refresh_token_of(request, body))
+        response = data(session_view(session))
+        set_cookies(response, request, auth, session)
+        return response
 
     @rest
     async def logout(request: Request) -> Response:
         body = await parse(request, RefreshBody)
-        await auth.logout(body.refresh_token)
-        return data({"loggedOut": True})
+        await auth.logout(refresh_token_of(request, body))
+        response = data({"loggedOut": True})
+        clear_cookies(response)
+        return response
+
+    @rest
+    async def dashboard_session(request: Request) -> Response:
+        principal = dashboard_principal(request, auth)
+        token = request.cookies[SESSION_COOKIE]
+        return data({"user": user_view(await auth.me(principal)), "csrfToken": auth.csrf_token(token)})
+
+    @rest
+    async def dashboard_logout(request: Request) -> Response:
+        dashboard_principal(request, auth)
+        refresh_cookie = request.cookies.get(REFRESH_COOKIE)
+        if refresh_cookie:
+            await auth.logout(refresh_cookie)
+        response = data({"loggedOut": True})
+        clear_cookies(response)
+        return response
 
     @rest
     async def me(request: Request) -> Response:
@@ -81,4 +123,6 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
         Route("/api/v1/auth/refresh", refresh, methods=["POST"]),
         Route("/api/v1/auth/logout", logout, methods=["POST"]),
         Route("/api/v1/auth/me", me, methods=["GET"]),
+        Route("/api/dashboard/session", dashboard_session, methods=["GET"]),
+        Route("/api/dashboard/logout", dashboard_logout, methods=["POST"]),
     ]

@@ -28,7 +28,7 @@ from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.middleware import RequestLogMiddleware
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
-from a2a_gateway.api.rest import api_key_routes, auth_routes
+from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes
 from a2a_gateway.api.routes import build_routes
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
@@ -40,8 +40,10 @@ from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.card import build_card
+from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage import engine as db
+from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.identity_repository import (
     SqlApiKeyRepository,
     SqlLoginFailures,
@@ -108,7 +110,7 @@ def build_auth(settings: Settings, engine: AsyncEngine, nonces: NonceStore | Non
 
 def build_outbound(
     settings: Settings, transport: httpx.AsyncBaseTransport | None, resolver: Resolver | None
-) -> tuple[httpx.AsyncClient, WebhookDelivery, WebhookNotifier | None]:
+) -> tuple[SsrfGuard, httpx.AsyncClient, WebhookDelivery, WebhookNotifier | None]:
     """The one shared outbound client (behind the SSRF guard) and the webhook deliverer."""
     guard = SsrfGuard(settings.outbound_allowlist, resolver)
     client = httpx.AsyncClient(
@@ -123,7 +125,7 @@ def build_outbound(
         base_backoff=settings.push_backoff_seconds,
     )
     notifier = WebhookNotifier(guard, delivery) if settings.push_notifications else None
-    return client, delivery, notifier
+    return guard, client, delivery, notifier
 
 
 def build_limiter(settings: Settings, enabled: bool) -> tuple[RateLimiter, Redis | None]:
@@ -149,7 +151,7 @@ def create_app(
     migrate = auto_migrate if auto_migrate is not None else engine.dialect.name == "sqlite"
     repo = SqlTaskRepository(engine)
     broker = TaskEventBroker(settings.stream_queue_size)
-    client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
+    guard, client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
     limiter, redis = build_limiter(settings, rate_limits)
     nonces = RedisNonceStore(redis, settings.redis_prefix) if redis is not None else None
@@ -214,13 +216,15 @@ def create_app(
         service, metrics, settings.max_body_bytes, authn=authn, cards=cards, limiter=limiter
     )
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
-    routes += auth_routes.routes(authn) + api_key_routes.routes(authn)
+    registry = RegistryService(
+        SqlAgentRepository(engine), guard, offline_after_seconds=settings.agent_offline_after_seconds
+    )
+    routes += auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )
     app.state.service = service
-    app.state.auth = authn.auth
-    app.state.card = card
+    app.state.registry = registry
     return app
 
 

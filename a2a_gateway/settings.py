@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default_factory=lambda: {"tasks:create": "30/minute", "connect": "60/minute"},
         description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
     )
+    agent_offline_after_seconds: float = Field(
+        default=120.0, gt=0, description="An agent without a heartbeat for this long is shown offline."
+    )
     redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")
     redis_prefix: str = "a2a-gateway:"
 

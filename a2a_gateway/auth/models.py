@@ -14,7 +14,8 @@ class Principal:
     kind: str  # "user" (JWT session or user key) or "anonymous"
     scopes: frozenset[str]
     key_id: str | None = None
-    key_kind: str | None = None  # "user", "live" or "sandbox" when the caller used an API key
+    key_kind: str | None = None  # "user", "agent", "live" or "sandbox" when the caller used an API key
+    agent_id: str | None = None  # set for a per-agent key (nxk_...): the agent it speaks for
 
     def allows(self, scope: str) -> bool:
         """Whether this caller holds ``scope`` (``*`` holds them all)."""
@@ -54,6 +55,7 @@ class ApiKeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    agent_id: str | None = None
 
     def usable(self, now: datetime) -> bool:
         """Not revoked and not expired."""

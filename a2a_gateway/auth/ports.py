@@ -36,12 +36,12 @@ class ApiKeyRepository(Protocol):
         """Keys whose lookup prefix matches (normally one)."""
         ...
 
-    async def for_owner(self, owner_id: str) -> list[ApiKeyRecord]:
-        """An owner's keys, newest first."""
+    async def for_owner(self, owner_id: str, agent_id: str | None) -> list[ApiKeyRecord]:
+        """An owner's user keys (``agent_id`` None) or the keys of one of its agents, newest first."""
         ...
 
-    async def revoke(self, owner_id: str, key_id: str, at: datetime) -> bool:
-        """Revoke an owner's key; False when the owner has no such key."""
+    async def revoke(self, owner_id: str, key_id: str, at: datetime, agent_id: str | None) -> bool:
+        """Revoke an owner's key (of that agent, when given); False when there is no such key."""
         ...
 
 

@@ -40,6 +40,7 @@ def _principal(record: ApiKeyRecord) -> Principal:
         scopes=frozenset(record.scopes),
         key_id=record.id,
         key_kind=record.kind,
+        agent_id=record.agent_id,
     )
 
 
@@ -234,7 +235,9 @@ class AuthService:
         name: str,
         wanted: list[str],
         expires_in_days: int | None,
+        *,
         kind: str = "user",
+        agent_id: str | None = None,
     ) -> IssuedKey:
         """Issue a key for the caller; it cannot grant scopes the caller does not hold."""
         if not principal.authenticated:
@@ -264,20 +267,21 @@ class AuthService:
             scopes=granted,
             created_at=now,
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+            agent_id=agent_id,
         )
         await self._keys.add(record)
         secret = self.signing_secret(record) if kind in CONNECT_KINDS else None
         return IssuedKey(record=record, plaintext=fresh.plaintext, secret=secret)
 
-    async def list_keys(self, principal: Principal) -> list[ApiKeyRecord]:
-        """The caller's keys (no key material)."""
+    async def list_keys(self, principal: Principal, agent_id: str | None = None) -> list[ApiKeyRecord]:
+        """The caller's user keys, or the keys of one of its agents (no key material)."""
         if not principal.authenticated:
             raise Unauthenticated()
-        return await self._keys.for_owner(principal.id)
+        return await self._keys.for_owner(principal.id, agent_id)
 
-    async def revoke_key(self, principal: Principal, key_id: str) -> None:
+    async def revoke_key(self, principal: Principal, key_id: str, agent_id: str | None = None) -> None:
         """Revoke one of the caller's keys; someone else's is NotFound."""
         if not principal.authenticated:
             raise Unauthenticated()
-        if not await self._keys.revoke(principal.id, key_id, self._clock()):
+        if not await self._keys.revoke(principal.id, key_id, self._clock(), agent_id):
             raise NotFound(f"API key {key_id[:64]} not found")

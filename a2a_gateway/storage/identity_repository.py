@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -81,6 +81,7 @@ class SqlApiKeyRepository:
                     scopes=orjson.dumps(key.scopes).decode(),
                     created_us=micros(key.created_at),
                     expires_us=micros(key.expires_at) if key.expires_at else None,
+                    agent_id=key.agent_id,
                 )
             )
 
@@ -88,16 +89,16 @@ class SqlApiKeyRepository:
         """Keys with this lookup prefix."""
         return await self._many(api_keys.c.lookup == lookup)
 
-    async def for_owner(self, owner_id: str) -> list[ApiKeyRecord]:
-        """An owner's keys, newest first."""
-        return await self._many(api_keys.c.owner_id == owner_id)
+    async def for_owner(self, owner_id: str, agent_id: str | None) -> list[ApiKeyRecord]:
+        """An owner's user keys, or the keys of one of its agents, newest first."""
+        return await self._many(and_(api_keys.c.owner_id == owner_id, _agent_is(agent_id)))
 
-    async def revoke(self, owner_id: str, key_id: str, at: datetime) -> bool:
+    async def revoke(self, owner_id: str, key_id: str, at: datetime, agent_id: str | None) -> bool:
         """Revoke an owner's key (idempotent for an already revoked key)."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(api_keys)
-                .where(api_keys.c.id == key_id, api_keys.c.owner_id == owner_id)
+                .where(api_keys.c.id == key_id, api_keys.c.owner_id == owner_id, _agent_is(agent_id))
                 .values(revoked_us=micros(at))
             )
         return bool(result.rowcount)
@@ -119,9 +120,14 @@ class SqlApiKeyRepository:
                 created_at=_at(r.created_us),
                 expires_at=from_micros(r.expires_us),
                 revoked_at=from_micros(r.revoked_us),
+                agent_id=r.agent_id,
             )
             for r in rows
         ]
+
+
+def _agent_is(agent_id: str | None) -> Any:
+    return api_keys.c.agent_id.is_(None) if agent_id is None else api_keys.c.agent_id == agent_id
 
 
 class SqlRefreshTokenRepository:

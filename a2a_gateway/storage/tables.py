@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -83,6 +84,7 @@ api_keys = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=True),
     Column("revoked_us", BigInteger, nullable=True),
+    Column("agent_id", String(64), nullable=True, index=True),
 )
 
 refresh_tokens = Table(
@@ -103,4 +105,34 @@ login_failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("identifier", String(254), nullable=False, index=True),
     Column("at_us", BigInteger, nullable=False),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", String(255), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("endpoint", String(2048), nullable=False),
+    Column("skills", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("category", String(100), nullable=True, index=True),
+    Column("metadata", Text, nullable=False),
+    Column("price_per_task", BigInteger, nullable=False),
+    Column("protocol_version", String(8), nullable=False),
+    Column("reported_status", String(16), nullable=False),
+    Column("last_heartbeat_us", BigInteger, nullable=True),
+    Column("trust_score", Float, nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+agent_tags = Table(
+    "agent_tags",
+    metadata,
+    Column("agent_id", String(64), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(50), primary_key=True),
+    Index("ix_agent_tags_tag", "tag", "agent_id"),
 )

@@ -52,7 +52,7 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
         principal = await authn.resolve(request, required=True)
         body = await parse(request, NewKeyBody)
         issued = await auth.create_key(
-            principal, body.name, body.scopes, body.expires_in_days, body.mode or "user"
+            principal, body.name, body.scopes, body.expires_in_days, kind=body.mode or "user"
         )
         view = {**key_view(issued.record), "key": issued.plaintext}
         if issued.secret is not None:

@@ -1,0 +1,1 @@
+"""The agent registry: registration, ownership, heartbeats and status, discovery."""

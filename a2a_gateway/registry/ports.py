@@ -1,0 +1,46 @@
+"""Ports of the registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from a2a_gateway.registry.models import Agent, DiscoveryPage, DiscoveryQuery
+
+
+class AgentRepository(Protocol):
+    """Durable store of registered agents."""
+
+    async def add(self, agent: Agent) -> None:
+        """Store a new agent."""
+        ...
+
+    async def get(self, agent_id: str) -> Agent | None:
+        """One agent by id."""
+        ...
+
+    async def save(self, agent: Agent) -> None:
+        """Replace an agent's stored state."""
+        ...
+
+    async def delete(self, agent_id: str) -> bool:
+        """Remove an agent; False when there was none."""
+        ...
+
+    async def for_owner(self, owner_id: str) -> list[Agent]:
+        """An owner's agents, newest first."""
+        ...
+
+    async def discover(
+        self, query: DiscoveryQuery, now: datetime, offline_after_seconds: float
+    ) -> DiscoveryPage:
+        """Agents matching the query, ranked by trust then recency."""
+        ...
+
+
+class EndpointCheck(Protocol):
+    """Refuses agent endpoints the gateway must not call (the SSRF guard)."""
+
+    async def check(self, url: str) -> None:
+        """Raise OutboundRefused for a forbidden destination."""
+        ...

@@ -1,0 +1,145 @@
+"""The registry service: owner-checked registration, edits, heartbeats and discovery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from a2a_gateway.auth.models import Principal
+from a2a_gateway.errors import InvalidParams, NotFound, OutboundRefused
+from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.protocol.ids import new_id
+from a2a_gateway.registry.models import STATUSES, Agent, DiscoveryPage, DiscoveryQuery, SkillSpec
+from a2a_gateway.registry.ports import AgentRepository, EndpointCheck
+from a2a_gateway.registry.spec import AgentPatch, AgentRegistration, SkillBody
+
+
+def _skills(bodies: list[SkillBody]) -> list[SkillSpec]:
+    return [
+        SkillSpec(
+            id=b.id,
+            name=b.name,
+            description=b.description,
+            tags=list(b.tags),
+            input_schema=b.input_schema,
+            output_schema=b.output_schema,
+        )
+        for b in bodies
+    ]
+
+
+class RegistryService:
+    """Agents belong to their owner: others may read and discover them, only the owner may change them."""
+
+    def __init__(
+        self,
+        repo: AgentRepository,
+        endpoints: EndpointCheck,
+        *,
+        offline_after_seconds: float = 120.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._repo = repo
+        self._endpoints = endpoints
+        self.offline_after_seconds = offline_after_seconds
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The registry's clock (injected in tests)."""
+        return self._clock()
+
+    async def register(self, owner: Principal, spec: AgentRegistration) -> Agent:
+        """Register an agent for its owner; the endpoint must pass the SSRF guard."""
+        await self._check_endpoint(spec.endpoint)
+        now = self._clock()
+        agent = Agent(
+            id=new_id(),
+            owner_id=owner.id,
+            name=spec.name,
+            description=spec.description or "",
+            endpoint=spec.endpoint,
+            skills=_skills(spec.skills),
+            tags=list(spec.tags or []),
+            category=spec.category,
+            metadata=dict(spec.metadata or {}),
+            price_per_task=spec.price_per_task or 0,
+            protocol_version="1.0",
+            created_at=now,
+            updated_at=now,
+        )
+        await self._repo.add(agent)
+        return agent
+
+    async def get(self, agent_id: str) -> Agent:
+        """Any agent, for reading."""
+        agent = await self._repo.get(agent_id)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id[:64]} not found")
+        return agent
+
+    async def owned(self, owner: Principal, agent_id: str) -> Agent:
+        """An agent of this owner; someone else's is NotFound, so ids cannot be probed."""
+        agent = await self._repo.get(agent_id)
+        if agent is None or agent.owner_id != owner.id:
+            raise NotFound(f"Agent {agent_id[:64]} not found")
+        return agent
+
+    async def mine(self, owner: Principal) -> list[Agent]:
+        """The caller's agents."""
+        return await self._repo.for_owner(owner.id)
+
+    async def update(self, owner: Principal, agent_id: str, patch: AgentPatch) -> Agent:
+        """Change the writable fields of one's own agent."""
+        agent = await self.owned(owner, agent_id)
+        changes: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude_none=True)
+        if "endpoint" in changes:
+            await self._check_endpoint(changes["endpoint"])
+            agent.endpoint = changes["endpoint"]
+        if patch.skills is not None:
+            agent.skills = _skills(patch.skills)
+        for name in ("name", "description", "tags", "category", "metadata", "price_per_task"):
+            if name in changes:
+                setattr(agent, name, changes[name])
+        agent.updated_at = self._clock()
+        await self._repo.save(agent)
+        return agent
+
+    async def delete(self, owner: Principal, agent_id: str) -> None:
+        """Remove one's own agent."""
+        await self.owned(owner, agent_id)
+        await self._repo.delete(agent_id)
+
+    async def heartbeat(
+        self, caller: Principal, agent_id: str, status: str | None, metadata: dict[str, Any] | None
+    ) -> Agent:
+        """Record that an agent is alive: by its owner, or by a key issued for this very agent."""
+        if caller.agent_id is not None and caller.agent_id != agent_id:
+            # A per-agent key speaks for its own agent only, not for its owner's other agents.
+            raise NotFound(f"Agent {agent_id[:64]} not found")
+        agent = await self.owned(caller, agent_id)
+        if status is not None and status not in STATUSES:
+            raise InvalidParams(
+                f"status must be one of {', '.join(STATUSES)}",
+                violations=[{"field": "status", "description": "online, offline or degraded"}],
+            )
+        agent.reported_status = status or "online"
+        if metadata:
+            # Heartbeat metadata merges into the agent's own metadata; server-owned fields live elsewhere.
+            agent.metadata = {**agent.metadata, **metadata}
+        agent.last_heartbeat = self._clock()
+        await self._repo.save(agent)
+        return agent
+
+    async def discover(self, query: DiscoveryQuery) -> DiscoveryPage:
+        """Agents matching the filters, ranked by trust then recency."""
+        return await self._repo.discover(query, self._clock(), self.offline_after_seconds)
+
+    async def _check_endpoint(self, url: str) -> None:
+        try:
+            await self._endpoints.check(url)
+        except OutboundRefused as refused:
+            raise InvalidParams(
+                f"endpoint refused: {refused.message}",
+                violations=[{"field": "endpoint", "description": refused.message}],
+            ) from None

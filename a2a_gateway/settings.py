@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
 
     rate_limits: dict[str, str] = Field(
-        default_factory=lambda: {"tasks:create": "30/minute", "connect": "60/minute"},
+        default_factory=lambda: {
+            "tasks:create": "30/minute",
+            "dashboard:tasks": "20/minute",
+            "connect": "60/minute",
+        },
         description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
     )
     agent_offline_after_seconds: float = Field(

@@ -35,6 +35,7 @@ from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
 from a2a_gateway.auth.service import AuthService
 from a2a_gateway.auth.signing import NonceStore
 from a2a_gateway.auth.tokens import AccessTokens
+from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
@@ -217,7 +218,10 @@ def create_app(
     )
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
     registry = RegistryService(
-        SqlAgentRepository(engine), guard, offline_after_seconds=settings.agent_offline_after_seconds
+        SqlAgentRepository(engine),
+        guard,
+        CardFetcher(client, settings.push_timeout_seconds),
+        offline_after_seconds=settings.agent_offline_after_seconds,
     )
     routes += auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
     app = Starlette(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from a2a_gateway.protocol import v1
 from a2a_gateway.registry.models import Agent, DiscoveryPage, DiscoveryQuery
 
 
@@ -43,4 +44,12 @@ class EndpointCheck(Protocol):
 
     async def check(self, url: str) -> None:
         """Raise OutboundRefused for a forbidden destination."""
+        ...
+
+
+class CardSource(Protocol):
+    """Fetches an agent's published card."""
+
+    async def fetch(self, url: str) -> v1.AgentCard:
+        """The card (in 1.0 form); InvalidParams says why it could not be used."""
         ...

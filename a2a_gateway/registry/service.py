@@ -8,10 +8,11 @@ from typing import Any
 
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams, NotFound, OutboundRefused
+from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.registry.models import STATUSES, Agent, DiscoveryPage, DiscoveryQuery, SkillSpec
-from a2a_gateway.registry.ports import AgentRepository, EndpointCheck
+from a2a_gateway.registry.ports import AgentRepository, CardSource, EndpointCheck
 from a2a_gateway.registry.spec import AgentPatch, AgentRegistration, SkillBody
 
 
@@ -29,6 +30,19 @@ def _skills(bodies: list[SkillBody]) -> list[SkillSpec]:
     ]
 
 
+def _preferred_interface(card: v1.AgentCard) -> v1.AgentInterface:
+    """The card's JSON-RPC interface, 1.0 preferred over 0.3; InvalidParams when it has none."""
+    rpc = [i for i in card.supported_interfaces if i.protocol_binding.upper() == "JSONRPC"]
+    for version in ("1", "0.3"):
+        for interface in rpc:
+            if interface.protocol_version.startswith(version):
+                return interface.model_copy(update={"protocol_version": "1.0" if version == "1" else "0.3"})
+    raise InvalidParams(
+        "The agent card lists no JSON-RPC interface for A2A 1.0 or 0.3",
+        violations=[{"field": "cardUrl", "description": "no usable interface"}],
+    )
+
+
 class RegistryService:
     """Agents belong to their owner: others may read and discover them, only the owner may change them."""
 
@@ -36,12 +50,14 @@ class RegistryService:
         self,
         repo: AgentRepository,
         endpoints: EndpointCheck,
+        cards: CardSource,
         *,
         offline_after_seconds: float = 120.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._repo = repo
         self._endpoints = endpoints
+        self._cards = cards
         self.offline_after_seconds = offline_after_seconds
         self._clock = clock
 
@@ -69,6 +85,31 @@ class RegistryService:
             updated_at=now,
         )
         await self._repo.add(agent)
+        return agent
+
+    async def import_card(self, owner: Principal, card_url: str, extra: AgentPatch) -> Agent:
+        """Register an agent from its published card: name, skills, protocol version and interface URL."""
+        card = await self._cards.fetch(card_url)
+        interface = _preferred_interface(card)
+        spec = AgentRegistration(
+            name=(extra.name or card.name)[:100],
+            description=extra.description or card.description[:2000],
+            endpoint=interface.url,
+            skills=[
+                SkillBody(
+                    id=s.id[:100], name=s.name[:200], description=s.description[:2000], tags=s.tags[:20]
+                )
+                for s in card.skills[:100]
+            ]
+            or [SkillBody(id="default", name=card.name[:200])],
+            tags=extra.tags,
+            category=extra.category,
+            metadata=extra.metadata,
+            price_per_task=extra.price_per_task,
+        )
+        agent = await self.register(owner, spec)
+        agent.protocol_version = interface.protocol_version
+        await self._repo.save(agent)
         return agent
 
     async def get(self, agent_id: str) -> Agent:

@@ -22,6 +22,12 @@ from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.registry.spec import AgentPatch, AgentRegistration
 
 
+class CardImport(AgentPatch):
+    """``{"cardUrl": ...}`` (plus optional tags, category, metadata, pricePerTask) registers from a card."""
+
+    card_url: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
 class HeartbeatBody(RestBody):
     """Optional heartbeat body."""
 
@@ -109,6 +115,10 @@ def routes(authn: Authenticator, registry: RegistryService) -> list[BaseRoute]:
     @rest
     async def register(request: Request) -> Response:
         principal = await caller(request, "agents:write")
+        by_card = await parse(request, CardImport)
+        if by_card.card_url:
+            agent = await registry.import_card(principal, by_card.card_url, by_card)
+            return data(agent_view(agent, registry), 201)
         spec = await parse(request, AgentRegistration)
         return data(agent_view(await registry.register(principal, spec), registry), 201)
 

@@ -1,0 +1,90 @@
+"""Registering agents from their published cards (1.0 and 0.3), fetched through the SSRF guard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from a2a_gateway.app import create_agent_app, create_app
+from agents_examples.echo import ECHO_AGENT
+from tests.conftest import make_settings
+
+PUBLIC = "93.184.216.34"
+
+
+async def public_resolver(host: str, port: int) -> list[str]:
+    return {"echo.test": [PUBLIC], "garbage.test": [PUBLIC], "internal.test": ["10.1.2.3"]}.get(host, [])
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
+    garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<html>not a card</html>"))
+
+    async def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "echo.test":
+            return await httpx.ASGITransport(app=echo).handle_async_request(request)
+        return await garbage.handle_async_request(request)
+
+    gw = create_app(
+        make_settings(tmp_path / "gw", outbound_allowlist=[]),
+        ECHO_AGENT,
+        outbound_transport=httpx.MockTransport(route),
+        resolver=public_resolver,
+    )
+    async with LifespanManager(echo), LifespanManager(gw):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gw), base_url="http://gw") as client:
+            await client.post(
+                "/api/v1/auth/register", json={"email": "c@example.com", "password": "long enough"}
+            )
+            login = await client.post(
+                "/api/v1/auth/login", json={"email": "c@example.com", "password": "long enough"}
+            )
+            client.headers["Authorization"] = f"Bearer {login.json()['data']['accessToken']}"
+            yield client
+
+
+async def test_import_a_1_0_card(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.post(
+        "/api/v1/agents", json={"cardUrl": "http://echo.test", "tags": ["demo"], "pricePerTask": 3}
+    )
+    assert response.status_code == 201, response.text
+    agent: dict[str, Any] = response.json()["data"]
+    assert agent["name"] == "Echo Agent" and agent["endpoint"] == "http://echo.test/a2a"
+    assert agent["protocolVersion"] == "1.0" and agent["tags"] == ["demo"] and agent["pricePerTask"] == 3
+    assert [s["id"] for s in agent["skills"]] == ["echo", "countdown", "ask"]
+    found = (await gateway.get("/api/v1/discover", params={"skillTags": "stream"})).json()["data"]
+    assert [a["id"] for a in found] == [agent["id"]]
+
+
+async def test_import_a_0_3_card(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.post(
+        "/api/v1/agents", json={"cardUrl": "http://echo.test/.well-known/agent.json"}
+    )
+    assert response.status_code == 201, response.text
+    agent = response.json()["data"]
+    assert agent["protocolVersion"] == "0.3" and agent["endpoint"] == "http://echo.test/a2a"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://internal.test", "10.1.2.3"),
+        ("http://127.0.0.1:9", "127.0.0.1"),
+        ("http://169.254.169.254", "169.254.169.254"),
+        ("http://garbage.test", "not JSON"),
+        ("http://nowhere.test", "nowhere.test"),
+        ("http://echo.test/missing.json", "HTTP 404"),
+        ("file:///etc/passwd", "scheme"),
+    ],
+)
+async def test_import_refusals(gateway: httpx.AsyncClient, url: str, why: str) -> None:
+    response = await gateway.post("/api/v1/agents", json={"cardUrl": url})
+    assert response.status_code == 400, response.text
+    assert why in response.json()["error"]["message"]
+    assert (await gateway.get("/api/v1/agents")).json()["data"] == []

@@ -37,16 +37,17 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         outbound_transport=httpx.MockTransport(route),
         resolver=public_resolver,
     )
-    async with LifespanManager(echo), LifespanManager(gw):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gw), base_url="http://gw") as client:
-            await client.post(
-                "/api/v1/auth/register", json={"email": "c@example.com", "password": "long enough"}
-            )
-            login = await client.post(
-                "/api/v1/auth/login", json={"email": "c@example.com", "password": "long enough"}
-            )
-            client.headers["Authorization"] = f"Bearer {login.json()['data']['accessToken']}"
-            yield client
+    transport = httpx.ASGITransport(app=gw)
+    credentials = {"email": "c@example.com", "password": "long enough"}
+    async with (
+        LifespanManager(echo),
+        LifespanManager(gw),
+        httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
+    ):
+        await client.post("/api/v1/auth/register", json=credentials)
+        login = await client.post("/api/v1/auth/login", json=credentials)
+        client.headers["Authorization"] = f"Bearer {login.json()['data']['accessToken']}"
+        yield client
 
 
 async def test_import_a_1_0_card(gateway: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.card import build_card
+from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage import engine as db
@@ -129,12 +131,30 @@ def build_outbound(
     return guard, client, delivery, notifier
 
 
-def build_limiter(settings: Settings, enabled: bool) -> tuple[RateLimiter, Redis | None]:
-    """The rate limiter: budgets from settings, shared through Redis when a URL is configured."""
+def build_registry(
+    settings: Settings, engine: AsyncEngine, guard: SsrfGuard, client: httpx.AsyncClient
+) -> RegistryService:
+    """The agent registry with its SQL store, the SSRF guard and the card fetcher."""
+    return RegistryService(
+        SqlAgentRepository(engine),
+        guard,
+        CardFetcher(client, settings.push_timeout_seconds),
+        offline_after_seconds=settings.agent_offline_after_seconds,
+    )
+
+
+def build_authenticator(
+    settings: Settings, engine: AsyncEngine, rate_limits: bool
+) -> tuple[Authenticator, Redis | None]:
+    """Credentials, budgets and signature nonces; budgets and nonces go to Redis when a URL is configured."""
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    limits = {name: parse_limit(spec) for name, spec in settings.rate_limits.items()} if enabled else {}
+    limits = {name: parse_limit(spec) for name, spec in settings.rate_limits.items()} if rate_limits else {}
     store = RedisRateLimitStore(redis, settings.redis_prefix) if redis is not None else MemoryRateLimitStore()
-    return RateLimiter(store, limits), redis
+    nonces = RedisNonceStore(redis, settings.redis_prefix) if redis is not None else None
+    auth = build_auth(settings, engine, nonces)
+    return Authenticator(
+        auth, settings.open_gateway, RateLimiter(store, limits), settings.max_body_bytes
+    ), redis
 
 
 def create_app(
@@ -153,12 +173,12 @@ def create_app(
     repo = SqlTaskRepository(engine)
     broker = TaskEventBroker(settings.stream_queue_size)
     guard, client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
+    registry = build_registry(settings, engine, guard, client)
+    if template is None:
+        # The gateway itself (not a kit agent) also serves registry discovery as a skill.
+        agent = replace(agent, skills=[*agent.skills, discover_skill(registry)])
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
-    limiter, redis = build_limiter(settings, rate_limits)
-    nonces = RedisNonceStore(redis, settings.redis_prefix) if redis is not None else None
-    authn = Authenticator(
-        build_auth(settings, engine, nonces), settings.open_gateway, limiter, settings.max_body_bytes
-    )
+    authn, redis = build_authenticator(settings, engine, rate_limits)
     metrics = Metrics()
     card = build_card(
         template if template is not None else load_card_template(),
@@ -213,16 +233,8 @@ def create_app(
             await engine.dispose()
 
     cards = CardEndpoint(card, settings.card_max_age)
-    rpc = JsonRpcEndpoint(
-        service, metrics, settings.max_body_bytes, authn=authn, cards=cards, limiter=limiter
-    )
+    rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes, authn=authn, cards=cards)
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
-    registry = RegistryService(
-        SqlAgentRepository(engine),
-        guard,
-        CardFetcher(client, settings.push_timeout_seconds),
-        offline_after_seconds=settings.agent_offline_after_seconds,
-    )
     routes += auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]

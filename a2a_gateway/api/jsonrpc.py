@@ -29,7 +29,6 @@ from a2a_gateway.api.errors import (
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rate_limiter import RateLimiter
 from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
 from a2a_gateway.auth import scopes
 from a2a_gateway.errors import (
@@ -65,13 +64,11 @@ class JsonRpcEndpoint:
         *,
         authn: Authenticator,
         cards: CardEndpoint,
-        limiter: RateLimiter,
     ) -> None:
         self._service = service
         self._metrics = metrics
         self._limit = max_body_bytes
         self._authn = authn
-        self._limiter = limiter
         self._tables = {
             ProtocolVersion.V1_0: methods_v1.build(service, cards.extended_v1),
             ProtocolVersion.V0_3: methods_v0_3.build(service, cards.extended_v0_3),
@@ -124,7 +121,7 @@ class JsonRpcEndpoint:
                 scopes.require(principal.scopes, self._scopes[method])
             if method in TASK_CREATION:
                 client = request.client.host if request.client else None
-                await self._limiter.check("tasks:create", principal, client)
+                await self._authn.limiter.check("tasks:create", principal, client)
             ctx = CallContext(principal=principal, version=version, request_id=envelope.id)
             if method in STREAMING_METHODS:
                 return await self._stream(ctx, envelope)

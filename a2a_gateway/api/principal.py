@@ -23,7 +23,7 @@ class Authenticator:
     ) -> None:
         self.auth = auth
         self.open_gateway = open_gateway
-        self._limiter = limiter
+        self.limiter = limiter
         self._max_body = max_body_bytes
         self._anonymous = Principal(id=ANONYMOUS_ID, kind="anonymous", scopes=OPEN_SCOPES)
 
@@ -46,7 +46,7 @@ class Authenticator:
             signature=raw_header(conn, signing.HEADER_SIGNATURE.lower().encode()),
         )
         principal = await self.auth.authenticate_signed(key, signed)
-        await self._limiter.check("connect", principal, conn.client.host if conn.client else None)
+        await self.limiter.check("connect", principal, conn.client.host if conn.client else None)
         return principal
 
     async def _resolve(self, conn: Request, required: bool) -> Principal:

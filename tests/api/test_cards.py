@@ -32,7 +32,7 @@ async def test_1_0_card_is_pure(client: httpx.AsyncClient) -> None:
     }
     # The open gateway accepts anonymous calls: an empty requirement is one of the alternatives.
     assert {"schemes": {}} in card["securityRequirements"]
-    assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask"]
+    assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask", "discover"]
     assert all({"id", "name", "description", "tags"} <= set(s) for s in card["skills"])
     assert card["name"] and card["description"] and card["version"]
 

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from a2a_gateway.auth.service import AuthService
 from a2a_gateway.auth.signing import NonceStore
 from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.outbound.card_fetcher import CardFetcher
+from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
@@ -131,6 +132,22 @@ def build_outbound(
     return guard, client, delivery, notifier
 
 
+def build_registrar(
+    settings: Settings, agent: AgentDefinition, client: httpx.AsyncClient
+) -> GatewayRegistrar | None:
+    """For a kit agent given a gateway URL and key: self-registration and heartbeats."""
+    if not settings.gateway_url or settings.gateway_key is None:
+        return None
+    return GatewayRegistrar(
+        client,
+        settings.gateway_url,
+        settings.gateway_key.get_secret_value(),
+        agent=agent,
+        public_url=settings.public_url,
+        interval=settings.heartbeat_seconds,
+    )
+
+
 def build_registry(
     settings: Settings, engine: AsyncEngine, guard: SsrfGuard, client: httpx.AsyncClient
 ) -> RegistryService:
@@ -157,6 +174,47 @@ def build_authenticator(
     ), redis
 
 
+@dataclass(slots=True)
+class Runtime:
+    """What starts with the app and stops with it, in order."""
+
+    engine: AsyncEngine
+    migrate: bool
+    service: TaskService
+    delivery: WebhookDelivery
+    repo: SqlTaskRepository
+    client: httpx.AsyncClient
+    redis: Redis | None
+    registrar: GatewayRegistrar | None
+
+    async def start(self) -> None:
+        """Migrate, recover tasks left in flight, start deliveries and self-registration."""
+        if self.migrate:
+            await db.upgrade(self.engine)
+        failed = await self.service.recover()
+        if failed:
+            log.warning("marked %d in-flight tasks failed after a restart", failed)
+        await self.delivery.start()
+        if self.registrar is not None:
+            await self.registrar.start()
+        # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
+        # collector's view keeps full collections short, which trims the latency tail under load.
+        gc.collect()
+        gc.freeze()
+
+    async def stop(self) -> None:
+        """End tasks and streams, drain deliveries and writes, close connections."""
+        if self.registrar is not None:
+            await self.registrar.close()
+        await self.service.shutdown()
+        await self.delivery.close()
+        await self.repo.close()
+        await self.client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
 def create_app(
     settings: Settings,
     agent: AgentDefinition,
@@ -179,6 +237,7 @@ def create_app(
         agent = replace(agent, skills=[*agent.skills, discover_skill(registry)])
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
     authn, redis = build_authenticator(settings, engine, rate_limits)
+    registrar = build_registrar(settings, agent, client) if template is not None else None
     metrics = Metrics()
     card = build_card(
         template if template is not None else load_card_template(),
@@ -209,28 +268,15 @@ def create_app(
         }
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
+    runtime = Runtime(engine, migrate, service, delivery, repo, client, redis, registrar)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if migrate:
-            await db.upgrade(engine)
-        failed = await service.recover()
-        if failed:
-            log.warning("marked %d in-flight tasks failed after a restart", failed)
-        await delivery.start()
-        # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
-        # collector's view keeps full collections short, which trims the latency tail under load.
-        gc.collect()
-        gc.freeze()
+        await runtime.start()
         try:
             yield
         finally:
-            await service.shutdown()
-            await delivery.close()
-            await repo.close()
-            await client.aclose()
-            if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
+            await runtime.stop()
 
     cards = CardEndpoint(card, settings.card_max_age)
     rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes, authn=authn, cards=cards)

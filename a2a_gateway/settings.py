@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     agent_offline_after_seconds: float = Field(
         default=120.0, gt=0, description="An agent without a heartbeat for this long is shown offline."
     )
+    gateway_url: str | None = Field(
+        default=None, description="Kit agents: the gateway to register with (needs gateway_key)."
+    )
+    gateway_key: SecretStr | None = Field(
+        default=None, description="Kit agents: the owner's key used to register and heartbeat."
+    )
+    heartbeat_seconds: float = Field(default=30.0, gt=0, description="Kit agents: heartbeat interval.")
     redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")
     redis_prefix: str = "a2a-gateway:"
 

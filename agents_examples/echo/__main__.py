@@ -19,9 +19,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9001)
     parser.add_argument("--data-dir", default="data/echo")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--gateway-url",
+        default=None,
+        help="register with this gateway and heartbeat (owner key from A2A_GATEWAY_GATEWAY_KEY)",
+    )
     args = parser.parse_args()
+    overrides = {"gateway_url": args.gateway_url} if args.gateway_url else {}
     settings = Settings(
-        data_dir=args.data_dir, public_url=f"http://{args.host}:{args.port}", log_level=args.log_level.upper()
+        data_dir=args.data_dir,
+        public_url=f"http://{args.host}:{args.port}",
+        log_level=args.log_level.upper(),
+        **overrides,
     )
     log.configure(settings.log_level, settings.log_json)
     app = create_agent_app(ECHO_AGENT, settings)

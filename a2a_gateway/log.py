@@ -59,3 +59,6 @@ def configure(level: str = "INFO", json_lines: bool = False) -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log halves throughput; our middleware writes one line per call instead.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every outbound URL at INFO; webhook and agent URLs may carry secrets in path or query.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -73,3 +74,26 @@ def error_of(body: dict[str, Any]) -> dict[str, Any]:
     error: dict[str, Any] = body["error"]
     assert set(error) <= {"code", "message", "data"}
     return error
+
+
+class Clock:
+    """An injectable clock that tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete every Redis key under a test's prefix (the server keeps state between runs)."""
+    from a2a_gateway.storage.redis_store import connect
+
+    client = connect(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -17,7 +17,7 @@ from asgi_lifespan import LifespanManager
 from a2a_gateway.app import create_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
-from tests.factories import V1, envelope, error_of, user_message
+from tests.factories import V1, drop_redis_keys, envelope, error_of, user_message
 
 REDIS_URL = os.environ.get("A2A_GATEWAY_TEST_REDIS_URL")
 
@@ -83,12 +83,4 @@ async def test_two_gateway_instances_share_one_budget_through_redis(clients: Any
     first, second = await clients("d1", **shared), await clients("d2", **shared)
     statuses = [(await send(client)).status_code for _ in range(3) for client in (first, second)]
     assert statuses.count(200) == 4 and statuses.count(429) == 2
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_redis_keys(REDIS_URL, prefix)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+
+from tests.factories import Clock
 
 ENDPOINT = "http://127.0.0.1:9001"
 
@@ -41,14 +43,6 @@ async def register(client: httpx.AsyncClient, headers: dict[str, str], **extra: 
     assert response.status_code == 201, response.text
     agent: dict[str, Any] = response.json()["data"]
     return agent
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import httpx
 import orjson
 
 from a2a_gateway.auth.signing import signed_headers
-from tests.factories import V1, envelope, user_message
+from tests.factories import V1, drop_redis_keys, envelope, user_message
 
 
 async def connect_key(client: httpx.AsyncClient, mode: str) -> dict[str, Any]:
@@ -159,12 +159,4 @@ async def test_replay_to_another_instance_is_refused_through_redis(tmp_path: Any
             assert (await a.post("/a2a", content=list_tasks(), headers=headers)).status_code == 200
             replay = await b.post("/a2a", content=list_tasks(), headers=headers)
             assert replay.status_code == 401 and replay.json()["error"]["message"] == "Replayed request"
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_redis_keys(redis_url, prefix)

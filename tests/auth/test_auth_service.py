@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,14 +14,7 @@ from a2a_gateway.auth.service import AuthService
 from a2a_gateway.errors import AccountLocked, Unauthenticated
 from a2a_gateway.storage import engine as db
 from tests.conftest import make_settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.factories import Clock
 
 
 @pytest.fixture

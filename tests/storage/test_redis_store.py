@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from a2a_gateway.auth.rate_limit import Limit, MemoryRateLimitStore, RateLimitStore
 from a2a_gateway.auth.signing import MemoryNonceStore, NonceStore
 from a2a_gateway.storage.redis_store import RedisNonceStore, RedisRateLimitStore, connect
+from tests.factories import drop_redis_keys
 
 REDIS_URL = os.environ.get("A2A_GATEWAY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(
@@ -30,13 +31,7 @@ async def prefix() -> AsyncIterator[str]:
     value = f"a2a-gateway-test:{uuid.uuid4().hex}:"
     yield value
     if REDIS_URL is not None:
-        client = connect(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{value}*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await drop_redis_keys(REDIS_URL, value)
 
 
 @pytest.fixture

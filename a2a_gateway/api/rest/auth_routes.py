@@ -67,6 +67,11 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
     """The auth routes."""
     auth = authn.auth
 
+    def session_response(request: Request, session: Session) -> Response:
+        response = data(session_view(session))
+        set_cookies(response, request, auth, session)
+        return response
+
     @rest
     async def register(request: Request) -> Response:
         body = await parse(request, Credentials)
@@ -75,18 +80,12 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
     @rest
     async def login(request: Request) -> Response:
         body = await parse(request, Credentials)
-        session = await auth.login(body.email, body.password)
-        response = data(session_view(session))
-        set_cookies(response, request, auth, session)
-        return response
+        return session_response(request, await auth.login(body.email, body.password))
 
     @rest
     async def refresh(request: Request) -> Response:
         body = await parse(request, RefreshBody)
-        session = await auth.refresh(refresh_token_of(request, body))
-        response = data(session_view(session))
-        set_cookies(response, request, auth, session)
-        return response
+        return session_response(request, await auth.refresh(refresh_token_of(request, body)))
 
     @rest
     async def logout(request: Request) -> Response:

@@ -281,7 +281,11 @@ def create_app(
     cards = CardEndpoint(card, settings.card_max_age)
     rpc = JsonRpcEndpoint(service, metrics, settings.max_body_bytes, authn=authn, cards=cards)
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
-    routes += auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
+    if template is None:
+        # Identity and the registry are the gateway's; a kit agent serves only A2A, its card and health.
+        routes += (
+            auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
+        )
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )

@@ -89,3 +89,14 @@ async def test_import_refusals(gateway: httpx.AsyncClient, url: str, why: str) -
     assert response.status_code == 400, response.text
     assert why in response.json()["error"]["message"]
     assert (await gateway.get("/api/v1/agents")).json()["data"] == []
+
+
+async def test_kit_agents_serve_no_gateway_rest_routes(tmp_path: Path) -> None:
+    echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path))
+    async with (
+        LifespanManager(echo),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=echo), base_url="http://e") as c,
+    ):
+        assert (await c.get("/api/v1/agents")).status_code == 404
+        assert (await c.post("/api/v1/auth/login", json={})).status_code == 404
+        assert (await c.get("/.well-known/agent-card.json")).json()["name"] == "Echo Agent"

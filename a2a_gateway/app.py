@@ -36,9 +36,11 @@ from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
 from a2a_gateway.auth.service import AuthService
 from a2a_gateway.auth.signing import NonceStore
 from a2a_gateway.auth.tokens import AccessTokens
+from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
+from a2a_gateway.outbound.relay import Router, RoutingAgent
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
 from a2a_gateway.protocol import v1
@@ -233,8 +235,10 @@ def create_app(
     guard, client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
     registry = build_registry(settings, engine, guard, client)
     if template is None:
-        # The gateway itself (not a kit agent) also serves registry discovery as a skill.
+        # The gateway itself (not a kit agent) serves registry discovery as a skill and routes messages
+        # that name an agent to it.
         agent = replace(agent, skills=[*agent.skills, discover_skill(registry)])
+        agent = RoutingAgent.around(agent, Router(registry, A2AClient(client)))
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
     authn, redis = build_authenticator(settings, engine, rate_limits)
     registrar = build_registrar(settings, agent, client) if template is not None else None

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext
-from a2a_gateway.errors import InvalidParams, TaskNotCancelable, TaskNotFound, UnsupportedOperation
+from a2a_gateway.errors import (
+    GatewayError,
+    InvalidParams,
+    TaskNotCancelable,
+    TaskNotFound,
+    UnsupportedOperation,
+)
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
@@ -109,6 +115,8 @@ class TaskService:
             first = await gen.__anext__()
         except StopAsyncIteration:
             first = None
+        except GatewayError:
+            raise  # a skill that refuses before starting (bad input, upstream unreachable): no task
         except Exception:
             log.exception("skill failed before its first event", extra={"skillId": skill.id})
             first = Crash()

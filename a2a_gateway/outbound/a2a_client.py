@@ -1,0 +1,117 @@
+"""A2A client for upstream agents: streaming send and cancel, in either protocol version."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import ValidationError
+
+from a2a_gateway.errors import GatewayError, InvalidAgentResponse, OutboundRefused, UpstreamUnavailable
+from a2a_gateway.protocol import translate as t
+from a2a_gateway.protocol import v0_3, v1
+from a2a_gateway.protocol.ids import new_id
+
+log = logging.getLogger(__name__)
+
+
+def _envelope(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": new_id(), "method": method, "params": params}
+
+
+def _upstream_error(body: Any) -> GatewayError:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code, message = body["error"].get("code"), str(body["error"].get("message", ""))[:200]
+        return InvalidAgentResponse(f"The agent answered with error {code}: {message}")
+    return InvalidAgentResponse("The agent's answer is not a JSON-RPC response")
+
+
+class A2AClient:
+    """Speaks to an upstream agent's JSON-RPC endpoint through the shared (SSRF-guarded) client."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    async def stream(
+        self, url: str, version: str, request: v1.SendMessageRequest
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        """Send a message and yield the upstream events, translated to 1.0."""
+        legacy = version.startswith("0.3")
+        if legacy:
+            body = _envelope("message/stream", t.send_message_request_to_v0_3(request).wire())
+            headers = {"Accept": "text/event-stream"}
+        else:
+            body = _envelope("SendStreamingMessage", request.wire())
+            headers = {"Accept": "text/event-stream", "A2A-Version": "1.0"}
+        try:
+            async with self._client.stream(
+                "POST",
+                url,
+                content=orjson.dumps(body),
+                headers={"Content-Type": "application/json", **headers},
+                timeout=httpx.Timeout(self._timeout, read=None),
+            ) as response:
+                if response.status_code != 200:
+                    raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    raise _upstream_error(_json(await response.aread()))
+                async for data in _sse_data(response):
+                    yield _event(data, legacy)
+        except OutboundRefused as refused:
+            raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
+        except httpx.TimeoutException:
+            raise UpstreamUnavailable("The agent did not answer in time") from None
+        except httpx.HTTPError:
+            raise UpstreamUnavailable("The agent could not be reached") from None
+
+    async def cancel(self, url: str, version: str, task_id: str) -> None:
+        """Best-effort cancel of an upstream task (failures are logged, not raised)."""
+        legacy = version.startswith("0.3")
+        body = _envelope("tasks/cancel" if legacy else "CancelTask", {"id": task_id})
+        headers = {} if legacy else {"A2A-Version": "1.0"}
+        try:
+            await self._client.post(
+                url,
+                content=orjson.dumps(body),
+                headers={"Content-Type": "application/json", **headers},
+                timeout=self._timeout,
+            )
+        except (httpx.HTTPError, OutboundRefused):
+            log.warning("upstream cancel failed", extra={"upstreamTaskId": task_id})
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _event(data: str, legacy: bool) -> v1.StreamResponse:
+    body = _json(data.encode())
+    if not isinstance(body, dict) or "result" not in body:
+        raise _upstream_error(body)
+    try:
+        if legacy:
+            return t.stream_response_to_v1(v0_3.parse_stream_event(body["result"]))
+        return v1.StreamResponse.model_validate(body["result"])
+    except (ValidationError, ValueError):
+        raise InvalidAgentResponse("The agent streamed an event that is not valid A2A") from None
+
+
+async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
+    """The ``data`` of each SSE event (comments and other fields skipped)."""
+    lines: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if lines:
+                yield "\n".join(lines)
+                lines = []
+        elif line.startswith("data:"):
+            lines.append(line[5:].removeprefix(" "))
+    if lines:
+        yield "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Messages to the gateway that name an agent (``metadata.agentId``) run as gateway tasks relayed to that
+agent: unary and streaming, multi-turn, cancel, 0.3 and 1.0 upstreams, and upstream failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from a2a_gateway.app import create_agent_app, create_app
+from agents_examples.echo import ECHO_AGENT
+from tests.conftest import make_settings
+from tests.factories import envelope, error_of, rpc, user_message
+
+PUBLIC = "93.184.216.34"
+
+
+async def resolver(host: str, port: int) -> list[str]:
+    return [PUBLIC] if host.endswith(".test") else []
+
+
+class Router(httpx.AsyncBaseTransport):
+    """In-process hosts: echo.test is a real kit agent, garbage.test answers HTML, down.test refuses."""
+
+    def __init__(self, echo: Starlette) -> None:
+        self.echo = httpx.ASGITransport(app=echo)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "echo.test":
+            return await self.echo.handle_async_request(request)
+        if request.url.host == "garbage.test":
+            return httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>hi</html>")
+        raise httpx.ConnectError("connection refused", request=request)
+
+
+@pytest.fixture
+async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
+    gateway = create_app(
+        make_settings(tmp_path / "gw", outbound_allowlist=[]),
+        ECHO_AGENT,
+        outbound_transport=Router(echo),
+        resolver=resolver,
+    )
+    async with (
+        LifespanManager(echo),
+        LifespanManager(gateway),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as gw,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=echo), base_url="http://echo.test") as upstream,
+    ):
+        credentials = {"email": "r@example.com", "password": "long enough"}
+        await gw.post("/api/v1/auth/register", json=credentials)
+        token = (await gw.post("/api/v1/auth/login", json=credentials)).json()["data"]["accessToken"]
+        owner = {"Authorization": f"Bearer {token}"}
+
+        async def register(**body: Any) -> str:
+            response = await gw.post("/api/v1/agents", json=body, headers=owner)
+            assert response.status_code == 201, response.text
+            agent_id: str = response.json()["data"]["id"]
+            return agent_id
+
+        yield {
+            "gw": gw,
+            "upstream": upstream,
+            "v1": await register(cardUrl="http://echo.test"),
+            "v03": await register(cardUrl="http://echo.test/.well-known/agent.json"),
+            "garbage": await register(
+                name="G", endpoint="http://garbage.test/a2a", skills=[{"id": "x", "name": "X"}]
+            ),
+            "down": await register(
+                name="D", endpoint="http://down.test/a2a", skills=[{"id": "x", "name": "X"}]
+            ),
+        }
+
+
+def routed(agent_id: str, text: str = "hello", **extra: Any) -> dict[str, Any]:
+    return {"message": user_message(text), "metadata": {"agentId": agent_id, **extra}}
+
+
+@pytest.mark.parametrize("which", ["v1", "v03"])
+async def test_unary_relay_to_1_0_and_0_3_agents(net: dict[str, Any], which: str) -> None:
+    task = (await rpc(net["gw"], "SendMessage", routed(net[which], "relayed")))["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task["artifacts"][0]["parts"] == [{"text": "relayed"}]
+    upstream = (await rpc(net["upstream"], "ListTasks", {}))["result"]["tasks"]
+    assert (
+        len(upstream) == 1 and upstream[0]["id"] != task["id"]
+    )  # the gateway task mirrors its own upstream task
+    again = (await rpc(net["gw"], "GetTask", {"id": task["id"]}))["result"]
+    assert again["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
+async def test_streamed_relay_keeps_order_and_chunks(net: dict[str, Any]) -> None:
+    body = envelope("SendStreamingMessage", routed(net["v1"], "3", skillId="countdown"))
+    frames: list[dict[str, Any]] = []
+    async with net["gw"].stream("POST", "/a2a", json=body, headers={"A2A-Version": "1.0"}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                frames.append(orjson.loads(line[6:])["result"])
+    kinds = [next(iter(f)) for f in frames]
+    assert kinds[0] == "task" and kinds[-1] == "statusUpdate"
+    chunks = [f["artifactUpdate"] for f in frames if "artifactUpdate" in f]
+    assert [c["artifact"]["parts"][0]["text"] for c in chunks] == ["3", "2", "1"]
+    assert [bool(c.get("append")) for c in chunks] == [False, True, True] and chunks[-1]["lastChunk"] is True
+    assert frames[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
+async def test_multi_turn_relay(net: dict[str, Any]) -> None:
+    asked = (await rpc(net["gw"], "SendMessage", routed(net["v03"], "hi", skillId="ask")))["result"]["task"]
+    assert asked["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    assert asked["status"]["message"]["parts"][0]["text"] == "What is your name?"
+    follow_up = {"message": user_message("Ada", taskId=asked["id"])}
+    done = (await rpc(net["gw"], "SendMessage", follow_up))["result"]["task"]
+    assert done["id"] == asked["id"] and done["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert done["artifacts"][0]["parts"] == [{"text": "Hello, Ada!"}]
+
+
+async def test_cancel_reaches_the_upstream_task(net: dict[str, Any]) -> None:
+    asked = (await rpc(net["gw"], "SendMessage", routed(net["v1"], "hi", skillId="ask")))["result"]["task"]
+    canceled = (await rpc(net["gw"], "CancelTask", {"id": asked["id"]}))["result"]
+    assert canceled["status"]["state"] == "TASK_STATE_CANCELED"
+    async with asyncio.timeout(5):
+        while True:
+            upstream = (await rpc(net["upstream"], "ListTasks", {}))["result"]["tasks"]
+            if upstream and upstream[0]["status"]["state"] == "TASK_STATE_CANCELED":
+                break
+            await asyncio.sleep(0.02)
+
+
+async def test_upstream_failures_are_clear_errors(net: dict[str, Any]) -> None:
+    garbage = error_of(await rpc(net["gw"], "SendMessage", routed(net["garbage"])))
+    assert garbage["code"] == -32006 and garbage["data"][0]["reason"] == "INVALID_AGENT_RESPONSE"
+    down = error_of(await rpc(net["gw"], "SendMessage", routed(net["down"])))
+    assert down["code"] == -32051 and "could not be reached" in down["message"]
+    unknown = error_of(await rpc(net["gw"], "SendMessage", routed("no-such-agent")))
+    assert unknown["code"] == -32602
+    # No gateway task is left behind by a call that never started.
+    assert (await rpc(net["gw"], "ListTasks", {}))["result"]["totalSize"] == 0

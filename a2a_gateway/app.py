@@ -28,9 +28,9 @@ from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.middleware import RequestLogMiddleware
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
-from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes
-from a2a_gateway.api.routes import build_routes
+from a2a_gateway.api.routes import build_routes, gateway_routes
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
 from a2a_gateway.auth.service import AuthService
@@ -287,9 +287,14 @@ def create_app(
     routes = build_routes(rpc, cards, HealthEndpoints(database_ready), metrics_endpoint)
     if template is None:
         # Identity and the registry are the gateway's; a kit agent serves only A2A, its card and health.
-        routes += (
-            auth_routes.routes(authn) + api_key_routes.routes(authn) + agent_routes.routes(authn, registry)
+        proxy_cards = ProxyCards(
+            registry,
+            settings.public_url,
+            settings.push_notifications,
+            settings.open_gateway,
+            settings.card_max_age,
         )
+        routes += gateway_routes(rpc, authn, registry, proxy_cards)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )

@@ -89,7 +89,11 @@ class JsonRpcEndpoint:
             return from_validation(exc)
         return internal(exc, where)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle_for_agent(self, request: Request) -> Response:
+        """POST /a2a/agents/{agentId}: the same endpoint, with every message routed to that agent."""
+        return await self.handle(request, request.path_params["agent_id"])
+
+    async def handle(self, request: Request, agent_id: str | None = None) -> Response:
         """Handle one POST."""
         started = time.perf_counter()
         version = ProtocolVersion.V0_3
@@ -105,6 +109,12 @@ class JsonRpcEndpoint:
             if isinstance(decoded, dict) and "params" in decoded and isinstance(decoded["params"], list):
                 raise InvalidParams("params must be an object")
             envelope = jsonrpc.parse_envelope(decoded)
+            if agent_id is not None and envelope.method in TASK_CREATION:
+                metadata = envelope.params.get("metadata")
+                routed = {**(metadata if isinstance(metadata, dict) else {}), "agentId": agent_id}
+                envelope = jsonrpc.Envelope(
+                    envelope.id, envelope.method, {**envelope.params, "metadata": routed}
+                )
             method = envelope.method
             asked = raw_header(request, b"a2a-version")
             if asked is None and request.scope["query_string"]:

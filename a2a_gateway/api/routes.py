@@ -11,6 +11,10 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.cards import CardEndpoint
 from a2a_gateway.api.health import HealthEndpoints
 from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
+from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.proxy_cards import ProxyCards
+from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes
+from a2a_gateway.registry.service import RegistryService
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -30,4 +34,18 @@ def build_routes(
         Route("/health/ready", health.ready, methods=["GET"]),
         Route("/api/v1/health", health.api_health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def gateway_routes(
+    rpc: JsonRpcEndpoint, authn: Authenticator, registry: RegistryService, proxy_cards: ProxyCards
+) -> list[BaseRoute]:
+    """What only the gateway serves: identity, the registry, and the per-agent proxy with its card."""
+    return [
+        *auth_routes.routes(authn),
+        *api_key_routes.routes(authn),
+        *agent_routes.routes(authn, registry),
+        Route("/a2a/agents/{agent_id}", rpc.handle_for_agent, methods=["POST"]),
+        Route("/a2a/agents/{agent_id}/", rpc.handle_for_agent, methods=["POST"]),
+        Route("/a2a/agents/{agent_id}/.well-known/agent-card.json", proxy_cards.serve, methods=["GET"]),
     ]

@@ -144,3 +144,45 @@ async def test_upstream_failures_are_clear_errors(net: dict[str, Any]) -> None:
     assert unknown["code"] == -32602
     # No gateway task is left behind by a call that never started.
     assert (await rpc(net["gw"], "ListTasks", {}))["result"]["totalSize"] == 0
+
+
+@pytest.mark.parametrize(("caller", "which"), [("1.0", "v03"), (None, "v1"), ("1.0", "v1"), (None, "v03")])
+async def test_proxy_endpoint_translates_both_ways(
+    net: dict[str, Any], caller: str | None, which: str
+) -> None:
+    path = f"/a2a/agents/{net[which]}"
+    if caller:
+        body = await rpc(net["gw"], "SendMessage", {"message": user_message("via proxy")}, path=path)
+        task = body["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    else:
+        legacy = {
+            "kind": "message",
+            "messageId": "m",
+            "role": "user",
+            "parts": [{"kind": "text", "text": "via proxy"}],
+        }
+        task = (await rpc(net["gw"], "message/send", {"message": legacy}, version=None, path=path))["result"]
+        assert task["kind"] == "task" and task["status"]["state"] == "completed"
+    assert task["artifacts"][0]["parts"][0]["text"] == "via proxy"
+    got = await rpc(
+        net["gw"], "GetTask" if caller else "tasks/get", {"id": task["id"]}, version=caller, path=path
+    )
+    assert got["result"]["id"] == task["id"]
+
+
+async def test_proxy_card_points_at_the_gateway(net: dict[str, Any]) -> None:
+    response = await net["gw"].get(f"/a2a/agents/{net['v1']}/.well-known/agent-card.json")
+    card = response.json()
+    assert card["name"] == "Echo Agent" and "etag" in response.headers
+    assert {i["url"] for i in card["supportedInterfaces"]} == {f"http://testserver/a2a/agents/{net['v1']}"}
+    assert {i["protocolVersion"] for i in card["supportedInterfaces"]} == {"1.0", "0.3"}
+    assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask"]
+    legacy = (
+        await net["gw"].get(f"/a2a/agents/{net['v1']}/.well-known/agent-card.json?A2A-Version=0.3")
+    ).json()
+    assert legacy["url"] == f"http://testserver/a2a/agents/{net['v1']}"
+    missing = await net["gw"].get("/a2a/agents/nope/.well-known/agent-card.json")
+    assert missing.status_code == 404
+    unknown = await rpc(net["gw"], "SendMessage", {"message": user_message()}, path="/a2a/agents/nope")
+    assert error_of(unknown)["code"] == -32602

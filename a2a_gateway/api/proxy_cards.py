@@ -1,0 +1,51 @@
+"""Cards of registered agents as served by the gateway: their interfaces point at the gateway's proxy."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a_gateway.api.cards import asked_version, card_response
+from a2a_gateway.api.rest.common import error_response
+from a2a_gateway.errors import GatewayError
+from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.card import build_card, render
+from a2a_gateway.registry.models import Agent
+from a2a_gateway.registry.service import RegistryService
+
+PROXY_PATH = "/a2a/agents/{agent_id}"
+
+
+class ProxyCards:
+    """An agent's card as reached through the gateway (``/a2a/agents/{agentId}/.well-known/...``)."""
+
+    def __init__(
+        self, registry: RegistryService, public_url: str, push: bool, anonymous_allowed: bool, max_age: int
+    ) -> None:
+        self._registry = registry
+        self._base = public_url.rstrip("/")
+        self._capabilities = v1.AgentCapabilities(streaming=True, push_notifications=push)
+        self._anonymous = anonymous_allowed
+        self._cache_control = f"public, max-age={max_age}"
+
+    def card(self, agent: Agent) -> v1.AgentCard:
+        """The card: the agent's identity and skills; the gateway's interfaces, security and features."""
+        skills = [v1.AgentSkill(id=s.id, name=s.name, description=s.description or s.name, tags=s.tags)
+                  for s in agent.skills]  # fmt: skip
+        template = {
+            "name": agent.name,
+            "description": agent.description or agent.name,
+            "version": str(agent.metadata.get("version", "1.0.0")),
+            "defaultInputModes": ["text/plain", "application/json"],
+            "defaultOutputModes": ["text/plain", "application/json"],
+        }
+        url = self._base + PROXY_PATH.format(agent_id=agent.id)
+        return build_card(template, url, skills, self._capabilities, anonymous_allowed=self._anonymous)
+
+    async def serve(self, request: Request) -> Response:
+        """The card in the version asked for, with ETag and max-age."""
+        try:
+            agent = await self._registry.get(request.path_params["agent_id"])
+        except GatewayError as error:
+            return error_response(error)
+        return card_response(request, render(self.card(agent), asked_version(request)), self._cache_control)

@@ -33,6 +33,10 @@ class AgentDefinition:
         if len(set(ids)) != len(ids):
             raise ValueError("skill ids must be unique")
 
+    async def resolve(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
+        """The skill for a message; agents that route (the gateway) may look things up here."""
+        return self.select(message, metadata)
+
     def select(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
         """The skill a message asks for (``skillId`` in request or message metadata), else the first."""
         wanted = (metadata or {}).get(SKILL_KEY) or (message.metadata or {}).get(SKILL_KEY)

@@ -55,6 +55,7 @@ class Skill:
     examples: list[str] = field(default_factory=list)
     input_modes: list[str] | None = None
     output_modes: list[str] | None = None
+    task_metadata: dict[str, Any] | None = None  # set on tasks this skill runs (e.g. the routed agent)
 
     def card_entry(self) -> v1.AgentSkill:
         """This skill as it appears on an agent card."""

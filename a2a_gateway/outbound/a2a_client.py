@@ -16,6 +16,7 @@ from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
 
 log = logging.getLogger(__name__)
+STREAM_IDLE_SECONDS = 300.0
 
 
 def _envelope(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +54,8 @@ class A2AClient:
                 url,
                 content=orjson.dumps(body),
                 headers={"Content-Type": "application/json", **headers},
-                timeout=httpx.Timeout(self._timeout, read=None),
+                # Between events an agent may think for a while, but not forever.
+                timeout=httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS),
             ) as response:
                 if response.status_code != 200:
                     raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")

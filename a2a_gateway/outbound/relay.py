@@ -27,9 +27,12 @@ from a2a_gateway.agent.skill import message_text
 from a2a_gateway.errors import GatewayError, InvalidParams, NotFound
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.protocol import v1
+from a2a_gateway.registry.models import DiscoveryQuery
 from a2a_gateway.registry.service import RegistryService
 
 AGENT_KEY = "agentId"
+SKILL_KEY = "skillId"
+TAGS_KEY = "skillTags"
 RELAY_PREFIX = "relay:"
 CLOSED_EARLY = "The agent closed its stream before the task finished"
 
@@ -40,6 +43,19 @@ class Router:
     def __init__(self, registry: RegistryService, a2a: A2AClient) -> None:
         self._registry = registry
         self._a2a = a2a
+
+    async def best_for(self, skill_id: str | None, tags: list[str]) -> str:
+        """The best online agent offering ``skill_id`` (or all ``tags``): highest trust, then freshest."""
+        query = DiscoveryQuery(skill_tags=tags, status="online", limit=100)
+        page = await self._registry.discover(query)
+        for candidate in page.agents:
+            if skill_id is None or any(s.id == skill_id for s in candidate.skills):
+                return candidate.id
+        wanted = f"skill {skill_id}" if skill_id else f"skill tags {', '.join(tags)}"
+        raise InvalidParams(
+            f"No online agent offers {wanted[:200]}",
+            violations=[{"field": "metadata", "description": "no online agent matches"}],
+        )
 
     def skill_for(self, agent_id: str) -> Skill:
         """A skill that forwards the task to ``agent_id``."""
@@ -62,6 +78,7 @@ class Router:
             name="relay",
             description="Forwards to a registered agent",
             handler=relay,
+            task_metadata={AGENT_KEY: agent_id},
         )
 
 
@@ -157,12 +174,23 @@ class RoutingAgent(AgentDefinition):
 
     router: Any = None
 
-    def select(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
-        """A relay when the request or message names an agent, else one of the gateway's own skills."""
-        wanted = (metadata or {}).get(AGENT_KEY) or (message.metadata or {}).get(AGENT_KEY)
-        if wanted and self.router is not None:
+    async def resolve(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
+        """A relay when the message names an agent, or a skill or tags no local skill serves; else local."""
+        merged = {**(message.metadata or {}), **(metadata or {})}
+        if self.router is None:
+            return self.select(message, metadata)
+        wanted = merged.get(AGENT_KEY)
+        if wanted:
             return self.router.skill_for(str(wanted))  # type: ignore[no-any-return]
-        return AgentDefinition.select(self, message, metadata)
+        skill_id, tags = merged.get(SKILL_KEY), merged.get(TAGS_KEY)
+        local = {s.id for s in self.skills}
+        if (isinstance(skill_id, str) and skill_id not in local) or (skill_id is None and tags):
+            tag_list = [
+                t for t in (tags.split(",") if isinstance(tags, str) else tags or []) if isinstance(t, str)
+            ]
+            chosen = await self.router.best_for(skill_id if isinstance(skill_id, str) else None, tag_list)
+            return self.router.skill_for(chosen)  # type: ignore[no-any-return]
+        return self.select(message, metadata)
 
     def check_modes(self, chosen: Skill, message: v1.Message, accepted_output: list[str] | None) -> None:
         """The upstream agent judges media types of relayed tasks itself."""

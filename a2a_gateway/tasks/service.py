@@ -103,7 +103,7 @@ class TaskService:
         task_id = new_id()
         context_id = request.message.context_id or new_id()
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
-        skill = self.agent.select(message, request.metadata)
+        skill = await self.agent.resolve(message, request.metadata)
         config = request.configuration
         self.agent.check_modes(skill, message, config.accepted_output_modes if config else None)
         ctx = SkillContext(
@@ -130,7 +130,10 @@ class TaskService:
                 metadata=first.metadata,
             )
         now = self._clock()
-        live = LiveTask(task=state.new_task(task_id, context_id, message, now), owner=owner, created_at=now)
+        task = state.new_task(task_id, context_id, message, now)
+        if skill.task_metadata:
+            task.metadata = dict(skill.task_metadata)
+        live = LiveTask(task=task, owner=owner, created_at=now)
         self._live[task_id] = live
         live.pending = (gen, first, None)
         self._repo.submit(live.changes())

@@ -186,3 +186,34 @@ async def test_proxy_card_points_at_the_gateway(net: dict[str, Any]) -> None:
     assert missing.status_code == 404
     unknown = await rpc(net["gw"], "SendMessage", {"message": user_message()}, path="/a2a/agents/nope")
     assert error_of(unknown)["code"] == -32602
+
+
+async def test_skill_based_routing_picks_the_best_online_agent(net: dict[str, Any]) -> None:
+    gw = net["gw"]
+    by_stream_tag = {"message": user_message("2"), "metadata": {"skillTags": ["stream"]}}
+    # Nobody has sent a heartbeat yet: no agent is online.
+    refused = error_of(await rpc(gw, "SendMessage", by_stream_tag))
+    assert refused["code"] == -32602 and "No online agent" in refused["message"]
+    unknown_skill = error_of(
+        await rpc(gw, "SendMessage", {"message": user_message(), "metadata": {"skillId": "ocr"}})
+    )
+    assert unknown_skill["code"] == -32602 and "ocr" in unknown_skill["message"]
+    login = await gw.post("/api/v1/auth/login", json={"email": "r@example.com", "password": "long enough"})
+    owner = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+    for name in ("v1", "v03"):
+        assert (
+            await gw.post(f"/api/v1/agents/{net[name]}/heartbeat", json={}, headers=owner)
+        ).status_code == 200
+    # Make v03 the more trusted one; trust is server-owned, so set it through the repository.
+    registry = gw._transport.app.state.registry
+    agent = await registry._repo.get(net["v03"])
+    agent.trust_score = 80.0
+    await registry._repo.save(agent)
+
+    task = (await rpc(gw, "SendMessage", by_stream_tag))["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED" and task["metadata"] == {"agentId": net["v03"]}
+    # The upstream chose its skill from its own default (echo): the text came back as an artifact.
+    assert task["artifacts"][0]["parts"] == [{"text": "2"}]
+    # A skill the gateway serves itself stays local.
+    local = await rpc(gw, "SendMessage", {"message": user_message("x"), "metadata": {"skillId": "echo"}})
+    assert "metadata" not in local["result"]["task"]

@@ -294,7 +294,7 @@ def create_app(
             settings.open_gateway,
             settings.card_max_age,
         )
-        routes += gateway_routes(rpc, authn, registry, proxy_cards)
+        routes += gateway_routes(rpc, authn, registry, proxy_cards, service)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )

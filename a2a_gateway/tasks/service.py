@@ -255,6 +255,17 @@ class TaskService:
         await self._runner.status(live, v1.TaskState.CANCELED)
         return await self.get(owner, task_id, None)
 
+    async def expire(self, owner: str, task_id: str, reason: str) -> bool:
+        """Fail a task that ran out of time; its skill is stopped (a relay cancels upstream)."""
+        live = self._live.get(task_id)
+        if live is None or live.owner != owner or live.state.terminal:
+            return False
+        await self._halt(live)
+        if live.state.terminal:
+            return False
+        await self._runner.status(live, v1.TaskState.FAILED, reason)
+        return True
+
     async def _halt(self, live: LiveTask) -> None:
         runner = live.runner
         if runner is not None and not runner.done():

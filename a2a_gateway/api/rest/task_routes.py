@@ -1,0 +1,288 @@
+"""The REST tasks API of seed 002 (/api/v1/tasks, /api/dashboard/tasks) over the same gateway tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from pydantic import Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rest.browser_session import dashboard_principal
+from a2a_gateway.api.rest.common import RestBody, data, parse, rest
+from a2a_gateway.auth import scopes
+from a2a_gateway.auth.models import Principal
+from a2a_gateway.errors import InvalidParams
+from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.base import format_timestamp
+from a2a_gateway.protocol.ids import new_id
+from a2a_gateway.tasks.service import TaskService
+
+STATUS_NAMES = {
+    v1.TaskState.SUBMITTED: "assigned",
+    v1.TaskState.WORKING: "running",
+    v1.TaskState.INPUT_REQUIRED: "input_required",
+    v1.TaskState.AUTH_REQUIRED: "auth_required",
+    v1.TaskState.COMPLETED: "completed",
+    v1.TaskState.FAILED: "failed",
+    v1.TaskState.CANCELED: "cancelled",
+    v1.TaskState.REJECTED: "rejected",
+    v1.TaskState.UNSPECIFIED: "unknown",
+}
+MAX_TIMEOUT = 86_400
+
+
+class NewTask(RestBody):
+    """POST /api/v1/tasks body."""
+
+    assigned_agent_id: str = Field(min_length=1, max_length=64)
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    input: Any = None
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT)
+
+
+class PartBody(RestBody):
+    """A seed-style part: ``{"type": "text", "data": "..."}`` or ``{"type": "data", "data": {...}}``."""
+
+    type: str = "text"
+    data: Any = None
+
+
+class ReplyMessage(RestBody):
+    """The message of a reply."""
+
+    role: str = "user"
+    parts: list[PartBody] = Field(min_length=1, max_length=100)
+
+
+class ReplyBody(RestBody):
+    """POST /api/v1/tasks/{id}/reply body."""
+
+    message: ReplyMessage
+
+
+class DashboardTask(RestBody):
+    """POST /api/dashboard/tasks body."""
+
+    agent_id: str = Field(min_length=1, max_length=64)
+    message: str = Field(min_length=1, max_length=20_000)
+
+
+def _parts(parts: list[v1.Part]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if part.text is not None:
+            out.append({"type": "text", "data": part.text})
+        elif part.data is not None:
+            out.append({"type": "data", "data": part.data})
+        else:
+            out.append({"type": "file", "data": part.url or part.raw, "mediaType": part.media_type})
+    return out
+
+
+def task_view(task: v1.Task) -> dict[str, Any]:
+    """A gateway task in the NEXUS task shape."""
+    meta = task.metadata or {}
+    return {
+        "id": task.id,
+        "assignedAgentId": meta.get("agentId"),
+        "status": STATUS_NAMES[task.status.state],
+        "updatedAt": format_timestamp(task.status.timestamp) if task.status.timestamp else None,
+        "messages": [
+            {"role": "user" if m.role is v1.Role.USER else "agent", "parts": _parts(m.parts)}
+            for m in task.history or []
+        ],
+        "artifacts": [
+            {"id": a.artifact_id, "name": a.name, "parts": _parts(a.parts)} for a in task.artifacts or []
+        ],
+    }
+
+
+def _message(parts: list[v1.Part], task_id: str | None = None) -> v1.Message:
+    return v1.Message(message_id=new_id(), role=v1.Role.USER, parts=parts, task_id=task_id)
+
+
+def _reply_parts(body: ReplyBody) -> list[v1.Part]:
+    if body.message.role != "user":
+        raise InvalidParams(
+            "Replies are user messages", violations=[{"field": "message.role", "description": "user"}]
+        )
+    parts = []
+    for part in body.message.parts:
+        if part.type == "text" and isinstance(part.data, str):
+            parts.append(v1.Part(text=part.data))
+        elif part.type == "data" and part.data is not None:
+            parts.append(v1.Part(data=part.data, media_type="application/json"))
+        else:
+            raise InvalidParams("Parts are {type: text, data: string} or {type: data, data: JSON}")
+    return parts
+
+
+class TaskApi:
+    """The REST task routes; every task is a gateway task routed to ``assignedAgentId``."""
+
+    def __init__(self, authn: Authenticator, service: TaskService) -> None:
+        self._authn = authn
+        self._service = service
+        self._timers: set[asyncio.Task[None]] = set()
+
+    def routes(self) -> list[BaseRoute]:
+        """The route table of this resource."""
+        return [
+            Route("/api/v1/tasks", rest(self.create), methods=["POST"]),
+            Route("/api/v1/tasks", rest(self.list_tasks), methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}", rest(self.get_one), methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}/cancel", rest(self.cancel), methods=["POST"]),
+            Route("/api/v1/tasks/{task_id}/reply", rest(self.reply), methods=["POST"]),
+            Route("/api/v1/tasks/{task_id}/stream", rest(self.stream), methods=["GET"]),
+            Route("/api/dashboard/tasks", rest(self.dashboard_create), methods=["POST"]),
+        ]
+
+    async def _caller(self, request: Request, scope: str) -> Principal:
+        principal = await self._authn.resolve(request, required=True)
+        scopes.require(principal.scopes, scope)
+        return principal
+
+    async def _start(
+        self, principal: Principal, agent_id: str, parts: list[v1.Part], limit_s: int | None
+    ) -> v1.Task:
+        request = v1.SendMessageRequest(
+            message=_message(parts),
+            configuration=v1.SendMessageConfiguration(return_immediately=True),
+            metadata={"agentId": agent_id},
+        )
+        result = await self._service.send(principal.id, request, streaming=False)
+        assert result.task is not None
+        task = result.task
+        if limit_s is not None:
+            timer = asyncio.create_task(self._expire_later(principal.id, task.id, limit_s))
+            self._timers.add(timer)
+            timer.add_done_callback(self._timers.discard)
+        return task
+
+    async def _expire_later(self, owner: str, task_id: str, seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        await self._service.expire(owner, task_id, f"The task timed out after {seconds} s")
+
+    async def create(self, request: Request) -> Response:
+        """POST /api/v1/tasks: 202, forwarded asynchronously."""
+        principal = await self._caller(request, "tasks:write")
+        await self._authn.limiter.check(
+            "tasks:create", principal, request.client.host if request.client else None
+        )
+        body = await parse(request, NewTask)
+        parts = [
+            v1.Part(text="\n\n".join(t for t in (body.title, body.description) if t) or "(no description)")
+        ]
+        if body.input is not None:
+            parts.append(v1.Part(data=body.input, media_type="application/json"))
+        task = await self._start(principal, body.assigned_agent_id, parts, body.timeout_seconds)
+        # The title travels in the message text; it is echoed here, not stored as its own field.
+        return data({**task_view(task), "title": body.title}, 202)
+
+    async def get_one(self, request: Request) -> Response:
+        """GET /api/v1/tasks/{id}: messages, artifacts, status."""
+        principal = await self._caller(request, "tasks:read")
+        return data(task_view(await self._service.get(principal.id, request.path_params["task_id"], None)))
+
+    async def list_tasks(self, request: Request) -> Response:
+        """GET /api/v1/tasks: the caller's tasks, newest first (``limit``, ``status``, ``cursor``)."""
+        principal = await self._caller(request, "tasks:read")
+        params = request.query_params
+        limit = params.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+            raise InvalidParams(
+                "limit must be 1 to 100", violations=[{"field": "limit", "description": "1 to 100"}]
+            )
+        wanted = params.get("status")
+        state = next((s for s, name in STATUS_NAMES.items() if name == wanted), None)
+        if wanted and state is None:
+            raise InvalidParams(
+                f"Unknown status {wanted[:30]!r}", violations=[{"field": "status", "description": "unknown"}]
+            )
+        query = v1.ListTasksRequest(
+            page_size=int(limit), page_token=params.get("cursor"), status=state, include_artifacts=True
+        )
+        page = await self._service.list_tasks(principal.id, query)
+        meta = {"total": page.total_size, "nextCursor": page.next_page_token or None}
+        return Response(
+            orjson.dumps({"data": [task_view(t) for t in page.tasks], "meta": meta}),
+            media_type="application/json",
+        )
+
+    async def cancel(self, request: Request) -> Response:
+        """POST /api/v1/tasks/{id}/cancel (cancels upstream too)."""
+        principal = await self._caller(request, "tasks:write")
+        return data(task_view(await self._service.cancel(principal.id, request.path_params["task_id"])))
+
+    async def reply(self, request: Request) -> Response:
+        """POST /api/v1/tasks/{id}/reply: a follow-up message to a task waiting for input."""
+        principal = await self._caller(request, "tasks:write")
+        body = await parse(request, ReplyBody)
+        message = _message(_reply_parts(body), request.path_params["task_id"])
+        result = await self._service.send(
+            principal.id, v1.SendMessageRequest(message=message), streaming=False
+        )
+        assert result.task is not None
+        return data(task_view(result.task))
+
+    async def stream(self, request: Request) -> Response:
+        """GET /api/v1/tasks/{id}/stream: SSE status, message and artifact events, then complete."""
+        principal = await self._caller(request, "tasks:read")
+        task_id = request.path_params["task_id"]
+        task = await self._service.get(principal.id, task_id, None)
+        if task.status.state.terminal:
+            return EventSourceResponse(_finished(task), sep="\n")
+        snapshot, sub = await self._service.subscribe(principal.id, task_id)
+        return EventSourceResponse(_events(snapshot, sub), ping=15, sep="\n")
+
+    async def dashboard_create(self, request: Request) -> Response:
+        """POST /api/dashboard/tasks: session cookie + CSRF, 20/min."""
+        principal = dashboard_principal(request, self._authn.auth)
+        client = request.client.host if request.client else None
+        await self._authn.limiter.check("dashboard:tasks", principal, client)
+        body = await parse(request, DashboardTask)
+        task = await self._start(principal, body.agent_id, [v1.Part(text=body.message)], None)
+        return data({"taskId": task.id}, 202)
+
+
+def _sse(event: str, payload: Any) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps(payload).decode(), event=event)
+
+
+async def _finished(task: v1.Task) -> AsyncIterator[ServerSentEvent]:
+    yield _sse(
+        "complete", {"status": STATUS_NAMES[task.status.state], "artifacts": task_view(task)["artifacts"]}
+    )
+
+
+async def _events(snapshot: v1.Task, sub: Any) -> AsyncIterator[ServerSentEvent]:
+    """Seed-style events: status, message, artifact, then complete at a terminal state."""
+    yield _sse("status", {"status": STATUS_NAMES[snapshot.status.state]})
+    artifacts: dict[str, dict[str, Any]] = {}
+    async for event in sub:
+        if event.status_update is not None:
+            status = event.status_update.status
+            if status.message is not None:
+                yield _sse("message", {"role": "agent", "parts": _parts(status.message.parts)})
+            if status.state.terminal:
+                yield _sse(
+                    "complete", {"status": STATUS_NAMES[status.state], "artifacts": list(artifacts.values())}
+                )
+                return
+            yield _sse("status", {"status": STATUS_NAMES[status.state]})
+        elif event.artifact_update is not None:
+            art = event.artifact_update.artifact
+            chunk = {"id": art.artifact_id, "name": art.name, "parts": _parts(art.parts)}
+            if event.artifact_update.append and art.artifact_id in artifacts:
+                artifacts[art.artifact_id]["parts"].extend(chunk["parts"])
+            else:
+                artifacts[art.artifact_id] = chunk
+            yield _sse("artifact", chunk)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -37,12 +38,29 @@ RELAY_PREFIX = "relay:"
 CLOSED_EARLY = "The agent closed its stream before the task finished"
 
 
+LOOKUP_TTL_SECONDS = 5.0
+
+
 class Router:
     """Builds relay skills for registered agents."""
 
     def __init__(self, registry: RegistryService, a2a: A2AClient) -> None:
         self._registry = registry
         self._a2a = a2a
+        # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
+        self._lookups: dict[str, tuple[float, tuple[str, str]]] = {}
+
+    async def lookup(self, agent_id: str) -> tuple[str, str]:
+        """The JSON-RPC URL and protocol version of a registered agent (cached for a few seconds)."""
+        now = time.monotonic()
+        cached = self._lookups.get(agent_id)
+        if cached is not None and now - cached[0] < LOOKUP_TTL_SECONDS:
+            return cached[1]
+        found = await lookup(self._registry, agent_id)
+        if len(self._lookups) > 10_000:
+            self._lookups.clear()
+        self._lookups[agent_id] = (now, found)
+        return found
 
     async def best_for(self, skill_id: str | None, tags: list[str]) -> str:
         """The best online agent offering ``skill_id`` (or all ``tags``): highest trust, then freshest."""
@@ -61,7 +79,7 @@ class Router:
         """A skill that forwards the task to ``agent_id``."""
 
         async def relay(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-            url, version = await lookup(self._registry, agent_id)
+            url, version = await self.lookup(agent_id)
             # Async generators have no ``yield from``: hand events out and follow-ups in by hand.
             inner = RelayRun(self._a2a, url, version).run(ctx)
             try:

@@ -1,0 +1,103 @@
+"""The gateway's routing overhead: SendMessage to the echo agent directly vs. through /a2a/agents/{id}.
+
+Run: python -m benchmarks.proxy_overhead [--duration 10] [--concurrency 1,64]
+
+Two subprocesses on loopback: the echo agent, and the gateway with the echo agent registered (from its
+card) and rate limits off. The same load is sent to both; the table shows the added p50 latency and the
+share of direct throughput kept. Targets: at most 1.5 ms added at p50 (concurrency 1), at least 50% of
+direct throughput (concurrency 64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import httpx
+
+from benchmarks.jsonrpc_send import HOST, ServerSpec, _fmt, running_server
+from benchmarks.load import Target, run_load
+
+TARGET_ADDED_P50_MS = 1.5
+TARGET_KEPT_THROUGHPUT = 0.50
+
+
+def _echo(port: int, scratch: Path) -> list[str]:
+    return [sys.executable, "-m", "agents_examples.echo", "--host", HOST, "--port", str(port),
+            "--data-dir", str(scratch), "--log-level", "warning"]  # fmt: skip
+
+
+def _gateway(port: int, scratch: Path) -> list[str]:
+    # `env` sets the gateway's configuration: its own data dir, loopback allowed for the upstream agent,
+    # no per-caller budgets (the load comes from one anonymous client), quiet logs.
+    return ["env", f"A2A_GATEWAY_DATA_DIR={scratch}", 'A2A_GATEWAY_OUTBOUND_ALLOWLIST=["127.0.0.1"]',
+            "A2A_GATEWAY_RATE_LIMITS={}", "A2A_GATEWAY_LOG_LEVEL=WARNING",
+            sys.executable, "-m", "a2a_gateway", "serve", "--host", HOST, "--port", str(port)]  # fmt: skip
+
+
+def register(gateway: Target, echo: Target) -> str:
+    """Create a user on the gateway and register the echo agent from its card; the agent id."""
+    base = f"http://{gateway.host}:{gateway.port}"
+    credentials = {"email": "bench@example.com", "password": "benchmark password"}
+    with httpx.Client(base_url=base, timeout=10) as client:
+        client.post("/api/v1/auth/register", json=credentials)
+        token = client.post("/api/v1/auth/login", json=credentials).json()["data"]["accessToken"]
+        created = client.post(
+            "/api/v1/agents",
+            json={"cardUrl": f"http://{echo.host}:{echo.port}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        created.raise_for_status()
+        agent_id: str = created.json()["data"]["id"]
+        return agent_id
+
+
+async def compare(levels: list[int], duration: float, warmup: float) -> int:
+    """Run both targets at every level and print the side-by-side table."""
+    lifetime = (duration + warmup + 5) * len(levels) * 2 + 60
+    echo_spec = ServerSpec("echo", "echo agent (kit), SQLite", _echo)
+    gateway_spec = ServerSpec("gateway", "gateway, relay to the echo agent", _gateway)
+    with running_server(echo_spec, lifetime) as echo, running_server(gateway_spec, lifetime) as gateway:
+        agent_id = register(gateway.target, echo.target)
+        proxy = Target(gateway.target.host, gateway.target.port, f"/a2a/agents/{agent_id}")
+        rows = []
+        for level in levels:
+            direct = (await run_load(echo.target, level, duration, warmup)).summary()
+            routed = (await run_load(proxy, level, duration, warmup)).summary()
+            rows.append((level, direct, routed))
+    print("\n| concurrency | direct rps | direct p50 ms | direct p99 ms | proxy rps | proxy p50 ms | "
+          "proxy p99 ms | added p50 ms | kept throughput | errors |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    verdicts = []
+    for level, direct, routed in rows:
+        added = routed["p50_ms"] - direct["p50_ms"]
+        kept = routed["rps"] / direct["rps"] if direct["rps"] else 0.0
+        errors = direct["errors"] + routed["errors"]
+        print(f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | {_fmt(direct['p99_ms'], 2)} | "
+              f"{_fmt(routed['rps'], 0)} | {_fmt(routed['p50_ms'], 2)} | {_fmt(routed['p99_ms'], 2)} | "
+              f"{added:.2f} | {kept:.0%} | {errors} |")  # fmt: skip
+        if level == 1:
+            verdicts.append(f"added p50 at c=1 <= {TARGET_ADDED_P50_MS} ms: {added:.2f} ms "
+                            f"{'PASS' if added <= TARGET_ADDED_P50_MS else 'FAIL'}")  # fmt: skip
+        if level == 64:
+            verdicts.append(f"kept throughput at c=64 >= {TARGET_KEPT_THROUGHPUT:.0%}: {kept:.0%} "
+                            f"{'PASS' if kept >= TARGET_KEPT_THROUGHPUT else 'FAIL'}")  # fmt: skip
+    print("\nTargets: " + "; ".join(verdicts))
+    return 0
+
+
+def main() -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", default="1,64")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.concurrency.split(",")]
+    return asyncio.run(compare(levels, args.duration, args.warmup))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ class SkillContext:
     message: v1.Message
     metadata: dict[str, Any]
     history: list[v1.Message] = field(default_factory=list)
+    streaming: bool = False  # whether the caller asked for a stream (a relay then streams upstream too)
 
     @property
     def text(self) -> str:

@@ -70,6 +70,42 @@ class A2AClient:
         except httpx.HTTPError:
             raise UpstreamUnavailable("The agent could not be reached") from None
 
+    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+        """A blocking send: the upstream's final (or paused) task, or its direct message, as one event."""
+        legacy = version.startswith("0.3")
+        if legacy:
+            body = _envelope("message/send", t.send_message_request_to_v0_3(request).wire())
+            headers = {}
+        else:
+            body = _envelope("SendMessage", request.wire())
+            headers = {"A2A-Version": "1.0"}
+        try:
+            response = await self._client.post(
+                url, content=orjson.dumps(body), headers={"Content-Type": "application/json", **headers},
+                timeout=httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS),
+            )  # fmt: skip
+        except OutboundRefused as refused:
+            raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
+        except httpx.TimeoutException:
+            raise UpstreamUnavailable("The agent did not answer in time") from None
+        except httpx.HTTPError:
+            raise UpstreamUnavailable("The agent could not be reached") from None
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
+        reply = _json(response.content)
+        if not isinstance(reply, dict) or "result" not in reply:
+            raise _upstream_error(reply)
+        try:
+            if legacy:
+                result = v0_3.parse_send_message_result(reply["result"])
+                if isinstance(result, v0_3.Task):
+                    return v1.StreamResponse(task=t.task_to_v1(result))
+                return v1.StreamResponse(message=t.message_to_v1(result))
+            parsed = v1.SendMessageResponse.model_validate(reply["result"])
+            return v1.StreamResponse(task=parsed.task, message=parsed.message)
+        except (ValidationError, ValueError):
+            raise InvalidAgentResponse("The agent's answer is not a valid A2A result") from None
+
     async def cancel(self, url: str, version: str, task_id: str) -> None:
         """Best-effort cancel of an upstream task (failures are logged, not raised)."""
         legacy = version.startswith("0.3")

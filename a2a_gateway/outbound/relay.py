@@ -120,7 +120,10 @@ class RelayRun:
             while True:
                 pause: InputRequired | None = None
                 request = v1.SendMessageRequest(message=message, metadata=metadata)
-                async with contextlib.aclosing(self.a2a.stream(self.url, self.version, request)) as events:
+                source = (
+                    self.a2a.stream(self.url, self.version, request) if ctx.streaming else self._once(request)
+                )
+                async with contextlib.aclosing(source) as events:
                     async for event in events:
                         mapped = self._map(event)
                         if isinstance(mapped, InputRequired):
@@ -150,6 +153,24 @@ class RelayRun:
         finally:
             if not self.finished and self.upstream_task is not None:
                 await asyncio.shield(self.a2a.cancel(self.url, self.version, self.upstream_task))
+
+    async def _once(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
+        """A caller that does not stream gets a blocking upstream call, replayed as events."""
+        result = await self.a2a.send(self.url, self.version, request)
+        if result.message is not None or result.task is None:
+            yield result
+            return
+        task = result.task
+        yield v1.StreamResponse(task=task)
+        for artifact in task.artifacts or []:
+            update = v1.TaskArtifactUpdateEvent(
+                task_id=task.id, context_id=task.context_id or "", artifact=artifact
+            )
+            yield v1.StreamResponse(artifact_update=update)
+        status = v1.TaskStatusUpdateEvent(
+            task_id=task.id, context_id=task.context_id or "", status=task.status
+        )
+        yield v1.StreamResponse(status_update=status)
 
     def _map(self, event: v1.StreamResponse) -> AgentEvent | None:
         if event.message is not None:

@@ -82,7 +82,7 @@ class TaskService:
         if message.task_id:
             live = await self._resume(owner, message)
         else:
-            started = await self._start(owner, request)
+            started = await self._start(owner, request, streaming)
             if isinstance(started, v1.Message):
                 return SendResult(message=started)
             live = started
@@ -99,7 +99,9 @@ class TaskService:
             await live.settled
         return SendResult(task=state.snapshot(live.task, history))
 
-    async def _start(self, owner: str, request: v1.SendMessageRequest) -> LiveTask | v1.Message:
+    async def _start(
+        self, owner: str, request: v1.SendMessageRequest, streaming: bool = False
+    ) -> LiveTask | v1.Message:
         task_id = new_id()
         context_id = request.message.context_id or new_id()
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
@@ -107,7 +109,11 @@ class TaskService:
         config = request.configuration
         self.agent.check_modes(skill, message, config.accepted_output_modes if config else None)
         ctx = SkillContext(
-            task_id=task_id, context_id=context_id, message=message, metadata=request.metadata or {}
+            task_id=task_id,
+            context_id=context_id,
+            message=message,
+            metadata=request.metadata or {},
+            streaming=streaming,
         )
         gen = skill.handler(ctx)
         first: AgentEvent | Crash | None

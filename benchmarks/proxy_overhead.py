@@ -25,16 +25,39 @@ TARGET_KEPT_THROUGHPUT = 0.50
 
 
 def _echo(port: int, scratch: Path) -> list[str]:
-    return [sys.executable, "-m", "agents_examples.echo", "--host", HOST, "--port", str(port),
-            "--data-dir", str(scratch), "--log-level", "warning"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "agents_examples.echo",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(scratch),
+        "--log-level",
+        "warning",
+    ]
 
 
 def _gateway(port: int, scratch: Path) -> list[str]:
     # `env` sets the gateway's configuration: its own data dir, loopback allowed for the upstream agent,
     # no per-caller budgets (the load comes from one anonymous client), quiet logs.
-    return ["env", f"A2A_GATEWAY_DATA_DIR={scratch}", 'A2A_GATEWAY_OUTBOUND_ALLOWLIST=["127.0.0.1"]',
-            "A2A_GATEWAY_RATE_LIMITS={}", "A2A_GATEWAY_LOG_LEVEL=WARNING",
-            sys.executable, "-m", "a2a_gateway", "serve", "--host", HOST, "--port", str(port)]  # fmt: skip
+    return [
+        "env",
+        f"A2A_GATEWAY_DATA_DIR={scratch}",
+        'A2A_GATEWAY_OUTBOUND_ALLOWLIST=["127.0.0.1"]',
+        "A2A_GATEWAY_RATE_LIMITS={}",
+        "A2A_GATEWAY_LOG_LEVEL=WARNING",
+        sys.executable,
+        "-m",
+        "a2a_gateway",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
 
 
 def register(gateway: Target, echo: Target) -> str:
@@ -67,23 +90,31 @@ async def compare(levels: list[int], duration: float, warmup: float) -> int:
             direct = (await run_load(echo.target, level, duration, warmup)).summary()
             routed = (await run_load(proxy, level, duration, warmup)).summary()
             rows.append((level, direct, routed))
-    print("\n| concurrency | direct rps | direct p50 ms | direct p99 ms | proxy rps | proxy p50 ms | "
-          "proxy p99 ms | added p50 ms | kept throughput | errors |")  # fmt: skip
+    print(
+        "\n| concurrency | direct rps | direct p50 ms | direct p99 ms | proxy rps | proxy p50 ms | "
+        "proxy p99 ms | added p50 ms | kept throughput | errors |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     verdicts = []
     for level, direct, routed in rows:
         added = routed["p50_ms"] - direct["p50_ms"]
         kept = routed["rps"] / direct["rps"] if direct["rps"] else 0.0
         errors = direct["errors"] + routed["errors"]
-        print(f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | {_fmt(direct['p99_ms'], 2)} | "
-              f"{_fmt(routed['rps'], 0)} | {_fmt(routed['p50_ms'], 2)} | {_fmt(routed['p99_ms'], 2)} | "
-              f"{added:.2f} | {kept:.0%} | {errors} |")  # fmt: skip
+        print(
+            f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | {_fmt(direct['p99_ms'], 2)} | "
+            f"{_fmt(routed['rps'], 0)} | {_fmt(routed['p50_ms'], 2)} | {_fmt(routed['p99_ms'], 2)} | "
+            f"{added:.2f} | {kept:.0%} | {errors} |"
+        )
         if level == 1:
-            verdicts.append(f"added p50 at c=1 <= {TARGET_ADDED_P50_MS} ms: {added:.2f} ms "
-                            f"{'PASS' if added <= TARGET_ADDED_P50_MS else 'FAIL'}")  # fmt: skip
+            verdicts.append(
+                f"added p50 at c=1 <= {TARGET_ADDED_P50_MS} ms: {added:.2f} ms "
+                f"{'PASS' if added <= TARGET_ADDED_P50_MS else 'FAIL'}"
+            )
         if level == 64:
-            verdicts.append(f"kept throughput at c=64 >= {TARGET_KEPT_THROUGHPUT:.0%}: {kept:.0%} "
-                            f"{'PASS' if kept >= TARGET_KEPT_THROUGHPUT else 'FAIL'}")  # fmt: skip
+            verdicts.append(
+                f"kept throughput at c=64 >= {TARGET_KEPT_THROUGHPUT:.0%}: {kept:.0%} "
+                f"{'PASS' if kept >= TARGET_KEPT_THROUGHPUT else 'FAIL'}"
+            )
     print("\nTargets: " + "; ".join(verdicts))
     return 0
 

@@ -101,7 +101,8 @@ async def compare(levels: list[int], duration: float, warmup: float) -> int:
         kept = routed["rps"] / direct["rps"] if direct["rps"] else 0.0
         errors = direct["errors"] + routed["errors"]
         print(
-            f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | {_fmt(direct['p99_ms'], 2)} | "
+            f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | "
+            f"{_fmt(direct['p99_ms'], 2)} | "
             f"{_fmt(routed['rps'], 0)} | {_fmt(routed['p50_ms'], 2)} | {_fmt(routed['p99_ms'], 2)} | "
             f"{added:.2f} | {kept:.0%} | {errors} |"
         )

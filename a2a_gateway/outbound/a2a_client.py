@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -37,66 +38,51 @@ class A2AClient:
         self._client = client
         self._timeout = timeout
 
+    def _call(
+        self, version: str, method: tuple[str, str], request: v1.SendMessageRequest, stream: bool
+    ) -> tuple[bytes, dict[str, str], httpx.Timeout]:
+        """Body, headers and timeout of a send in the agent's protocol version (0.3 name, 1.0 name)."""
+        legacy = version.startswith("0.3")
+        params = t.send_message_request_to_v0_3(request).wire() if legacy else request.wire()
+        headers = {"Content-Type": "application/json"}
+        if not legacy:
+            headers["A2A-Version"] = "1.0"
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        body = orjson.dumps(_envelope(method[0] if legacy else method[1], params))
+        # Between events (or before the answer) an agent may think for a while, but not forever.
+        return body, headers, httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS)
+
     async def stream(
         self, url: str, version: str, request: v1.SendMessageRequest
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Send a message and yield the upstream events, translated to 1.0."""
-        legacy = version.startswith("0.3")
-        if legacy:
-            body = _envelope("message/stream", t.send_message_request_to_v0_3(request).wire())
-            headers = {"Accept": "text/event-stream"}
-        else:
-            body = _envelope("SendStreamingMessage", request.wire())
-            headers = {"Accept": "text/event-stream", "A2A-Version": "1.0"}
-        try:
+        body, headers, timeout = self._call(
+            version, ("message/stream", "SendStreamingMessage"), request, True
+        )
+        with _upstream_errors():
             async with self._client.stream(
-                "POST",
-                url,
-                content=orjson.dumps(body),
-                headers={"Content-Type": "application/json", **headers},
-                # Between events an agent may think for a while, but not forever.
-                timeout=httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS),
+                "POST", url, content=body, headers=headers, timeout=timeout
             ) as response:
                 if response.status_code != 200:
                     raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
                     raise _upstream_error(_json(await response.aread()))
                 async for data in _sse_data(response):
-                    yield _event(data, legacy)
-        except OutboundRefused as refused:
-            raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
-        except httpx.TimeoutException:
-            raise UpstreamUnavailable("The agent did not answer in time") from None
-        except httpx.HTTPError:
-            raise UpstreamUnavailable("The agent could not be reached") from None
+                    yield _event(data, version.startswith("0.3"))
 
     async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
         """A blocking send: the upstream's final (or paused) task, or its direct message, as one event."""
-        legacy = version.startswith("0.3")
-        if legacy:
-            body = _envelope("message/send", t.send_message_request_to_v0_3(request).wire())
-            headers = {}
-        else:
-            body = _envelope("SendMessage", request.wire())
-            headers = {"A2A-Version": "1.0"}
-        try:
-            response = await self._client.post(
-                url, content=orjson.dumps(body), headers={"Content-Type": "application/json", **headers},
-                timeout=httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS),
-            )  # fmt: skip
-        except OutboundRefused as refused:
-            raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
-        except httpx.TimeoutException:
-            raise UpstreamUnavailable("The agent did not answer in time") from None
-        except httpx.HTTPError:
-            raise UpstreamUnavailable("The agent could not be reached") from None
+        body, headers, timeout = self._call(version, ("message/send", "SendMessage"), request, False)
+        with _upstream_errors():
+            response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
         if response.status_code != 200:
             raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
         reply = _json(response.content)
         if not isinstance(reply, dict) or "result" not in reply:
             raise _upstream_error(reply)
         try:
-            if legacy:
+            if version.startswith("0.3"):
                 result = v0_3.parse_send_message_result(reply["result"])
                 if isinstance(result, v0_3.Task):
                     return v1.StreamResponse(task=t.task_to_v1(result))
@@ -120,6 +106,19 @@ class A2AClient:
             )
         except (httpx.HTTPError, OutboundRefused):
             log.warning("upstream cancel failed", extra={"upstreamTaskId": task_id})
+
+
+@contextlib.contextmanager
+def _upstream_errors() -> Iterator[None]:
+    """Transport failures as the gateway's upstream error, with a message safe to show a caller."""
+    try:
+        yield
+    except OutboundRefused as refused:
+        raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
+    except httpx.TimeoutException:
+        raise UpstreamUnavailable("The agent did not answer in time") from None
+    except httpx.HTTPError:
+        raise UpstreamUnavailable("The agent could not be reached") from None
 
 
 def _json(raw: bytes) -> Any:

@@ -269,6 +269,8 @@ def create_app(
             "a2a_live_tasks": ("", {"": float(service.live_count())}),
             "a2a_push_delivered_total": ("", {"": float(delivery.delivered)}),
             "a2a_push_failed_total": ("", {"": float(delivery.failed)}),
+            "a2a_push_retried_total": ("", {"": float(delivery.retried)}),
+            "a2a_push_dropped_total": ("", {"": float(delivery.dropped)}),
         }
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 

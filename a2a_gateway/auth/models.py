@@ -54,7 +54,6 @@ class ApiKeyRecord:
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
     agent_id: str | None = None
 
     def usable(self, now: datetime) -> bool:

@@ -24,6 +24,10 @@ class UserRepository(Protocol):
         """The user with this id."""
         ...
 
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a user's password hash (after a rehash with current parameters)."""
+        ...
+
 
 class ApiKeyRepository(Protocol):
     """API keys, looked up by their stored prefix."""

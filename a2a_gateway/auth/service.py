@@ -130,6 +130,10 @@ class AuthService:
             await self._failures.record(identifier, now)
             raise Unauthenticated(BAD_LOGIN)
         await self._failures.clear(identifier)
+        if passwords.needs_rehash(user.password_hash):
+            # Hashing parameters were raised since this hash was made: upgrade it while we have the password.
+            user.password_hash = passwords.hash_password(password)
+            await self._users.set_password_hash(user.id, user.password_hash)
         return await self._open_session(user, new_id())
 
     async def refresh(self, refresh_token: str) -> Session:

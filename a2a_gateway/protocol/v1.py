@@ -306,13 +306,6 @@ class ListTaskPushNotificationConfigsRequest(WireModel):
     page_token: str | None = None
 
 
-class ListTaskPushNotificationConfigsResponse(WireModel):
-    """Result of ListTaskPushNotificationConfigs."""
-
-    configs: list[TaskPushNotificationConfig]
-    next_page_token: str | None = None
-
-
 class GetExtendedAgentCardRequest(WireModel):
     """Params of GetExtendedAgentCard."""
 

@@ -51,6 +51,11 @@ class SqlUserRepository:
         """One user by id."""
         return await self._one(users.c.id == user_id)
 
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a user's password hash."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
     async def _one(self, condition: Any) -> User | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(users).where(condition))).first()

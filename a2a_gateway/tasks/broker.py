@@ -31,7 +31,6 @@ class Subscription:
     limit: int
     queue: asyncio.Queue[Delivery | None] = field(default_factory=asyncio.Queue)
     stop_at_interrupted: bool = False
-    overflowed: bool = False
     error: GatewayError | None = None
     _closed: bool = field(default=False)
 
@@ -42,7 +41,6 @@ class Subscription:
         if self.queue.qsize() < self.limit:
             self.queue.put_nowait(delivery)
         else:
-            self.overflowed = True
             log.warning("slow subscriber dropped", extra={"taskId": self.task_id})
             while not self.queue.empty():
                 self.queue.get_nowait()
@@ -119,10 +117,6 @@ class TaskEventBroker:
             subs.discard(sub)
             if not subs:
                 del self._subscribers[sub.task_id]
-
-    def active(self) -> int:
-        """How many subscriptions are open."""
-        return sum(len(s) for s in self._subscribers.values())
 
     def close_all(self) -> None:
         """End every subscription (shutdown): streams finish what is queued and close cleanly."""

@@ -21,11 +21,6 @@ class PushConfigs:
         self._notifier = notifier
         self._visible = visible
 
-    @property
-    def enabled(self) -> bool:
-        """Whether push notifications are served at all."""
-        return self._notifier is not None
-
     async def check(self, config: v1.TaskPushNotificationConfig) -> None:
         """Refuse a config when push is off or its URL may not be called."""
         if self._notifier is None:

@@ -77,3 +77,16 @@ async def test_access_tokens_expire(service: tuple[AuthService, Clock]) -> None:
     assert auth.authenticate_access_token(session.access_token).id == session.user.id
     with pytest.raises(Unauthenticated):
         auth.authenticate_access_token(session.access_token + "x")
+
+
+async def test_login_upgrades_an_outdated_password_hash(service: tuple[AuthService, Clock]) -> None:
+    from argon2 import PasswordHasher
+
+    auth, _ = service
+    user = await auth.register("old@example.com", "right password")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("right password")
+    await auth._users.set_password_hash(user.id, weak)
+    await auth.login("old@example.com", "right password")
+    stored = await auth._users.by_id(user.id)
+    assert stored is not None and stored.password_hash != weak
+    assert (await auth.login("old@example.com", "right password")).user.id == user.id

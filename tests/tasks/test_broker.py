@@ -27,7 +27,7 @@ async def test_every_subscriber_sees_the_same_order_and_ends_at_terminal() -> No
         broker.publish("t", status(n))
     broker.publish("t", status(5, v1.TaskState.COMPLETED))
     assert [await collect(s) for s in subs] == [[0, 1, 2, 3, 4, 5]] * 3
-    assert broker.active() == 0
+    assert not broker.has_subscribers("t")
 
 
 async def test_closing_one_subscriber_leaves_the_others() -> None:
@@ -50,7 +50,6 @@ async def test_slow_reader_is_cut_off_with_an_error_and_others_continue() -> Non
         received.append((await anext(reader)).status_update.metadata["n"])  # type: ignore[union-attr,index]
     broker.publish("t", status(3))  # the fourth queued event overflows the slow reader
     broker.publish("t", status(4, v1.TaskState.COMPLETED))
-    assert slow.overflowed
     with pytest.raises(Unavailable):
         await collect(slow)
     received += [e.status_update.metadata["n"] async for e in reader]  # type: ignore[union-attr,index]

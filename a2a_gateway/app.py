@@ -40,7 +40,7 @@ from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
-from a2a_gateway.outbound.relay import Router, RoutingAgent
+from a2a_gateway.outbound.router import Router, RoutingAgent
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
 from a2a_gateway.protocol import v1
@@ -50,6 +50,7 @@ from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
+from a2a_gateway.storage.call_log import SqlCallLog
 from a2a_gateway.storage.identity_repository import (
     SqlApiKeyRepository,
     SqlLoginFailures,
@@ -188,12 +189,18 @@ class Runtime:
     client: httpx.AsyncClient
     redis: Redis | None
     registrar: GatewayRegistrar | None
+    router: Router | None
 
     async def start(self) -> None:
-        """Migrate, recover tasks left in flight, start deliveries and self-registration."""
+        """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
         if self.migrate:
             await db.upgrade(self.engine)
-        failed = await self.service.recover()
+        if self.router is not None:
+            resumed, failed = await self.router.recover(self.service)
+            if resumed:
+                log.info("resumed %d relayed tasks after a restart", resumed)
+        else:
+            failed = await self.service.recover()
         if failed:
             log.warning("marked %d in-flight tasks failed after a restart", failed)
         await self.delivery.start()
@@ -208,6 +215,8 @@ class Runtime:
         """End tasks and streams, drain deliveries and writes, close connections."""
         if self.registrar is not None:
             await self.registrar.close()
+        if self.router is not None:
+            await self.router.close()
         await self.service.shutdown()
         await self.delivery.close()
         await self.repo.close()
@@ -234,11 +243,14 @@ def create_app(
     broker = TaskEventBroker(settings.stream_queue_size)
     guard, client, delivery, notifier = build_outbound(settings, outbound_transport, resolver)
     registry = build_registry(settings, engine, guard, client)
+    router: Router | None = None
+    calls = SqlCallLog(engine, repo.writer)
     if template is None:
         # The gateway itself (not a kit agent) serves registry discovery as a skill and routes messages
         # that name an agent to it.
+        router = Router(registry, A2AClient(client), calls)
         agent = replace(agent, skills=[*agent.skills, discover_skill(registry)])
-        agent = RoutingAgent.around(agent, Router(registry, A2AClient(client)))
+        agent = RoutingAgent.around(agent, router)
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)
     authn, redis = build_authenticator(settings, engine, rate_limits)
     registrar = build_registrar(settings, agent, client) if template is not None else None
@@ -274,7 +286,7 @@ def create_app(
         }
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
-    runtime = Runtime(engine, migrate, service, delivery, repo, client, redis, registrar)
+    runtime = Runtime(engine, migrate, service, delivery, repo, client, redis, registrar, router)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -296,7 +308,7 @@ def create_app(
             settings.open_gateway,
             settings.card_max_age,
         )
-        routes += gateway_routes(rpc, authn, registry, proxy_cards, service)
+        routes += gateway_routes(rpc, authn, registry, proxy_cards, service, calls=calls)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogMiddleware, metrics=metrics)]
     )

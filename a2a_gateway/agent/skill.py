@@ -19,7 +19,10 @@ class SkillContext:
     message: v1.Message
     metadata: dict[str, Any]
     history: list[v1.Message] = field(default_factory=list)
-    streaming: bool = False  # whether the caller asked for a stream (a relay then streams upstream too)
+    # The caller follows the task as it runs (a stream, or a task handed back at once to poll): a relay
+    # then streams upstream too, so it learns the upstream task id early and can resume after a restart.
+    streaming: bool = False
+    owner: str = ""  # who asked (the task's owner)
 
     @property
     def text(self) -> str:
@@ -57,6 +60,9 @@ class Skill:
     input_modes: list[str] | None = None
     output_modes: list[str] | None = None
     task_metadata: dict[str, Any] | None = None  # set on tasks this skill runs (e.g. the routed agent)
+    # A task of a resumable skill is left in flight at shutdown (not failed): the app picks it up again
+    # at the next start (a relay re-attaches to the upstream task).
+    resumable: bool = False
 
     def card_entry(self) -> v1.AgentSkill:
         """This skill as it appears on an agent card."""

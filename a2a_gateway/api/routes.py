@@ -14,6 +14,7 @@ from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes, task_routes
+from a2a_gateway.registry.ports import CallLog
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.tasks.service import TaskService
 
@@ -44,13 +45,15 @@ def gateway_routes(
     registry: RegistryService,
     proxy_cards: ProxyCards,
     service: TaskService,
+    *,
+    calls: CallLog | None = None,
 ) -> list[BaseRoute]:
     """What only the gateway serves: identity, the registry, and the per-agent proxy with its card."""
     return [
         *auth_routes.routes(authn),
         *api_key_routes.routes(authn),
         *agent_routes.routes(authn, registry),
-        *task_routes.TaskApi(authn, service).routes(),
+        *task_routes.TaskApi(authn, service, calls).routes(),
         Route("/a2a/agents/{agent_id}", rpc.handle_for_agent, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/", rpc.handle_for_agent, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/.well-known/agent-card.json", proxy_cards.serve, methods=["GET"]),

@@ -1,4 +1,4 @@
-"""A2A client for upstream agents: streaming send and cancel, in either protocol version."""
+"""A2A client for upstream agents: send, stream, get, subscribe and cancel, in either protocol version."""
 
 from __future__ import annotations
 
@@ -39,11 +39,17 @@ class A2AClient:
         self._timeout = timeout
 
     def _call(
-        self, version: str, method: tuple[str, str], request: v1.SendMessageRequest, stream: bool
+        self, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str, stream: bool
     ) -> tuple[bytes, dict[str, str], httpx.Timeout]:
-        """Body, headers and timeout of a send in the agent's protocol version (0.3 name, 1.0 name)."""
+        """Body, headers and timeout of a call in the agent's protocol version (0.3 name, 1.0 name).
+
+        ``request`` is a send's request, or the id of the task a get or subscribe is about.
+        """
         legacy = version.startswith("0.3")
-        params = t.send_message_request_to_v0_3(request).wire() if legacy else request.wire()
+        if isinstance(request, str):
+            params: dict[str, Any] = {"id": request}
+        else:
+            params = t.send_message_request_to_v0_3(request).wire() if legacy else request.wire()
         headers = {"Content-Type": "application/json"}
         if not legacy:
             headers["A2A-Version"] = "1.0"
@@ -57,9 +63,26 @@ class A2AClient:
         self, url: str, version: str, request: v1.SendMessageRequest
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Send a message and yield the upstream events, translated to 1.0."""
-        body, headers, timeout = self._call(
-            version, ("message/stream", "SendStreamingMessage"), request, True
-        )
+        async with contextlib.aclosing(
+            self._events(url, version, ("message/stream", "SendStreamingMessage"), request)
+        ) as events:
+            async for event in events:
+                yield event
+
+    async def subscribe(
+        self, url: str, version: str, task_id: str
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        """Re-attach to a running upstream task and yield what follows (its snapshot first, in 1.0)."""
+        async with contextlib.aclosing(
+            self._events(url, version, ("tasks/resubscribe", "SubscribeToTask"), task_id)
+        ) as events:
+            async for event in events:
+                yield event
+
+    async def _events(
+        self, url: str, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        body, headers, timeout = self._call(version, method, request, True)
         with _upstream_errors():
             async with self._client.stream(
                 "POST", url, content=body, headers=headers, timeout=timeout
@@ -73,7 +96,31 @@ class A2AClient:
 
     async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
         """A blocking send: the upstream's final (or paused) task, or its direct message, as one event."""
-        body, headers, timeout = self._call(version, ("message/send", "SendMessage"), request, False)
+        answer = await self._result(url, self._call(version, ("message/send", "SendMessage"), request, False))
+        try:
+            if version.startswith("0.3"):
+                result = v0_3.parse_send_message_result(answer)
+                if isinstance(result, v0_3.Task):
+                    return v1.StreamResponse(task=t.task_to_v1(result))
+                return v1.StreamResponse(message=t.message_to_v1(result))
+            parsed = v1.SendMessageResponse.model_validate(answer)
+            return v1.StreamResponse(task=parsed.task, message=parsed.message)
+        except (ValidationError, ValueError):
+            raise InvalidAgentResponse("The agent's answer is not a valid A2A result") from None
+
+    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+        """The upstream task as the agent has it now."""
+        result = await self._result(url, self._call(version, ("tasks/get", "GetTask"), task_id, False))
+        try:
+            if version.startswith("0.3"):
+                return t.task_to_v1(v0_3.Task.model_validate(result))
+            return v1.Task.model_validate(result)
+        except (ValidationError, ValueError):
+            raise InvalidAgentResponse("The agent's answer is not a valid A2A task") from None
+
+    async def _result(self, url: str, call: tuple[bytes, dict[str, str], httpx.Timeout]) -> Any:
+        """The ``result`` of a unary call; transport failures and JSON-RPC errors as gateway errors."""
+        body, headers, timeout = call
         with _upstream_errors():
             response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
         if response.status_code != 200:
@@ -81,16 +128,7 @@ class A2AClient:
         reply = _json(response.content)
         if not isinstance(reply, dict) or "result" not in reply:
             raise _upstream_error(reply)
-        try:
-            if version.startswith("0.3"):
-                result = v0_3.parse_send_message_result(reply["result"])
-                if isinstance(result, v0_3.Task):
-                    return v1.StreamResponse(task=t.task_to_v1(result))
-                return v1.StreamResponse(message=t.message_to_v1(result))
-            parsed = v1.SendMessageResponse.model_validate(reply["result"])
-            return v1.StreamResponse(task=parsed.task, message=parsed.message)
-        except (ValidationError, ValueError):
-            raise InvalidAgentResponse("The agent's answer is not a valid A2A result") from None
+        return reply["result"]
 
     async def cancel(self, url: str, version: str, task_id: str) -> None:
         """Best-effort cancel of an upstream task (failures are logged, not raised)."""

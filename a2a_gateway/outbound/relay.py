@@ -1,8 +1,9 @@
-"""Routing a gateway task to a registered agent: a relay skill that mirrors the upstream task.
+"""Relaying one gateway task to a registered agent: a run that mirrors the upstream task.
 
-The relay is an ordinary kit skill, so the gateway task gets persistence, streaming, push and cancel from
+A relay is an ordinary kit skill, so the gateway task gets persistence, streaming, push and cancel from
 the task service. Upstream events become kit events; a follow-up reaches the relay through ``asend`` and
 is forwarded with the upstream task id; a cancel, or a pause that is abandoned, cancels upstream too.
+Each run keeps the task's routed-call record (upstream ids, timings, outcome) up to date.
 """
 
 from __future__ import annotations
@@ -11,131 +12,88 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
-from a2a_gateway.agent import (
-    AgentDefinition,
-    AgentEvent,
-    ArtifactChunk,
-    InputRequired,
-    Reply,
-    Skill,
-    SkillContext,
-    Status,
-)
+from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, SkillContext, Status
 from a2a_gateway.agent.skill import message_text
-from a2a_gateway.errors import GatewayError, InvalidParams, NotFound
+from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UpstreamUnavailable
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.protocol import v1
-from a2a_gateway.registry.models import DiscoveryQuery
-from a2a_gateway.registry.service import RegistryService
+from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.registry.calls import REPLIED, UNREACHABLE, RoutedCall
 
 AGENT_KEY = "agentId"
-SKILL_KEY = "skillId"
-TAGS_KEY = "skillTags"
-RELAY_PREFIX = "relay:"
 CLOSED_EARLY = "The agent closed its stream before the task finished"
+POLL_START_SECONDS = 0.5
+POLL_MAX_SECONDS = 10.0
+_RUNNING = (v1.TaskState.SUBMITTED, v1.TaskState.WORKING)
 
 
-LOOKUP_TTL_SECONDS = 5.0
+class RelayHooks(Protocol):
+    """What a run reports to: record writes, health evidence, and whether the gateway is stopping."""
 
-
-class Router:
-    """Builds relay skills for registered agents."""
-
-    def __init__(self, registry: RegistryService, a2a: A2AClient) -> None:
-        self._registry = registry
-        self._a2a = a2a
-        # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
-        self._lookups: dict[str, tuple[float, tuple[str, str]]] = {}
+    stopping: bool
 
     async def lookup(self, agent_id: str) -> tuple[str, str]:
-        """The JSON-RPC URL and protocol version of a registered agent (cached for a few seconds)."""
-        now = time.monotonic()
-        cached = self._lookups.get(agent_id)
-        if cached is not None and now - cached[0] < LOOKUP_TTL_SECONDS:
-            return cached[1]
-        found = await lookup(self._registry, agent_id)
-        if len(self._lookups) > 10_000:
-            self._lookups.clear()
-        self._lookups[agent_id] = (now, found)
-        return found
+        """The agent's JSON-RPC URL and protocol version; InvalidParams when it is not registered."""
+        ...
 
-    async def best_for(self, skill_id: str | None, tags: list[str]) -> str:
-        """The best online agent offering ``skill_id`` (or all ``tags``): highest trust, then freshest."""
-        query = DiscoveryQuery(skill_tags=tags, status="online", limit=100)
-        page = await self._registry.discover(query)
-        for candidate in page.agents:
-            if skill_id is None or any(s.id == skill_id for s in candidate.skills):
-                return candidate.id
-        wanted = f"skill {skill_id}" if skill_id else f"skill tags {', '.join(tags)}"
-        raise InvalidParams(
-            f"No online agent offers {wanted[:200]}",
-            violations=[{"field": "metadata", "description": "no online agent matches"}],
-        )
+    def record(self, call: RoutedCall) -> None:
+        """Queue the record's current state for writing."""
+        ...
 
-    def skill_for(self, agent_id: str) -> Skill:
-        """A skill that forwards the task to ``agent_id``."""
-
-        async def relay(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-            url, version = await self.lookup(agent_id)
-            # Async generators have no ``yield from``: hand events out and follow-ups in by hand.
-            inner = RelayRun(self._a2a, url, version).run(ctx)
-            try:
-                event = await inner.__anext__()
-                while True:
-                    event = await inner.asend((yield event))
-            except StopAsyncIteration:
-                return
-            finally:
-                await inner.aclose()
-
-        return Skill(
-            id=RELAY_PREFIX + agent_id,
-            name="relay",
-            description="Forwards to a registered agent",
-            handler=relay,
-            task_metadata={AGENT_KEY: agent_id},
-        )
+    def settle(self, call: RoutedCall) -> None:
+        """The call ended: count it as evidence of the agent's health and latency."""
+        ...
 
 
 @dataclass(slots=True)
 class RelayRun:
-    """One gateway task's relay: the upstream agent, the upstream task ids, and whether it finished."""
+    """One gateway task's relay: the upstream agent, the upstream task ids, and the call record."""
 
     a2a: A2AClient
-    url: str
-    version: str
-    upstream_task: str | None = None
-    upstream_context: str | None = None
+    call: RoutedCall
+    hooks: RelayHooks
+    url: str = ""
+    version: str = ""
     finished: bool = False
     started: bool = False
+    sent_at: float | None = None
 
-    async def run(self, ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-        """Send the message upstream and mirror the upstream task until it ends."""
+    @property
+    def upstream_task(self) -> str | None:
+        """The upstream task id, once the agent has said it."""
+        return self.call.upstream_task_id
+
+    async def run(
+        self, ctx: SkillContext, resume: bool = False
+    ) -> AsyncGenerator[AgentEvent, v1.Message | None]:
+        """Send the message upstream (or, resuming, catch up with the upstream task) and mirror it."""
+        self.url, self.version = await self.hooks.lookup(self.call.agent_id)
         metadata = {k: v for k, v in ctx.metadata.items() if k != AGENT_KEY} or None
         message = ctx.message.model_copy(update={"task_id": None, "context_id": None})
+        self.started = resume
         try:
             while True:
                 pause: InputRequired | None = None
-                request = v1.SendMessageRequest(message=message, metadata=metadata)
-                source = (
-                    self.a2a.stream(self.url, self.version, request) if ctx.streaming else self._once(request)
-                )
+                source = self._catch_up() if resume else self._send(ctx, message, metadata)
+                resume = False
                 async with contextlib.aclosing(source) as events:
                     async for event in events:
                         mapped = self._map(event)
                         if isinstance(mapped, InputRequired):
                             pause = mapped
                             break
+                        if self.finished:
+                            self._end(REPLIED if isinstance(mapped, Reply) else _outcome(mapped))
                         if mapped is not None:
                             self.started = True
                             yield mapped
                         if self.finished:
                             return
                 if pause is None:
-                    self.finished = True
+                    self._end("closed_early", CLOSED_EARLY)
                     yield Status(v1.TaskState.FAILED, CLOSED_EARLY)
                     return
                 self.started = True
@@ -143,49 +101,100 @@ class RelayRun:
                 if reply is None:
                     return
                 message = reply.model_copy(
-                    update={"task_id": self.upstream_task, "context_id": self.upstream_context}
+                    update={"task_id": self.upstream_task, "context_id": self.call.upstream_context_id}
                 )
         except GatewayError as error:
+            outcome = "invalid_response" if isinstance(error, InvalidAgentResponse) else UNREACHABLE
+            self._end(outcome, error.message)
             if not self.started:
                 raise  # before any event: the caller gets the error itself (-32006, -32051, ...)
-            self.finished = True
             yield Status(v1.TaskState.FAILED, error.message)
         finally:
-            if not self.finished and self.upstream_task is not None:
+            await self._wind_up()
+
+    async def _wind_up(self) -> None:
+        """A run that stops without an outcome was abandoned: cancel upstream, unless the gateway is
+        stopping, in which case the record stays open for the next start to resume."""
+        if self.call.outcome is None and not self.hooks.stopping:
+            if self.upstream_task is not None:
                 await asyncio.shield(self.a2a.cancel(self.url, self.version, self.upstream_task))
+            self._end("canceled")
+        if self.call.outcome is not None:
+            self.hooks.settle(self.call)
+
+    def _send(
+        self, ctx: SkillContext, message: v1.Message, metadata: dict[str, object] | None
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        request = v1.SendMessageRequest(message=message, metadata=metadata)
+        self.sent_at = time.perf_counter()
+        return self.a2a.stream(self.url, self.version, request) if ctx.streaming else self._once(request)
+
+    def _end(self, outcome: str, error: str | None = None) -> None:
+        if self.call.outcome is None:
+            self.call.outcome = outcome
+            self.call.error = error[:500] if error else None
+            self.call.finished_at = utc_now()
+            self.hooks.record(self.call)
 
     async def _once(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
-        """A caller that does not stream gets a blocking upstream call, replayed as events."""
+        """A caller that does not follow the task gets a blocking upstream call, replayed as events."""
         result = await self.a2a.send(self.url, self.version, request)
         if result.message is not None or result.task is None:
             yield result
             return
-        task = result.task
-        yield v1.StreamResponse(task=task)
-        for artifact in task.artifacts or []:
-            update = v1.TaskArtifactUpdateEvent(
-                task_id=task.id, context_id=task.context_id or "", artifact=artifact
-            )
-            yield v1.StreamResponse(artifact_update=update)
-        status = v1.TaskStatusUpdateEvent(
-            task_id=task.id, context_id=task.context_id or "", status=task.status
-        )
-        yield v1.StreamResponse(status_update=status)
+        for event in _replay(result.task):
+            yield event
+
+    async def _catch_up(self) -> AsyncGenerator[v1.StreamResponse, None]:
+        """After a restart: the upstream task as it is now, then what follows (subscribe, else poll)."""
+        task_id = self.upstream_task
+        if task_id is None:
+            raise UpstreamUnavailable("The upstream task of this call is unknown")
+        task = await self.a2a.get_task(self.url, self.version, task_id)
+        for event in _replay(task):
+            yield event
+        if task.status.state not in _RUNNING:
+            return
+        try:
+            async with contextlib.aclosing(self.a2a.subscribe(self.url, self.version, task_id)) as events:
+                async for event in events:
+                    yield event
+            return
+        except InvalidAgentResponse:
+            pass  # the agent does not offer resubscription: poll it instead
+        delay = POLL_START_SECONDS
+        while task.status.state in _RUNNING:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POLL_MAX_SECONDS)
+            task = await self.a2a.get_task(self.url, self.version, task_id)
+        for event in _replay(task):
+            yield event
+
+    def _learn(self, task_id: str, context_id: str | None) -> None:
+        """Note the upstream ids; the first time, the record is written so a restart can resume."""
+        call = self.call
+        if self.sent_at is not None and call.first_response_ms is None:
+            call.first_response_ms = round((time.perf_counter() - self.sent_at) * 1000, 3)
+        if call.upstream_task_id != task_id:
+            call.upstream_task_id = task_id
+            call.upstream_context_id = context_id or call.upstream_context_id
+            self.hooks.record(call)
 
     def _map(self, event: v1.StreamResponse) -> AgentEvent | None:
         if event.message is not None:
             if self.upstream_task is None and not self.started:
                 self.finished = True
+                if self.sent_at is not None:
+                    self.call.first_response_ms = round((time.perf_counter() - self.sent_at) * 1000, 3)
                 return Reply(parts=event.message.parts, metadata=event.message.metadata)
             said = message_text(event.message)
             return Status(v1.TaskState.WORKING, said) if said else None
         if event.task is not None:
-            self.upstream_task = event.task.id
-            self.upstream_context = event.task.context_id
+            self._learn(event.task.id, event.task.context_id)
             return None
         if event.artifact_update is not None:
             update = event.artifact_update
-            self.upstream_task = update.task_id
+            self._learn(update.task_id, update.context_id)
             art = update.artifact
             return ArtifactChunk(
                 parts=art.parts, name=art.name, artifact_id=art.artifact_id, description=art.description,
@@ -193,8 +202,7 @@ class RelayRun:
             )  # fmt: skip
         if event.status_update is not None:
             status = event.status_update.status
-            self.upstream_task = event.status_update.task_id
-            self.upstream_context = event.status_update.context_id
+            self._learn(event.status_update.task_id, event.status_update.context_id)
             text = message_text(status.message) if status.message is not None else None
             if status.state.terminal:
                 self.finished = True
@@ -207,48 +215,20 @@ class RelayRun:
         return None
 
 
-@dataclass(slots=True)
-class RoutingAgent(AgentDefinition):
-    """The gateway's agent: its own skills, plus relays chosen by ``metadata.agentId``."""
-
-    router: Any = None
-
-    async def resolve(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
-        """A relay when the message names an agent, or a skill or tags no local skill serves; else local."""
-        merged = {**(message.metadata or {}), **(metadata or {})}
-        if self.router is None:
-            return self.select(message, metadata)
-        wanted = merged.get(AGENT_KEY)
-        if wanted:
-            return self.router.skill_for(str(wanted))  # type: ignore[no-any-return]
-        skill_id, tags = merged.get(SKILL_KEY), merged.get(TAGS_KEY)
-        local = {s.id for s in self.skills}
-        if (isinstance(skill_id, str) and skill_id not in local) or (skill_id is None and tags):
-            tag_list = [
-                t for t in (tags.split(",") if isinstance(tags, str) else tags or []) if isinstance(t, str)
-            ]
-            chosen = await self.router.best_for(skill_id if isinstance(skill_id, str) else None, tag_list)
-            return self.router.skill_for(chosen)  # type: ignore[no-any-return]
-        return self.select(message, metadata)
-
-    def check_modes(self, chosen: Skill, message: v1.Message, accepted_output: list[str] | None) -> None:
-        """The upstream agent judges media types of relayed tasks itself."""
-        if not chosen.id.startswith(RELAY_PREFIX):
-            AgentDefinition.check_modes(self, chosen, message, accepted_output)
-
-    @classmethod
-    def around(cls, agent: AgentDefinition, router: Router) -> RoutingAgent:
-        """The same agent, with routing."""
-        return cls(**{f.name: getattr(agent, f.name) for f in fields(agent)}, router=router)
+def _outcome(event: AgentEvent | None) -> str:
+    """The record's outcome for the terminal status a run ends with."""
+    if isinstance(event, Status):
+        return event.state.name.lower()
+    return "completed"
 
 
-async def lookup(registry: RegistryService, agent_id: str) -> tuple[str, str]:
-    """The JSON-RPC URL and protocol version of a registered agent; InvalidParams when unknown."""
-    try:
-        agent = await registry.get(agent_id)
-    except NotFound:
-        raise InvalidParams(
-            f"Unknown agent {agent_id[:64]}",
-            violations=[{"field": "metadata.agentId", "description": "no such agent"}],
-        ) from None
-    return agent.endpoint, agent.protocol_version
+def _replay(task: v1.Task) -> list[v1.StreamResponse]:
+    """A task snapshot as the events that would have built it: the task, its artifacts, its status."""
+    context_id = task.context_id or ""
+    events = [v1.StreamResponse(task=task)]
+    for artifact in task.artifacts or []:
+        update = v1.TaskArtifactUpdateEvent(task_id=task.id, context_id=context_id, artifact=artifact)
+        events.append(v1.StreamResponse(artifact_update=update))
+    status = v1.TaskStatusUpdateEvent(task_id=task.id, context_id=context_id, status=task.status)
+    events.append(v1.StreamResponse(status_update=status))
+    return events

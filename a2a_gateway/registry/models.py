@@ -41,15 +41,22 @@ class Agent:
     reported_status: str = "online"
     last_heartbeat: datetime | None = None
     trust_score: float = 0.0
+    card_url: str | None = None
+    call_failing: bool = False  # its recent routed calls or health probes fail
+    latency_ms: float | None = None  # smoothed time to its first answer on routed calls and probes
+    probed_at: datetime | None = None
+    probe_ok: bool | None = None
 
     def all_tags(self) -> set[str]:
         """Agent tags and skill tags together: what skillTags discovery matches."""
         return {t.lower() for t in self.tags} | {t.lower() for s in self.skills for t in s.tags}
 
     def status(self, now: datetime, offline_after_seconds: float) -> str:
-        """Offline without a recent heartbeat, else what the agent last reported."""
+        """Offline without a recent heartbeat; degraded when it says so or its recent calls fail."""
         if self.last_heartbeat is None or (now - self.last_heartbeat).total_seconds() > offline_after_seconds:
             return "offline"
+        if self.call_failing and self.reported_status != "offline":
+            return "degraded"
         return self.reported_status
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from a2a_gateway.errors import InvalidParams, NotFound, OutboundRefused
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
+from a2a_gateway.registry.health import CallHealth
 from a2a_gateway.registry.models import STATUSES, Agent, DiscoveryPage, DiscoveryQuery, SkillSpec
 from a2a_gateway.registry.ports import AgentRepository, CardSource, EndpointCheck
 from a2a_gateway.registry.spec import AgentPatch, AgentRegistration, SkillBody
@@ -60,6 +62,8 @@ class RegistryService:
         self._cards = cards
         self.offline_after_seconds = offline_after_seconds
         self._clock = clock
+        self.health = CallHealth()
+        self._health_writes = asyncio.Lock()
 
     def now(self) -> datetime:
         """The registry's clock (injected in tests)."""
@@ -109,6 +113,7 @@ class RegistryService:
         )
         agent = await self.register(owner, spec)
         agent.protocol_version = interface.protocol_version
+        agent.card_url = card_url
         await self._repo.save(agent)
         return agent
 
@@ -150,6 +155,7 @@ class RegistryService:
         """Remove one's own agent."""
         await self.owned(owner, agent_id)
         await self._repo.delete(agent_id)
+        self.health.forget(agent_id)
 
     async def heartbeat(
         self, caller: Principal, agent_id: str, status: str | None, metadata: dict[str, Any] | None
@@ -175,6 +181,26 @@ class RegistryService:
     async def discover(self, query: DiscoveryQuery) -> DiscoveryPage:
         """Agents matching the filters, ranked by trust then recency."""
         return await self._repo.discover(query, self._clock(), self.offline_after_seconds)
+
+    async def all(self) -> list[Agent]:
+        """Every registered agent."""
+        return await self._repo.all()
+
+    async def record_outcome(self, agent_id: str, ok: bool, latency_ms: float | None) -> None:
+        """Evidence from a routed call: enough failures in a row make the agent degraded."""
+        if self.health.observe(agent_id, ok, latency_ms) is None:
+            return
+        # Writes are taken in turn, each storing the verdict current when its turn comes: the store
+        # always ends with the latest one, however the writes of concurrent calls interleave.
+        async with self._health_writes:
+            latest = self.health.verdict(agent_id)
+            if latest is not None:
+                await self._repo.set_health(agent_id, latest)
+
+    async def record_probe(self, agent_id: str, ok: bool, latency_ms: float | None) -> None:
+        """The result of an active health check: stored, and counted like a routed call."""
+        await self._repo.set_probe(agent_id, ok, self._clock())
+        await self.record_outcome(agent_id, ok, latency_ms)
 
     async def _check_endpoint(self, url: str) -> None:
         try:

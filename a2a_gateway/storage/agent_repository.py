@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from a2a_gateway.registry.health import HealthChange
 from a2a_gateway.registry.models import Agent, DiscoveryPage, DiscoveryQuery, SkillSpec
 from a2a_gateway.storage.tables import agent_tags, agents
 from a2a_gateway.storage.timestamps import from_micros, micros
@@ -46,6 +47,7 @@ def _row(agent: Agent) -> dict[str, Any]:
         "last_heartbeat_us": micros(agent.last_heartbeat) if agent.last_heartbeat else None,
         "created_us": micros(agent.created_at),
         "updated_us": micros(agent.updated_at),
+        "card_url": agent.card_url,
     }
 
 
@@ -80,6 +82,11 @@ def _agent(r: Row[Any]) -> Agent:
         reported_status=r.reported_status,
         last_heartbeat=from_micros(r.last_heartbeat_us),
         trust_score=r.trust_score,
+        card_url=r.card_url,
+        call_failing=bool(r.call_failing),
+        latency_ms=r.latency_ms,
+        probed_at=from_micros(r.probed_us),
+        probe_ok=None if r.probe_ok is None else bool(r.probe_ok),
     )
 
 
@@ -154,10 +161,15 @@ class SqlAgentRepository:
             filters.append(agents.c.search_text.like(pattern))
         cutoff = micros(now) - int(offline_after_seconds * 1_000_000)
         fresh = and_(agents.c.last_heartbeat_us.is_not(None), agents.c.last_heartbeat_us >= cutoff)
+        # The same rule as Agent.status: offline, else degraded (said so, or failing calls), else online.
         if query.status == "offline":
             filters.append(or_(~fresh, agents.c.reported_status == "offline"))
-        elif query.status in ("online", "degraded"):
-            filters.append(and_(fresh, agents.c.reported_status == query.status))
+        elif query.status == "online":
+            filters.append(and_(fresh, agents.c.reported_status == "online", ~agents.c.call_failing))
+        elif query.status == "degraded":
+            said = agents.c.reported_status == "degraded"
+            failing = and_(agents.c.call_failing, agents.c.reported_status != "offline")
+            filters.append(and_(fresh, or_(said, failing)))
         async with self._engine.connect() as conn:
             total = (
                 await conn.execute(select(func.count()).select_from(agents).where(*filters))
@@ -175,3 +187,24 @@ class SqlAgentRepository:
                 .offset(query.offset)
             )
             return DiscoveryPage(agents=[_agent(r) for r in rows], total=int(total))
+
+    async def all(self) -> list[Agent]:
+        """Every agent, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(agents).order_by(agents.c.created_us, agents.c.id))
+            return [_agent(r) for r in rows]
+
+    async def set_health(self, agent_id: str, change: HealthChange) -> None:
+        """Update only the health columns, so a concurrent edit of the agent is not overwritten."""
+        values: dict[str, Any] = {"call_failing": change.failing}
+        if change.latency_ms is not None:
+            values["latency_ms"] = change.latency_ms
+        async with self._engine.begin() as conn:
+            await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+
+    async def set_probe(self, agent_id: str, ok: bool, at: datetime) -> None:
+        """Store the latest health-check result."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(agents).where(agents.c.id == agent_id).values(probe_ok=ok, probed_us=micros(at))
+            )

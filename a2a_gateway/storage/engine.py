@@ -39,10 +39,13 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+def _writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Checkpoints fsync; the task writer runs them in a background thread instead of on commit.
     cursor.execute("PRAGMA wal_autocheckpoint=0")
+    # The writer commits on the event loop: it must never sleep inside SQLite waiting for a lock that
+    # another (async) connection can only release once the loop runs again. It retries instead.
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
 
@@ -53,7 +56,7 @@ def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
         return None
     sync = create_sync_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0)
     event.listen(sync, "connect", _sqlite_pragmas)
-    event.listen(sync, "connect", _no_autocheckpoint)
+    event.listen(sync, "connect", _writer_pragmas)
     return sync
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -127,6 +129,11 @@ agents = Table(
     Column("search_text", Text, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    Column("card_url", String(2048), nullable=True),
+    Column("call_failing", Boolean, nullable=False, server_default=false()),
+    Column("latency_ms", Float, nullable=True),
+    Column("probed_us", BigInteger, nullable=True),
+    Column("probe_ok", Boolean, nullable=True),
 )
 
 agent_tags = Table(
@@ -135,4 +142,20 @@ agent_tags = Table(
     Column("agent_id", String(64), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(50), primary_key=True),
     Index("ix_agent_tags_tag", "tag", "agent_id"),
+)
+
+routed_calls = Table(
+    "routed_calls",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("requester", String(255), nullable=False, index=True),
+    Column("agent_id", String(64), nullable=False, index=True),
+    Column("skill_id", String(100), nullable=True),
+    Column("upstream_task_id", String(255), nullable=True),
+    Column("upstream_context_id", String(255), nullable=True),
+    Column("started_us", BigInteger, nullable=False),
+    Column("first_response_ms", Float, nullable=True),
+    Column("finished_us", BigInteger, nullable=True),
+    Column("outcome", String(32), nullable=True, index=True),
+    Column("error", Text, nullable=True),
 )

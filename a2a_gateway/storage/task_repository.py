@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -52,6 +52,11 @@ class SqlTaskRepository:
     def submit(self, change: TaskWrite) -> Awaitable[None]:
         """Queue a write for the next group commit."""
         return self._writer.submit(change)
+
+    @property
+    def writer(self) -> TaskWriter:
+        """The group-commit writer (routed-call records share its batches)."""
+        return self._writer
 
     async def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -120,15 +125,15 @@ class SqlTaskRepository:
     async def _artifacts(self, conn: Any, ids: Sequence[str]) -> dict[str, list[v1.Artifact]]:
         return await _children(conn, task_artifacts.c.artifact, task_artifacts, ids, v1.Artifact)
 
-    async def fail_inflight(self, status: v1.TaskStatus) -> int:
-        """Mark every non-terminal task failed; the explanation joins each task's history."""
+    async def fail_inflight(self, status: v1.TaskStatus, keep: Collection[str] = ()) -> int:
+        """Mark every non-terminal task but ``keep`` failed; the explanation joins each task's history."""
         await self.flush()
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
                     select(tasks.c.id, tasks.c.context_id, func.max(task_messages.c.seq))
                     .select_from(tasks.outerjoin(task_messages, task_messages.c.task_id == tasks.c.id))
-                    .where(tasks.c.state.not_in(TERMINAL))
+                    .where(tasks.c.state.not_in(TERMINAL), tasks.c.id.not_in(list(keep)))
                     .group_by(tasks.c.id, tasks.c.context_id)
                 )
             ).all()

@@ -13,18 +13,21 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import Unavailable
+from a2a_gateway.registry.calls import RoutedCall
 from a2a_gateway.storage.engine import sqlite_writer_engine
-from a2a_gateway.storage.tables import task_artifacts, task_messages, tasks
+from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, tasks
 from a2a_gateway.storage.timestamps import micros
 from a2a_gateway.tasks.models import TaskWrite
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
-Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+LOCK_WAIT_SECONDS = 10.0
+Rows = tuple[list[dict[str, Any]], ...]  # tasks, history, artifacts, routed calls
 
 
 def dumps(value: Any) -> str:
@@ -33,7 +36,7 @@ def dumps(value: Any) -> str:
 
 
 class _Statements:
-    """The three statements of a batch, compiled once for the dialect.
+    """The statements of a batch (tasks, history, artifacts, routed calls), compiled once for the dialect.
 
     Rows go to the driver as positional tuples (``exec_driver_sql``): the values are already plain
     str/int, so SQLAlchemy's per-row parameter processing (a sixth of a request's CPU, measured) is skipped.
@@ -53,11 +56,16 @@ class _Statements:
             index_elements=[task_artifacts.c.task_id, task_artifacts.c.artifact_id],
             set_={"seq": art.excluded.seq, "artifact": art.excluded.artifact},
         )
-        self.tasks, self.messages, self.artifacts = (_compile(s, dialect) for s in (upsert, messages, art))
+        calls = insert(routed_calls)
+        calls = calls.on_conflict_do_update(
+            index_elements=[routed_calls.c.task_id],
+            set_={c.name: calls.excluded[c.name] for c in routed_calls.c if c.name != "task_id"},
+        )
+        self.all = tuple(_compile(s, dialect) for s in (upsert, messages, art, calls))
 
     def execute(self, conn: Connection, rows: Rows) -> None:
         """Run a batch on a connection that is inside a transaction."""
-        for (sql, order), batch in zip((self.tasks, self.messages, self.artifacts), rows, strict=True):
+        for (sql, order), batch in zip(self.all, rows, strict=True):
             if batch:
                 conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in batch])
 
@@ -86,6 +94,7 @@ class TaskWriter:
         self._checkpointed_at = time.monotonic()
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._pending: dict[str, TaskWrite] = {}
+        self._calls: dict[str, RoutedCall] = {}
         self._next: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -101,6 +110,17 @@ class TaskWriter:
             self._pending[change.task.id] = change
         else:
             earlier.merge(change)
+        return self._queued()
+
+    def submit_call(self, call: RoutedCall) -> Awaitable[None]:
+        """Queue a routed-call record; it commits with the task writes of the same batch."""
+        if self._closing:
+            raise Unavailable("The gateway is shutting down")
+        # The record object is read when the batch is built, so its latest state is what lands.
+        self._calls[call.task_id] = call
+        return self._queued()
+
+    def _queued(self) -> Awaitable[None]:
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             # Most writers never wait for the outcome; a failure is logged by the worker instead.
@@ -138,13 +158,14 @@ class TaskWriter:
             # One more loop turn lets tasks that are already runnable add their writes to this batch:
             # a quick task's creation and completion then share one commit (measured: +25% at c=1).
             await asyncio.sleep(0)
-            while self._pending:
+            while self._pending or self._calls:
                 batch, self._pending = list(self._pending.values()), {}
+                calls, self._calls = list(self._calls.values()), {}
                 done, self._next = self._next, None
                 assert done is not None
                 self._inflight = done
                 try:
-                    await self._commit(_rows(batch))
+                    await self._commit((*_rows(batch), [_call_row(c) for c in calls]))
                 except Exception:
                     log.exception("task write batch failed", extra={"tasks": len(batch)})
                     done.set_exception(Unavailable("The task store is unavailable"))
@@ -155,12 +176,26 @@ class TaskWriter:
 
     async def _commit(self, rows: Rows) -> None:
         if self._sync is not None:
-            with self._sync.begin() as conn:
-                self._statements.execute(conn, rows)
+            await self._commit_on_loop(self._sync, rows)
             self._maybe_checkpoint()
             return
         async with self._engine.begin() as conn:
             await conn.run_sync(self._statements.execute, rows)
+
+    async def _commit_on_loop(self, sync: Engine, rows: Rows) -> None:
+        """Commit without blocking the loop: while another connection holds the write lock, yield and
+        retry (that connection may need the loop to finish its own transaction)."""
+        delay, deadline = 0.0005, time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                with sync.begin() as conn:
+                    self._statements.execute(conn, rows)
+                return
+            except OperationalError as exc:
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _maybe_checkpoint(self) -> None:
         if self._checkpoint is not None and not self._checkpoint.done():
@@ -184,6 +219,22 @@ class TaskWriter:
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
             self._checkpoint_conn = None
+
+
+def _call_row(call: RoutedCall) -> dict[str, Any]:
+    return {
+        "task_id": call.task_id,
+        "requester": call.requester,
+        "agent_id": call.agent_id,
+        "skill_id": call.skill_id,
+        "upstream_task_id": call.upstream_task_id,
+        "upstream_context_id": call.upstream_context_id,
+        "started_us": micros(call.started_at),
+        "first_response_ms": call.first_response_ms,
+        "finished_us": micros(call.finished_at) if call.finished_at is not None else None,
+        "outcome": call.outcome,
+        "error": call.error,
+    }
 
 
 def _rows(batch: list[TaskWrite]) -> Rows:
@@ -232,6 +283,12 @@ def _rows(batch: list[TaskWrite]) -> Rows:
 
 def _json(model: BaseModel) -> str:
     return model.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _locked(exc: OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the lock."""
+    text = str(exc.orig).lower()
+    return isinstance(exc.orig, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _log_failure(future: asyncio.Future[None]) -> None:

@@ -39,6 +39,7 @@ class LiveTask:
     pending: Pending | None = None
     runner: asyncio.Task[None] | None = None
     settled: asyncio.Future[None] = field(default_factory=_new_future)
+    resumable: bool = False
 
     @property
     def state(self) -> v1.TaskState:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from typing import Protocol
 
 from a2a_gateway.protocol import v1
@@ -28,8 +28,8 @@ class TaskRepository(Protocol):
         """A page of the owner's tasks, newest status first."""
         ...
 
-    async def fail_inflight(self, status: v1.TaskStatus) -> int:
-        """Mark every non-terminal task failed with ``status``; return how many."""
+    async def fail_inflight(self, status: v1.TaskStatus, keep: Collection[str] = ()) -> int:
+        """Mark every non-terminal task except ``keep`` failed with ``status``; return how many."""
         ...
 
     async def put_push_config(self, task_id: str, config: v1.TaskPushNotificationConfig) -> None:

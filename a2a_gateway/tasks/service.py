@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext
+from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
@@ -113,7 +113,8 @@ class TaskService:
             context_id=context_id,
             message=message,
             metadata=request.metadata or {},
-            streaming=streaming,
+            streaming=streaming or bool(config and config.return_immediately),
+            owner=owner,
         )
         gen = skill.handler(ctx)
         first: AgentEvent | Crash | None
@@ -139,7 +140,7 @@ class TaskService:
         task = state.new_task(task_id, context_id, message, now)
         if skill.task_metadata:
             task.metadata = dict(skill.task_metadata)
-        live = LiveTask(task=task, owner=owner, created_at=now)
+        live = LiveTask(task=task, owner=owner, created_at=now, resumable=skill.resumable)
         self._live[task_id] = live
         live.pending = (gen, first, None)
         self._repo.submit(live.changes())
@@ -285,17 +286,60 @@ class TaskService:
             except Exception:
                 log.exception("skill failed while closing", extra={"taskId": live.task.id})
 
-    async def recover(self) -> int:
-        """At start-up: tasks left mid-flight by a previous process are marked failed."""
+    async def adopt(self, owner: str, task_id: str, skill: Skill) -> bool:
+        """At start-up: take a stored task left in flight back under a (resumable) skill's control.
+
+        The skill starts as if continuing the task; if the task was paused and the skill pauses again,
+        it waits for the caller's follow-up as before. False when the task is gone or already over.
+        """
+        stored = await self._repo.get(task_id, owner, None)
+        if stored is None or stored.status.state.terminal:
+            return False
+        stored.artifacts = list(stored.artifacts or [])
+        stored.history = list(stored.history or [])
+        live = LiveTask(task=stored, owner=owner, created_at=self._clock(), resumable=True)
+        live.saved_messages = len(stored.history or ())
+        self._live[task_id] = live
+        message = next(
+            (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
+            v1.Message(message_id=new_id(), role=v1.Role.USER, parts=[v1.Part(text="")]),
+        )
+        ctx = SkillContext(
+            task_id=task_id,
+            context_id=stored.context_id or "",
+            message=message,
+            metadata=stored.metadata or {},
+            streaming=True,
+            owner=owner,
+        )
+        gen = skill.handler(ctx)
+        first: AgentEvent | Crash | None
+        try:
+            first = await gen.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except Exception:
+            log.exception("resumed skill failed before its first event", extra={"taskId": task_id})
+            first = Crash()
+        if stored.status.state.interrupted and isinstance(first, InputRequired):
+            live.generator = gen  # still waiting for the caller, as before the restart
+            live.settle()
+            return True
+        live.pending = (gen, first, None)
+        self._start_runner(live)
+        return True
+
+    async def recover(self, keep: Collection[str] = ()) -> int:
+        """At start-up: tasks left mid-flight by a previous process are marked failed (except ``keep``)."""
         message = v1.Message(message_id=new_id(), role=v1.Role.AGENT, parts=[v1.Part(text=RESTARTED)])
         status = v1.TaskStatus(state=v1.TaskState.FAILED, message=message, timestamp=self._clock())
-        return await self._repo.fail_inflight(status)
+        return await self._repo.fail_inflight(status, keep)
 
     async def shutdown(self) -> None:
-        """Stop every running task, mark it failed, and end every stream."""
+        """Stop every running task and end every stream; a task is marked failed unless resumable."""
         for live in list(self._live.values()):
             await self._halt(live)
-            if not live.state.terminal:
+            if not live.state.terminal and not live.resumable:
                 await self._runner.status(live, v1.TaskState.FAILED, SHUT_DOWN)
             live.settle()
         await self._repo.flush()

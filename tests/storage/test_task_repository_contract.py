@@ -58,7 +58,7 @@ async def test_schema_is_at_head(database_url: str) -> None:
         assert await db.current_revision(engine) is None
         await db.upgrade(engine)
         await db.upgrade(engine)  # idempotent
-        assert await db.current_revision(engine) == "0003"
+        assert await db.current_revision(engine) == "0004"
     finally:
         await engine.dispose()
 

@@ -56,6 +56,13 @@ def agent_view(agent: Agent, registry: RegistryService) -> dict[str, Any]:
         "status": agent.status(registry.now(), registry.offline_after_seconds),
         "lastHeartbeat": format_timestamp(agent.last_heartbeat) if agent.last_heartbeat else None,
         "trustScore": agent.trust_score,
+        "health": {
+            "callsFailing": agent.call_failing,
+            "latencyMs": agent.latency_ms,
+            "lastProbeAt": format_timestamp(agent.probed_at) if agent.probed_at else None,
+            "lastProbeOk": agent.probe_ok,
+        },
+        "cardUrl": agent.card_url,
         "createdAt": format_timestamp(agent.created_at),
         "updatedAt": format_timestamp(agent.updated_at),
     }  # fmt: skip

@@ -22,6 +22,8 @@ from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import format_timestamp
 from a2a_gateway.protocol.ids import new_id
+from a2a_gateway.registry.calls import RoutedCall
+from a2a_gateway.registry.ports import CallLog
 from a2a_gateway.tasks.service import TaskService
 
 STATUS_NAMES = {
@@ -105,6 +107,22 @@ def task_view(task: v1.Task) -> dict[str, Any]:
     }
 
 
+def routing_view(call: RoutedCall) -> dict[str, Any]:
+    """The gateway's record of how a task was routed: agent, upstream ids, timings, outcome."""
+    return {
+        "agentId": call.agent_id,
+        "skillId": call.skill_id,
+        "upstreamTaskId": call.upstream_task_id,
+        "upstreamContextId": call.upstream_context_id,
+        "startedAt": format_timestamp(call.started_at),
+        "firstResponseMs": call.first_response_ms,
+        "finishedAt": format_timestamp(call.finished_at) if call.finished_at else None,
+        "durationMs": call.duration_ms,
+        "outcome": call.outcome,
+        "error": call.error,
+    }
+
+
 def _message(parts: list[v1.Part], task_id: str | None = None) -> v1.Message:
     return v1.Message(message_id=new_id(), role=v1.Role.USER, parts=parts, task_id=task_id)
 
@@ -128,9 +146,10 @@ def _reply_parts(body: ReplyBody) -> list[v1.Part]:
 class TaskApi:
     """The REST task routes; every task is a gateway task routed to ``assignedAgentId``."""
 
-    def __init__(self, authn: Authenticator, service: TaskService) -> None:
+    def __init__(self, authn: Authenticator, service: TaskService, calls: CallLog | None = None) -> None:
         self._authn = authn
         self._service = service
+        self._calls = calls
         self._timers: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[BaseRoute]:
@@ -188,9 +207,12 @@ class TaskApi:
         return data({**task_view(task), "title": body.title}, 202)
 
     async def get_one(self, request: Request) -> Response:
-        """GET /api/v1/tasks/{id}: messages, artifacts, status."""
+        """GET /api/v1/tasks/{id}: messages, artifacts, status, and the routing record."""
         principal = await self._caller(request, "tasks:read")
-        return data(task_view(await self._service.get(principal.id, request.path_params["task_id"], None)))
+        view = task_view(await self._service.get(principal.id, request.path_params["task_id"], None))
+        call = await self._calls.get(view["id"]) if self._calls is not None else None
+        view["routing"] = routing_view(call) if call is not None else None
+        return data(view)
 
     async def list_tasks(self, request: Request) -> Response:
         """GET /api/v1/tasks: the caller's tasks, newest first (``limit``, ``status``, ``cursor``)."""

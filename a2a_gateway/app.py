@@ -39,6 +39,7 @@ from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
+from a2a_gateway.outbound.health_prober import HealthProber
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.router import Router, RoutingAgent
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
@@ -190,6 +191,7 @@ class Runtime:
     redis: Redis | None
     registrar: GatewayRegistrar | None
     router: Router | None
+    prober: HealthProber | None = None
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -206,6 +208,8 @@ class Runtime:
         await self.delivery.start()
         if self.registrar is not None:
             await self.registrar.start()
+        if self.prober is not None:
+            await self.prober.start()
         # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
         # collector's view keeps full collections short, which trims the latency tail under load.
         gc.collect()
@@ -215,6 +219,8 @@ class Runtime:
         """End tasks and streams, drain deliveries and writes, close connections."""
         if self.registrar is not None:
             await self.registrar.close()
+        if self.prober is not None:
+            await self.prober.close()
         if self.router is not None:
             await self.router.close()
         await self.service.shutdown()
@@ -287,6 +293,9 @@ def create_app(
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
     runtime = Runtime(engine, migrate, service, delivery, repo, client, redis, registrar, router)
+    if template is None and settings.health_check_seconds > 0:
+        cards_in = CardFetcher(client, settings.push_timeout_seconds)
+        runtime.prober = HealthProber(registry, cards_in, A2AClient(client), settings.health_check_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

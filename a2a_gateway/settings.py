@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         default=None, description="Kit agents: the owner's key used to register and heartbeat."
     )
     heartbeat_seconds: float = Field(default=30.0, gt=0, description="Kit agents: heartbeat interval.")
+    health_check_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Gateway: probe every registered agent with a real A2A call this often; 0 turns it off.",
+    )
     redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")
     redis_prefix: str = "a2a-gateway:"
 

@@ -130,6 +130,20 @@ class A2AClient:
             raise _upstream_error(reply)
         return reply["result"]
 
+    async def ping(self, url: str, version: str) -> None:
+        """A cheap real call (GetTask of a task that cannot exist): any well-formed JSON-RPC answer,
+        result or error, shows the agent is serving A2A. Raises the gateway's upstream errors otherwise."""
+        body, headers, _ = self._call(
+            version, ("tasks/get", "GetTask"), "health-probe-" + new_id(), False
+        )
+        with _upstream_errors():
+            response = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
+        reply = _json(response.content)
+        if not isinstance(reply, dict) or not ("result" in reply or isinstance(reply.get("error"), dict)):
+            raise InvalidAgentResponse("The agent's answer is not a JSON-RPC response")
+
     async def cancel(self, url: str, version: str, task_id: str) -> None:
         """Best-effort cancel of an upstream task (failures are logged, not raised)."""
         legacy = version.startswith("0.3")

@@ -5,6 +5,7 @@ fastest."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,17 @@ class Hosts(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    async with network(tmp_path) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def network(tmp_path: Path, **overrides: Any) -> AsyncIterator[dict[str, Any]]:
+    """A gateway whose outbound calls reach the in-process hosts, with one logged-in owner."""
     echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
     hosts = Hosts(echo)
     gateway = create_app(
-        make_settings(tmp_path / "gw", outbound_allowlist=[]),
+        make_settings(tmp_path / "gw", outbound_allowlist=[], **overrides),
         ECHO_AGENT,
         outbound_transport=hosts,
         resolver=resolver,
@@ -177,3 +185,20 @@ async def test_routing_prefers_the_faster_of_equally_trusted_agents(net: dict[st
     hosts.seen.clear()
     chosen = (await rpc(gw, "SendMessage", by_tag))["result"]["task"]
     assert chosen["metadata"] == {"agentId": fast} and hosts.seen == ["fast.test"]
+
+
+async def test_active_health_checks_record_probes_and_degrade_a_silent_agent(tmp_path: Path) -> None:
+    async with network(tmp_path, health_check_seconds=0.05) as started:
+        gw, hosts = started["gw"], started["hosts"]
+        alive = await started["register"]("alive.test")
+        silent = await started["register"]("silent.test")
+        hosts.down.add("silent.test")
+        found = await settled(gw, alive, lambda a: a["health"]["lastProbeOk"] is True)
+        assert found["status"] == "online" and found["health"]["latencyMs"] is not None
+        # The probe is a real A2A call: the card, then a JSON-RPC request to the agent's endpoint.
+        assert "alive.test" in hosts.seen
+        quiet = await settled(gw, silent, lambda a: a["status"] == "degraded")
+        assert quiet["health"]["lastProbeOk"] is False and quiet["health"]["lastProbeAt"]
+        # Once it answers again, probes bring it back.
+        hosts.down.clear()
+        await settled(gw, silent, lambda a: a["status"] == "online" and a["health"]["lastProbeOk"])

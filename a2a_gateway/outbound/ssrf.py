@@ -1,4 +1,9 @@
-"""SSRF guard: refuses outbound URLs whose host resolves to a non-public address unless allowlisted."""
+"""SSRF guard: refuses outbound URLs whose host resolves to a non-public address unless allowlisted.
+
+The guard resolves a host name once per request and vets every address it gets. `GuardedTransport` then
+connects to the vetted address itself (DNS pinning), so a name that changes its answer between the check
+and the connection (DNS rebinding) cannot steer the request somewhere the guard never saw.
+"""
 
 from __future__ import annotations
 
@@ -93,6 +98,15 @@ class SsrfGuard:
 
     async def check(self, url: str) -> None:
         """Raise OutboundRefused unless the URL may be fetched; names are re-resolved on every call."""
+        await self.pin(url)
+
+    async def pin(self, url: str) -> IPAddress | None:
+        """Vet the URL and return the address a connection must use, or None when the URL needs no rewrite.
+
+        A host name is resolved afresh (never cached) and every address it resolves to must be public or
+        allowlisted; the first of them is returned. An IP literal, or a host allowlisted by name, gives
+        None: the URL already says where to connect. Raises OutboundRefused when the URL may not be fetched.
+        """
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -104,8 +118,16 @@ class SsrfGuard:
         if not host:
             raise OutboundRefused("Outbound URL has no host")
         if host in self._hosts:
-            return
-        addresses = await self._addresses(host, parsed.port or _DEFAULT_PORTS[parsed.scheme])
+            return None
+        literal = _ip_literal(host)
+        if literal is not None:
+            self._vet(host, [literal])
+            return None
+        addresses = await self._resolve_name(host, parsed.port or _DEFAULT_PORTS[parsed.scheme])
+        self._vet(host, addresses)
+        return addresses[0]
+
+    def _vet(self, host: str, addresses: list[IPAddress]) -> None:
         for ip in addresses:
             if self._allowlisted(ip):
                 continue
@@ -113,11 +135,7 @@ class SsrfGuard:
             if why is not None:
                 raise OutboundRefused(f"Outbound host {host!r} resolves to {why} address {ip}")
 
-    async def _addresses(self, host: str, port: int) -> list[IPAddress]:
-        try:
-            return [ipaddress.ip_address(host)]
-        except ValueError:
-            pass
+    async def _resolve_name(self, host: str, port: int) -> list[IPAddress]:
         try:
             resolved = await self._resolve(host, port)
         except (OSError, UnicodeError) as exc:
@@ -130,21 +148,54 @@ class SsrfGuard:
             raise OutboundRefused(f"Outbound host {host!r} resolved to an unusable address") from exc
 
 
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def _normalise_host(host: str) -> str:
     # A trailing dot names the same host, so "localhost." must not slip past a "localhost" rule.
     return host.strip().lower().rstrip(".")
 
 
+def _pinned_request(request: httpx.Request, address: IPAddress) -> httpx.Request:
+    """A copy of the request that connects to `address` but still names the original host.
+
+    The URL's host becomes the IP literal (httpx brackets IPv6); the Host header keeps the original name, and
+    for https the TLS SNI name (which certificate verification also uses) is the original host name.
+    """
+    headers = request.headers.copy()
+    headers.setdefault("Host", request.url.netloc.decode("ascii"))
+    extensions = dict(request.extensions)
+    if request.url.scheme == "https":
+        extensions["sni_hostname"] = _normalise_host(request.url.raw_host.decode("ascii"))
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(address)),
+        headers=headers,
+        stream=request.stream,
+        extensions=extensions,
+    )
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that runs the SSRF guard before every request, redirects included."""
+    """An httpx transport that vets every request, redirects included, and pins it to the vetted address."""
 
     def __init__(self, guard: SsrfGuard, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self._guard = guard
         self._inner = inner or httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Check the destination, then hand the request to the wrapped transport."""
-        await self._guard.check(str(request.url))
+        """Check the destination, then hand the wrapped transport a request aimed at the vetted address.
+
+        The client's own request object is left untouched, so redirects are resolved against the original
+        URL and every hop comes back here to be checked and pinned again.
+        """
+        address = await self._guard.pin(str(request.url))
+        if address is not None:
+            request = _pinned_request(request, address)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -1,8 +1,8 @@
 """Call health: which agents' recent calls fail (``degraded``) and how fast each answers.
 
 Each gateway process keeps a short window of outcomes per agent and a moving average of the time to
-the agent's first answer. It reports a change worth persisting only when the verdict flips or the
-latency drifts, so a healthy, steady agent costs no database write per call.
+the agent's first answer. It reports a change worth persisting when the verdict flips (at once) or the
+latency drifts (at most every few seconds), so routed calls cost no database write of their own.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ FAILURES_IN_A_ROW = 3  # this many consecutive failures make an agent failing
 FAILURE_RATIO = 0.5  # or at least this share of the window, once it holds MIN_CALLS outcomes
 MIN_CALLS = 4
 SMOOTHING = 0.3  # weight of the newest latency in the moving average
-DRIFT = 0.2  # a latency change of this fraction (or REFRESH_SECONDS passing) is persisted
-REFRESH_SECONDS = 30.0
+DRIFT = 0.1  # a latency change of this fraction is persisted, at most once per REFRESH_SECONDS
+REFRESH_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -69,8 +69,9 @@ class CallHealth:
         stored = window.stored_latency_ms
         drifted = window.latency_ms is not None and (
             stored is None
-            or abs(window.latency_ms - stored) > DRIFT * stored
-            or now - window.stored_at > REFRESH_SECONDS
+            or (
+                now - window.stored_at >= REFRESH_SECONDS and abs(window.latency_ms - stored) > DRIFT * stored
+            )
         )
         if failing == window.stored_failing and not drifted:
             return None

@@ -97,3 +97,9 @@ async def drop_redis_keys(url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def host_of(request: httpx.Request) -> str:
+    """The host a request was addressed to. Outbound requests are pinned to the vetted IP address, so
+    in-process test transports route on the Host header, not on the URL."""
+    return request.headers["host"].split(":")[0]

@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from a2a_gateway.app import create_agent_app, create_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
+from tests.factories import host_of
 
 PUBLIC = "93.184.216.34"
 
@@ -27,7 +28,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<html>not a card</html>"))
 
     async def route(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "echo.test":
+        if host_of(request) == "echo.test":
             return await httpx.ASGITransport(app=echo).handle_async_request(request)
         return await garbage.handle_async_request(request)
 

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from a2a_gateway.app import create_agent_app, create_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
-from tests.factories import envelope, error_of, rpc, user_message
+from tests.factories import envelope, error_of, host_of, rpc, user_message
 
 PUBLIC = "93.184.216.34"
 
@@ -33,9 +33,9 @@ class Router(httpx.AsyncBaseTransport):
         self.echo = httpx.ASGITransport(app=echo)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host == "echo.test":
+        if host_of(request) == "echo.test":
             return await self.echo.handle_async_request(request)
-        if request.url.host == "garbage.test":
+        if host_of(request) == "garbage.test":
             return httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>hi</html>")
         raise httpx.ConnectError("connection refused", request=request)
 

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from a2a_gateway.app import create_agent_app, create_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
+from tests.factories import host_of
 
 PUBLIC = "93.184.216.34"
 
@@ -29,7 +30,7 @@ class Router(httpx.AsyncBaseTransport):
         self.apps: dict[str, Starlette] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await httpx.ASGITransport(app=self.apps[request.url.host]).handle_async_request(request)
+        return await httpx.ASGITransport(app=self.apps[host_of(request)]).handle_async_request(request)
 
 
 async def test_agent_registers_itself_and_keeps_one_entry(tmp_path: Path) -> None:

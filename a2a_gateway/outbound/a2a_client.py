@@ -11,7 +11,17 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
-from a2a_gateway.errors import GatewayError, InvalidAgentResponse, OutboundRefused, UpstreamUnavailable
+from a2a_gateway.errors import (
+    ContentTypeNotSupported,
+    GatewayError,
+    InvalidAgentResponse,
+    InvalidParams,
+    OutboundRefused,
+    TaskNotCancelable,
+    TaskNotFound,
+    UnsupportedOperation,
+    UpstreamUnavailable,
+)
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
@@ -24,9 +34,32 @@ def _envelope(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": new_id(), "method": method, "params": params}
 
 
+class StreamingRefused(UnsupportedOperation):
+    """The agent answered a streaming call with "unsupported" or "method not found" (it does not stream)."""
+
+
+# An agent's A2A error that concerns the caller's request reaches the caller as that same error.
+_PASSED_ON: dict[int, type[GatewayError]] = {
+    -32001: TaskNotFound,
+    -32002: TaskNotCancelable,
+    -32004: UnsupportedOperation,
+    -32005: ContentTypeNotSupported,
+    -32602: InvalidParams,
+}
+
+
+def _error_code(body: Any) -> Any:
+    return (
+        body["error"].get("code") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+    )
+
+
 def _upstream_error(body: Any) -> GatewayError:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         code, message = body["error"].get("code"), str(body["error"].get("message", ""))[:200]
+        passed_on = _PASSED_ON.get(code) if isinstance(code, int) else None
+        if passed_on is not None:
+            return passed_on(f"The agent answered: {message}")
         return InvalidAgentResponse(f"The agent answered with error {code}: {message}")
     return InvalidAgentResponse("The agent's answer is not a JSON-RPC response")
 
@@ -90,7 +123,11 @@ class A2AClient:
                 if response.status_code != 200:
                     raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                    raise _upstream_error(_json(await response.aread()))
+                    body = _json(await response.aread())
+                    error = _upstream_error(body)
+                    if _error_code(body) in (-32004, -32601):  # unsupported, or no such method
+                        raise StreamingRefused(error.message)
+                    raise error
                 async for data in _sse_data(response):
                     yield _event(data, version.startswith("0.3"))
 
@@ -133,9 +170,7 @@ class A2AClient:
     async def ping(self, url: str, version: str) -> None:
         """A cheap real call (GetTask of a task that cannot exist): any well-formed JSON-RPC answer,
         result or error, shows the agent is serving A2A. Raises the gateway's upstream errors otherwise."""
-        body, headers, _ = self._call(
-            version, ("tasks/get", "GetTask"), "health-probe-" + new_id(), False
-        )
+        body, headers, _ = self._call(version, ("tasks/get", "GetTask"), "health-probe-" + new_id(), False)
         with _upstream_errors():
             response = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
         if response.status_code != 200:

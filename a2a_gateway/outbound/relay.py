@@ -17,11 +17,11 @@ from typing import Protocol
 
 from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, SkillContext, Status
 from a2a_gateway.agent.skill import message_text
-from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UpstreamUnavailable
-from a2a_gateway.outbound.a2a_client import A2AClient
+from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UnsupportedOperation, UpstreamUnavailable
+from a2a_gateway.outbound.a2a_client import A2AClient, StreamingRefused
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
-from a2a_gateway.registry.calls import REPLIED, UNREACHABLE, RoutedCall
+from a2a_gateway.registry.calls import AGENT_ERROR, REPLIED, UNREACHABLE, RoutedCall
 
 AGENT_KEY = "agentId"
 CLOSED_EARLY = "The agent closed its stream before the task finished"
@@ -30,13 +30,22 @@ POLL_MAX_SECONDS = 10.0
 _RUNNING = (v1.TaskState.SUBMITTED, v1.TaskState.WORKING)
 
 
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where and how to call an agent: its JSON-RPC URL, protocol version, and whether it streams."""
+
+    url: str
+    version: str
+    streams: bool = True
+
+
 class RelayHooks(Protocol):
     """What a run reports to: record writes, health evidence, and whether the gateway is stopping."""
 
     stopping: bool
 
-    async def lookup(self, agent_id: str) -> tuple[str, str]:
-        """The agent's JSON-RPC URL and protocol version; InvalidParams when it is not registered."""
+    async def lookup(self, agent_id: str) -> Upstream:
+        """Where and how to call the agent; InvalidParams when it is not registered."""
         ...
 
     def record(self, call: RoutedCall) -> None:
@@ -57,6 +66,7 @@ class RelayRun:
     hooks: RelayHooks
     url: str = ""
     version: str = ""
+    streams: bool = True
     finished: bool = False
     started: bool = False
     sent_at: float | None = None
@@ -70,7 +80,8 @@ class RelayRun:
         self, ctx: SkillContext, resume: bool = False
     ) -> AsyncGenerator[AgentEvent, v1.Message | None]:
         """Send the message upstream (or, resuming, catch up with the upstream task) and mirror it."""
-        self.url, self.version = await self.hooks.lookup(self.call.agent_id)
+        upstream = await self.hooks.lookup(self.call.agent_id)
+        self.url, self.version, self.streams = upstream.url, upstream.version, upstream.streams
         metadata = {k: v for k, v in ctx.metadata.items() if k != AGENT_KEY} or None
         message = ctx.message.model_copy(update={"task_id": None, "context_id": None})
         self.started = resume
@@ -104,7 +115,11 @@ class RelayRun:
                     update={"task_id": self.upstream_task, "context_id": self.call.upstream_context_id}
                 )
         except GatewayError as error:
-            outcome = "invalid_response" if isinstance(error, InvalidAgentResponse) else UNREACHABLE
+            outcome = (
+                "invalid_response" if isinstance(error, InvalidAgentResponse)
+                else UNREACHABLE if isinstance(error, UpstreamUnavailable)
+                else AGENT_ERROR
+            )  # fmt: skip
             self._end(outcome, error.message)
             if not self.started:
                 raise  # before any event: the caller gets the error itself (-32006, -32051, ...)
@@ -127,7 +142,19 @@ class RelayRun:
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         request = v1.SendMessageRequest(message=message, metadata=metadata)
         self.sent_at = time.perf_counter()
-        return self.a2a.stream(self.url, self.version, request) if ctx.streaming else self._once(request)
+        return self._stream(request) if ctx.streaming and self.streams else self._once(request)
+
+    async def _stream(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
+        """A streaming upstream call; an agent that turns streaming down gets the blocking call instead."""
+        try:
+            async with contextlib.aclosing(self.a2a.stream(self.url, self.version, request)) as events:
+                async for event in events:
+                    yield event
+            return
+        except StreamingRefused:
+            self.streams = False  # refused before its stream opened: nothing was relayed yet
+        async for event in self._once(request):
+            yield event
 
     def _end(self, outcome: str, error: str | None = None) -> None:
         if self.call.outcome is None:
@@ -160,7 +187,7 @@ class RelayRun:
                 async for event in events:
                     yield event
             return
-        except InvalidAgentResponse:
+        except (InvalidAgentResponse, UnsupportedOperation):
             pass  # the agent does not offer resubscription: poll it instead
         delay = POLL_START_SECONDS
         while task.status.state in _RUNNING:

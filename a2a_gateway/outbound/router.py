@@ -14,7 +14,7 @@ from typing import Any
 from a2a_gateway.agent import AgentDefinition, AgentEvent, Skill, SkillContext, SkillHandler
 from a2a_gateway.errors import InvalidParams, NotFound
 from a2a_gateway.outbound.a2a_client import A2AClient
-from a2a_gateway.outbound.relay import AGENT_KEY, RelayRun
+from a2a_gateway.outbound.relay import AGENT_KEY, RelayRun, Upstream
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.calls import LOST, RoutedCall
@@ -40,11 +40,11 @@ class Router:
         self._calls = calls
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
-        self._lookups: dict[str, tuple[float, tuple[str, str]]] = {}
+        self._lookups: dict[str, tuple[float, Upstream]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    async def lookup(self, agent_id: str) -> tuple[str, str]:
-        """The JSON-RPC URL and protocol version of a registered agent (cached for a few seconds)."""
+    async def lookup(self, agent_id: str) -> Upstream:
+        """Where and how to call a registered agent (cached for a few seconds)."""
         now = time.monotonic()
         cached = self._lookups.get(agent_id)
         if cached is not None and now - cached[0] < LOOKUP_TTL_SECONDS:
@@ -199,8 +199,8 @@ class RoutingAgent(AgentDefinition):
         return cls(**{f.name: getattr(agent, f.name) for f in fields(agent)}, router=router)
 
 
-async def lookup(registry: RegistryService, agent_id: str) -> tuple[str, str]:
-    """The JSON-RPC URL and protocol version of a registered agent; InvalidParams when unknown."""
+async def lookup(registry: RegistryService, agent_id: str) -> Upstream:
+    """Where and how to call a registered agent; InvalidParams when unknown."""
     try:
         agent = await registry.get(agent_id)
     except NotFound:
@@ -208,4 +208,4 @@ async def lookup(registry: RegistryService, agent_id: str) -> tuple[str, str]:
             f"Unknown agent {agent_id[:64]}",
             violations=[{"field": "metadata.agentId", "description": "no such agent"}],
         ) from None
-    return agent.endpoint, agent.protocol_version
+    return Upstream(agent.endpoint, agent.protocol_version, agent.streaming)

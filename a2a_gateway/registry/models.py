@@ -42,6 +42,7 @@ class Agent:
     last_heartbeat: datetime | None = None
     trust_score: float = 0.0
     card_url: str | None = None
+    streaming: bool = True  # its card offers streaming (a relay then streams upstream when useful)
     call_failing: bool = False  # its recent routed calls or health probes fail
     latency_ms: float | None = None  # smoothed time to its first answer on routed calls and probes
     probed_at: datetime | None = None

@@ -114,6 +114,7 @@ class RegistryService:
         agent = await self.register(owner, spec)
         agent.protocol_version = interface.protocol_version
         agent.card_url = card_url
+        agent.streaming = bool(card.capabilities.streaming)
         await self._repo.save(agent)
         return agent
 

@@ -48,6 +48,7 @@ def _row(agent: Agent) -> dict[str, Any]:
         "created_us": micros(agent.created_at),
         "updated_us": micros(agent.updated_at),
         "card_url": agent.card_url,
+        "streaming": agent.streaming,
     }
 
 
@@ -83,6 +84,7 @@ def _agent(r: Row[Any]) -> Agent:
         last_heartbeat=from_micros(r.last_heartbeat_us),
         trust_score=r.trust_score,
         card_url=r.card_url,
+        streaming=bool(r.streaming),
         call_failing=bool(r.call_failing),
         latency_ms=r.latency_ms,
         probed_at=from_micros(r.probed_us),

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    true,
 )
 
 metadata = MetaData()
@@ -130,6 +131,7 @@ agents = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Column("card_url", String(2048), nullable=True),
+    Column("streaming", Boolean, nullable=False, server_default=true()),
     Column("call_failing", Boolean, nullable=False, server_default=false()),
     Column("latency_ms", Float, nullable=True),
     Column("probed_us", BigInteger, nullable=True),

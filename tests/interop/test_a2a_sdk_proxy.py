@@ -142,6 +142,13 @@ async def net(tmp_path: Path) -> AsyncIterator[Net]:
                 registered = response.json()["data"]
                 assert registered["name"] == "Reference Echo Agent"
                 agents[host] = registered["id"]
+            # The same non-streaming agent registered by body: the gateway cannot know from a card
+            # that it does not stream, and learns it from the agent's refusal.
+            body = {"name": "Reference Echo Agent", "endpoint": f"http://nostream.test{RPC_PATH}",
+                    "skills": [{"id": "echo", "name": "Echo"}]}  # fmt: skip
+            response = await http.post("/api/v1/agents", json=body, headers=owner)
+            assert response.status_code == 201, response.text
+            agents["nostream-by-body"] = response.json()["data"]["id"]
         yield Net(server.url, agents, upstreams.calls)
     finally:
         await server.stop()
@@ -278,18 +285,15 @@ async def test_streamed_task_can_be_read_back(sdk: Sdk, net: Net) -> None:
     assert texts(got) == [["echo: later"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: the relay always calls SendStreamingMessage upstream for a streaming caller, "
-    "ignoring the upstream card's capabilities.streaming=false; the SDK server answers -32004 and the "
-    "caller gets -32006 'The agent answered with error -32004: Streaming is not supported by the agent'",
-)
+@pytest.mark.parametrize("registered", ["nostream.test", "nostream-by-body"])
 @pytest.mark.parametrize("version", ["1.0", "0.3"])
-async def test_streaming_caller_of_an_upstream_that_does_not_stream(net: Net, version: str) -> None:
+async def test_streaming_caller_of_an_upstream_that_does_not_stream(
+    net: Net, version: str, registered: str
+) -> None:
     """The proxy card promises streaming for every agent, but this upstream's own card says
     ``streaming: false`` (the reference card as published): the gateway must still serve the streaming
     caller, e.g. with a blocking upstream SendMessage replayed as events (or not promise streaming)."""
-    async with sdk_clients(net, version, "nostream.test") as sdk:
+    async with sdk_clients(net, version, registered) as sdk:
         events = await collect(sdk.streaming.send_message(request("no stream")))
     last = events[-1]
     if last.HasField("status_update"):

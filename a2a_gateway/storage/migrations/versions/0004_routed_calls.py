@@ -1,4 +1,4 @@
-"""Routed-call records, and call health, latency and probe results on agents.
+"""Routed-call records; on agents, whether they stream, call health, latency and probe results.
 
 Revision ID: 0004
 Revises: 0003
@@ -37,6 +37,7 @@ def upgrade() -> None:
     op.create_index("ix_routed_calls_outcome", "routed_calls", ["outcome"])
     with op.batch_alter_table("agents") as batch:
         batch.add_column(sa.Column("card_url", sa.String(2048), nullable=True))
+        batch.add_column(sa.Column("streaming", sa.Boolean, nullable=False, server_default=sa.true()))
         batch.add_column(sa.Column("call_failing", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("latency_ms", sa.Float, nullable=True))
         batch.add_column(sa.Column("probed_us", sa.BigInteger, nullable=True))
@@ -46,7 +47,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop routed_calls and the agents' health columns."""
     with op.batch_alter_table("agents") as batch:
-        for name in ("probe_ok", "probed_us", "latency_ms", "call_failing", "card_url"):
+        for name in ("probe_ok", "probed_us", "latency_ms", "call_failing", "streaming", "card_url"):
             batch.drop_column(name)
     op.drop_index("ix_routed_calls_outcome", "routed_calls")
     op.drop_index("ix_routed_calls_agent_id", "routed_calls")

@@ -40,6 +40,7 @@ from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.health_prober import HealthProber
+from a2a_gateway.outbound.lean_http import LeanHttp
 from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.router import Router, RoutingAgent
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
@@ -224,6 +225,8 @@ class Runtime:
         if self.router is not None:
             await self.router.close()
         await self.service.shutdown()
+        if self.router is not None:
+            await self.router.release()
         await self.delivery.close()
         await self.repo.close()
         await self.client.aclose()
@@ -254,7 +257,9 @@ def create_app(
     if template is None:
         # The gateway itself (not a kit agent) serves registry discovery as a skill and routes messages
         # that name an agent to it.
-        router = Router(registry, A2AClient(client), calls)
+        # The lean client speaks to real sockets; an injected (test) transport keeps every call on httpx.
+        lean = LeanHttp(guard) if outbound_transport is None else None
+        router = Router(registry, A2AClient(client, lean=lean), calls)
         agent = replace(agent, skills=[*agent.skills, discover_skill(registry)])
         agent = RoutingAgent.around(agent, router)
     service = TaskService(agent, repo, broker, notifier, history_default=settings.history_default_length)

@@ -22,6 +22,7 @@ from a2a_gateway.errors import (
     UnsupportedOperation,
     UpstreamUnavailable,
 )
+from a2a_gateway.outbound.lean_http import LeanHttp, LeanHttpError
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
@@ -67,9 +68,13 @@ def _upstream_error(body: Any) -> GatewayError:
 class A2AClient:
     """Speaks to an upstream agent's JSON-RPC endpoint through the shared (SSRF-guarded) client."""
 
-    def __init__(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, timeout: float = 30.0, lean: LeanHttp | None = None
+    ) -> None:
         self._client = client
         self._timeout = timeout
+        # Unary calls (the hot path) go through the lean client when there is one; streams use httpx.
+        self._lean = lean
 
     def _call(
         self, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str, stream: bool
@@ -159,10 +164,15 @@ class A2AClient:
         """The ``result`` of a unary call; transport failures and JSON-RPC errors as gateway errors."""
         body, headers, timeout = call
         with _upstream_errors():
-            response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
-        reply = _json(response.content)
+            if self._lean is not None:
+                answer = await self._lean.post(url, body, headers)
+                status, content = answer.status, answer.body
+            else:
+                response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
+                status, content = response.status_code, response.content
+        if status != 200:
+            raise UpstreamUnavailable(f"The agent answered HTTP {status}")
+        reply = _json(content)
         if not isinstance(reply, dict) or "result" not in reply:
             raise _upstream_error(reply)
         return reply["result"]
@@ -178,6 +188,11 @@ class A2AClient:
         reply = _json(response.content)
         if not isinstance(reply, dict) or not ("result" in reply or isinstance(reply.get("error"), dict)):
             raise InvalidAgentResponse("The agent's answer is not a JSON-RPC response")
+
+    async def aclose(self) -> None:
+        """Close the lean client's idle connections (the shared httpx client is closed by its owner)."""
+        if self._lean is not None:
+            await self._lean.aclose()
 
     async def cancel(self, url: str, version: str, task_id: str) -> None:
         """Best-effort cancel of an upstream task (failures are logged, not raised)."""
@@ -204,6 +219,10 @@ def _upstream_errors() -> Iterator[None]:
         raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
     except httpx.TimeoutException:
         raise UpstreamUnavailable("The agent did not answer in time") from None
+    except LeanHttpError as failed:
+        if failed.args == ("timed out",):
+            raise UpstreamUnavailable("The agent did not answer in time") from None
+        raise UpstreamUnavailable("The agent could not be reached") from None
     except httpx.HTTPError:
         raise UpstreamUnavailable("The agent could not be reached") from None
 

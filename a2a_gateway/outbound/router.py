@@ -157,6 +157,10 @@ class Router:
         failed = await service.recover(keep=resumed)
         return len(resumed), failed
 
+    async def release(self) -> None:
+        """After the task service has stopped: close upstream connections."""
+        await self._a2a.aclose()
+
     async def close(self) -> None:
         """Stop: relays still running leave their records open for the next start."""
         self.stopping = True

@@ -49,6 +49,7 @@ class GatewayRegistrar:
                 await self._task
 
     async def _run(self) -> None:
+        retry = 0.5  # until the first registration succeeds, retry soon (the gateway may be starting)
         while True:
             try:
                 if self.agent_id is None:
@@ -58,7 +59,11 @@ class GatewayRegistrar:
             except (httpx.HTTPError, RegistrationFailed) as exc:
                 # Never log the key; the gateway's error code and status are enough to act on.
                 log.warning("gateway registration or heartbeat failed: %s", exc)
-            await asyncio.sleep(self._interval)
+            if self.agent_id is None:
+                await asyncio.sleep(min(retry, self._interval))
+                retry *= 2
+            else:
+                await asyncio.sleep(self._interval)
 
     async def _register(self) -> str:
         endpoint = self._public_url + "/a2a"

@@ -8,8 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
+from a2a_gateway.app import create_app
+from agents_examples.echo import ECHO_AGENT
+from tests.conftest import make_settings
 from tests.factories import Clock
 
 ENDPOINT = "http://127.0.0.1:9001"
@@ -240,3 +244,16 @@ async def test_discover_filters_ranking_and_pagination(
         {"status": "sleepy"},
     ):
         assert (await client.get("/api/v1/discover", params=bad, headers=alice)).status_code == 400
+
+
+async def test_discovery_is_public_in_the_open_gateway_only(tmp_path: Any) -> None:
+    for open_gateway, expected in ((True, 200), (False, 401)):
+        app = create_app(make_settings(tmp_path / str(open_gateway), open_gateway=open_gateway), ECHO_AGENT)
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as anonymous,
+        ):
+            response = await anonymous.get("/api/v1/discover")
+            assert response.status_code == expected, response.text
+            if expected == 200:
+                assert response.json()["meta"]["total"] == 0

@@ -164,7 +164,10 @@ def routes(authn: Authenticator, registry: RegistryService) -> list[BaseRoute]:
 
     @rest
     async def discover(request: Request) -> Response:
-        await caller(request, "agents:read")
+        # Discovery is public in the open gateway, as the gateway's discover skill is over A2A.
+        principal = await authn.resolve(request)
+        if principal.authenticated:
+            scopes.require(principal.scopes, "agents:read")
         query = discovery_query(request)
         page = await registry.discover(query)
         body = {"data": [agent_view(a, registry) for a in page.agents],

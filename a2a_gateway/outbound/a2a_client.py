@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from a2a_gateway.errors import (
     ContentTypeNotSupported,
@@ -47,6 +47,18 @@ _PASSED_ON: dict[int, type[GatewayError]] = {
     -32005: ContentTypeNotSupported,
     -32602: InvalidParams,
 }
+
+
+class _SendReply(BaseModel):
+    """A JSON-RPC answer to a 1.0 SendMessage, parsed in one step from its bytes."""
+
+    result: v1.SendMessageResponse | None = None
+
+
+def _result_of(reply: Any) -> Any:
+    if not isinstance(reply, dict) or "result" not in reply:
+        raise _upstream_error(reply)
+    return reply["result"]
 
 
 def _error_code(body: Any) -> Any:
@@ -138,7 +150,16 @@ class A2AClient:
 
     async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
         """A blocking send: the upstream's final (or paused) task, or its direct message, as one event."""
-        answer = await self._result(url, self._call(version, ("message/send", "SendMessage"), request, False))
+        content = await self._exchange(
+            url, self._call(version, ("message/send", "SendMessage"), request, False)
+        )
+        if not version.startswith("0.3"):
+            # Straight from the bytes (the common case); anything else takes the general path below.
+            with contextlib.suppress(ValidationError):
+                fast = _SendReply.model_validate_json(content)
+                if fast.result is not None:
+                    return v1.StreamResponse(task=fast.result.task, message=fast.result.message)
+        answer = _result_of(_json(content))
         try:
             if version.startswith("0.3"):
                 result = v0_3.parse_send_message_result(answer)
@@ -162,6 +183,10 @@ class A2AClient:
 
     async def _result(self, url: str, call: tuple[bytes, dict[str, str], httpx.Timeout]) -> Any:
         """The ``result`` of a unary call; transport failures and JSON-RPC errors as gateway errors."""
+        return _result_of(_json(await self._exchange(url, call)))
+
+    async def _exchange(self, url: str, call: tuple[bytes, dict[str, str], httpx.Timeout]) -> bytes:
+        """The body of a unary call's 200 answer; transport failures as gateway errors."""
         body, headers, timeout = call
         with _upstream_errors():
             if self._lean is not None:
@@ -172,10 +197,7 @@ class A2AClient:
                 status, content = response.status_code, response.content
         if status != 200:
             raise UpstreamUnavailable(f"The agent answered HTTP {status}")
-        reply = _json(content)
-        if not isinstance(reply, dict) or "result" not in reply:
-            raise _upstream_error(reply)
-        return reply["result"]
+        return content
 
     async def ping(self, url: str, version: str) -> None:
         """A cheap real call (GetTask of a task that cannot exist): any well-formed JSON-RPC answer,

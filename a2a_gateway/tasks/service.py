@@ -21,7 +21,7 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
-from a2a_gateway.tasks.live import Crash, LiveTask
+from a2a_gateway.tasks.live import Crash, Handler, LiveTask
 from a2a_gateway.tasks.models import TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
@@ -117,16 +117,9 @@ class TaskService:
             owner=owner,
         )
         gen = skill.handler(ctx)
-        first: AgentEvent | Crash | None
-        try:
-            first = await gen.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except GatewayError:
-            raise  # a skill that refuses before starting (bad input, upstream unreachable): no task
-        except Exception:
-            log.exception("skill failed before its first event", extra={"skillId": skill.id})
-            first = Crash()
+        # A skill that refuses before starting (bad input, upstream unreachable) raises GatewayError
+        # from here: the caller gets that error and no task is created.
+        first = await _first_event(gen, skill.id, refusals=True)
         if isinstance(first, Reply):
             await gen.aclose()
             return v1.Message(
@@ -313,14 +306,7 @@ class TaskService:
             owner=owner,
         )
         gen = skill.handler(ctx)
-        first: AgentEvent | Crash | None
-        try:
-            first = await gen.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except Exception:
-            log.exception("resumed skill failed before its first event", extra={"taskId": task_id})
-            first = Crash()
+        first = await _first_event(gen, skill.id, refusals=False)
         if stored.status.state.interrupted and isinstance(first, InputRequired):
             live.generator = gen  # still waiting for the caller, as before the restart
             live.settle()
@@ -351,6 +337,23 @@ class TaskService:
 
     def _forget(self, live: LiveTask) -> None:
         self._live.pop(live.task.id, None)
+
+
+async def _first_event(gen: Handler, skill_id: str, *, refusals: bool) -> AgentEvent | Crash | None:
+    """Run a handler to its first event: None when it ends at once, Crash when it raises (a
+    GatewayError propagates instead when ``refusals`` is set)."""
+    try:
+        return await gen.__anext__()
+    except StopAsyncIteration:
+        return None
+    except GatewayError:
+        if refusals:
+            raise
+        log.exception("skill refused before its first event", extra={"skillId": skill_id})
+        return Crash()
+    except Exception:
+        log.exception("skill failed before its first event", extra={"skillId": skill_id})
+        return Crash()
 
 
 def _name(value: v1.TaskState) -> str:

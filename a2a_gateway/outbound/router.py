@@ -158,7 +158,9 @@ class Router:
         return len(resumed), failed
 
     async def release(self) -> None:
-        """After the task service has stopped: close upstream connections."""
+        """After the task service has stopped: finish health writes of the last calls, close connections."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self._a2a.aclose()
 
     async def close(self) -> None:

@@ -109,25 +109,15 @@ class A2AClient:
         # Between events (or before the answer) an agent may think for a while, but not forever.
         return body, headers, httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS)
 
-    async def stream(
+    def stream(
         self, url: str, version: str, request: v1.SendMessageRequest
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Send a message and yield the upstream events, translated to 1.0."""
-        async with contextlib.aclosing(
-            self._events(url, version, ("message/stream", "SendStreamingMessage"), request)
-        ) as events:
-            async for event in events:
-                yield event
+        return self._events(url, version, ("message/stream", "SendStreamingMessage"), request)
 
-    async def subscribe(
-        self, url: str, version: str, task_id: str
-    ) -> AsyncGenerator[v1.StreamResponse, None]:
+    def subscribe(self, url: str, version: str, task_id: str) -> AsyncGenerator[v1.StreamResponse, None]:
         """Re-attach to a running upstream task and yield what follows (its snapshot first, in 1.0)."""
-        async with contextlib.aclosing(
-            self._events(url, version, ("tasks/resubscribe", "SubscribeToTask"), task_id)
-        ) as events:
-            async for event in events:
-                yield event
+        return self._events(url, version, ("tasks/resubscribe", "SubscribeToTask"), task_id)
 
     async def _events(
         self, url: str, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str

@@ -42,11 +42,10 @@ DEMO_EMAIL = "demo@example.com"
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    from a2a_gateway.app import create_app
-    from agents_examples.echo import ECHO_AGENT
+    from a2a_gateway.app import create_gateway_app
 
     log.configure(settings.log_level, settings.log_json)
-    app = create_app(settings, ECHO_AGENT)
+    app = create_gateway_app(settings)
     uvicorn.run(
         app,
         host=host,

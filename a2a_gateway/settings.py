@@ -22,10 +22,25 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A connection's request line and headers must arrive within this."
+    )
+    max_connections_per_client: int = Field(
+        default=256, ge=1, description="Open connections allowed from one client address."
+    )
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     card_max_age: int = Field(default=300, ge=0, description="Cache-Control max-age of agent cards.")
+    outbound_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Calls to agents: connect and send timeout, unary answers, card fetches and probes.",
+    )
     push_notifications: bool = True
     push_timeout_seconds: float = Field(default=10.0, gt=0)
     push_max_attempts: int = Field(default=5, ge=1)
@@ -55,6 +70,9 @@ class Settings(BaseSettings):
             "tasks:create": "30/minute",
             "dashboard:tasks": "20/minute",
             "connect": "60/minute",
+            "auth:login": "30/minute",
+            "auth:login:account": "10/minute",
+            "auth:register": "20/hour",
         },
         description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
     )

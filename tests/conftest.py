@@ -16,7 +16,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from a2a_gateway.settings import Settings
 from agents_examples.echo import ECHO_AGENT
 
@@ -47,7 +47,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The gateway app (serving the echo skills), started and stopped around the test."""
-    application = create_app(settings, ECHO_AGENT)
+    application = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
     async with LifespanManager(application):
         yield application
 
@@ -106,7 +106,7 @@ async def live_server(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             cfg = make_settings(
                 tmp_path / f"srv{len(servers)}", public_url=f"http://127.0.0.1:{port}", **overrides
             )
-            app = create_app(cfg, ECHO_AGENT)
+            app = create_gateway_app(cfg, local_skills=ECHO_AGENT.skills)
         server = LiveServer(app, port)
         await server.start()
         servers.append(server)

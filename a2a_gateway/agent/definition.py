@@ -52,6 +52,8 @@ class AgentDefinition:
 
     def check_modes(self, chosen: Skill, message: v1.Message, accepted_output: list[str] | None) -> None:
         """Refuse parts the skill cannot read and output modes it cannot produce (-32005)."""
+        if not chosen.checks_media_types:
+            return
         inputs = chosen.input_modes or self.default_input_modes
         for part in message.parts:
             if part.media_type and not overlap(inputs, [part.media_type]):

@@ -23,6 +23,10 @@ class SkillContext:
     # then streams upstream too, so it learns the upstream task id early and can resume after a restart.
     streaming: bool = False
     owner: str = ""  # who asked (the task's owner)
+    # True while the kit runs the handler again after a restart to bring a paused task back to the pause
+    # it was in: what it yields meanwhile is dropped (the task holds it already), and a handler with side
+    # effects (an order placed, a mail sent) skips them. False again once the caller's new reply arrives.
+    replaying: bool = False
 
     @property
     def text(self) -> str:
@@ -63,6 +67,8 @@ class Skill:
     # A task of a resumable skill is left in flight at shutdown (not failed): the app picks it up again
     # at the next start (a relay re-attaches to the upstream task).
     resumable: bool = False
+    # False for a skill that hands messages on to another agent (a relay): that agent judges media types.
+    checks_media_types: bool = True
 
     def card_entry(self) -> v1.AgentSkill:
         """This skill as it appears on an agent card."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -92,3 +95,19 @@ class Metrics:
             for label, value in sorted(values.items()):
                 out.append(f'{name}{{{label_name}="{_escape(label)}"}} {value}')
         return "\n".join(out) + "\n"
+
+
+Gauges = dict[str, tuple[str, dict[str, float]]]
+
+
+class MetricsEndpoint:
+    """GET /metrics: the counters plus gauges read at scrape time, in the Prometheus text format."""
+
+    def __init__(self, metrics: Metrics, gauges: Callable[[], Awaitable[Gauges]]) -> None:
+        self._metrics = metrics
+        self._gauges = gauges
+
+    async def serve(self, request: Request) -> Response:
+        """The exposition text."""
+        body = self._metrics.render(await self._gauges())
+        return Response(body, media_type="text/plain; version=0.0.4")

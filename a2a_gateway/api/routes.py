@@ -14,8 +14,9 @@ from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes, task_routes
-from a2a_gateway.registry.ports import CallLog
 from a2a_gateway.registry.service import RegistryService
+from a2a_gateway.routing.deadlines import Deadlines
+from a2a_gateway.routing.ports import CallLog
 from a2a_gateway.tasks.service import TaskService
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -35,7 +36,10 @@ def build_routes(
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
         Route("/api/v1/health", health.api_health, methods=["GET"]),
+        Route("/api/v1/health/live", health.live, methods=["GET"]),
+        Route("/api/v1/health/ready", health.ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/v1/metrics", metrics, methods=["GET"]),
     ]
 
 
@@ -47,14 +51,16 @@ def gateway_routes(
     service: TaskService,
     *,
     calls: CallLog | None = None,
+    deadlines: Deadlines | None = None,
 ) -> list[BaseRoute]:
     """What only the gateway serves: identity, the registry, and the per-agent proxy with its card."""
     return [
         *auth_routes.routes(authn),
         *api_key_routes.routes(authn),
         *agent_routes.routes(authn, registry),
-        *task_routes.TaskApi(authn, service, calls).routes(),
+        *task_routes.TaskApi(authn, service, calls, deadlines).routes(),
         Route("/a2a/agents/{agent_id}", rpc.handle_for_agent, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/", rpc.handle_for_agent, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/.well-known/agent-card.json", proxy_cards.serve, methods=["GET"]),
+        Route("/a2a/agents/{agent_id}/.well-known/agent.json", proxy_cards.serve, methods=["GET"]),
     ]

@@ -26,6 +26,7 @@ from a2a_gateway.outbound.lean_http import LeanHttp, LeanHttpError
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
+from a2a_gateway.routing.ports import StreamingRefused
 
 log = logging.getLogger(__name__)
 STREAM_IDLE_SECONDS = 300.0
@@ -33,10 +34,6 @@ STREAM_IDLE_SECONDS = 300.0
 
 def _envelope(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": new_id(), "method": method, "params": params}
-
-
-class StreamingRefused(UnsupportedOperation):
-    """The agent answered a streaming call with "unsupported" or "method not found" (it does not stream)."""
 
 
 # An agent's A2A error that concerns the caller's request reaches the caller as that same error.

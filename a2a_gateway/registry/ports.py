@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Protocol
 
 from a2a_gateway.protocol import v1
-from a2a_gateway.registry.calls import RoutedCall
 from a2a_gateway.registry.health import HealthChange
 from a2a_gateway.registry.models import Agent, DiscoveryPage, DiscoveryQuery
 
@@ -50,22 +49,6 @@ class AgentRepository(Protocol):
 
     async def set_probe(self, agent_id: str, ok: bool, at: datetime) -> None:
         """Store the outcome of an active health check."""
-        ...
-
-
-class CallLog(Protocol):
-    """Durable records of routed calls."""
-
-    def record(self, call: RoutedCall) -> None:
-        """Queue the call's current state for the next group commit (with the task writes)."""
-        ...
-
-    async def get(self, task_id: str) -> RoutedCall | None:
-        """The record of one gateway task, if it was routed."""
-        ...
-
-    async def unfinished(self) -> list[RoutedCall]:
-        """Records still in flight (what a restarted gateway looks at)."""
         ...
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_gateway.registry.calls import RoutedCall
+from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage.tables import routed_calls
 from a2a_gateway.storage.task_writer import TaskWriter
 from a2a_gateway.storage.timestamps import from_micros
@@ -33,7 +33,7 @@ def _call(r: Row[Any]) -> RoutedCall:
 
 
 class SqlCallLog:
-    """Implements registry.ports.CallLog; a record commits in the same batch as its task's writes."""
+    """Implements routing.ports.CallLog; a record commits in the same batch as its task's writes."""
 
     def __init__(self, engine: AsyncEngine, writer: TaskWriter) -> None:
         self._engine = engine

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import Unavailable
-from a2a_gateway.registry.calls import RoutedCall
+from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage.engine import sqlite_writer_engine
 from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, tasks
 from a2a_gateway.storage.timestamps import micros

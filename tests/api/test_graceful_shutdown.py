@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from a2a_gateway.tasks.service import SHUT_DOWN
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
@@ -22,7 +22,7 @@ async def test_shutdown_closes_streams_and_fails_paused_tasks(
     tmp_path: Path, live_server: Callable[..., Any]
 ) -> None:
     settings = make_settings(tmp_path / "gw")
-    server = await live_server(create_app(settings, ECHO_AGENT))
+    server = await live_server(create_gateway_app(settings, local_skills=ECHO_AGENT.skills))
     async with httpx.AsyncClient(base_url=server.url) as http:
         paused = await send_text(http, skill="ask")
         async with stream_call(http, "SubscribeToTask", {"id": paused["id"]}) as reader:
@@ -37,7 +37,7 @@ async def test_shutdown_closes_streams_and_fails_paused_tasks(
                 assert last.body["error"]["code"] == -32052
                 assert await reader.next() is None
             await stopping
-    again = create_app(settings, ECHO_AGENT)
+    again = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
     async with (
         LifespanManager(again),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=again), base_url="http://t") as client,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import V1, envelope, error_of, user_message
@@ -215,7 +215,7 @@ async def test_extended_card_for_authenticated_callers(client: httpx.AsyncClient
 
 @pytest.fixture
 async def closed_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(tmp_path, open_gateway=False), ECHO_AGENT)
+    app = create_gateway_app(make_settings(tmp_path, open_gateway=False), local_skills=ECHO_AGENT.skills)
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, Reply, SkillContext, skill
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_agent_app
 from a2a_gateway.protocol import v1
 from a2a_gateway.settings import Settings
 from tests.factories import V1, envelope, error_of, rpc, send_text, user_message
@@ -241,7 +241,7 @@ async def greet(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | No
 @pytest.fixture
 async def reply_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     agent = AgentDefinition(name="Greeter", description="direct replies", skills=[greet])
-    app = create_app(settings.model_copy(update={"push_notifications": False}), agent)
+    app = create_agent_app(agent, settings.model_copy(update={"push_notifications": False}))
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c,

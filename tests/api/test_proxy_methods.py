@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.factories import envelope, error_of, legacy_message, rpc, user_message
@@ -108,9 +108,9 @@ async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     await echo.start()  # before the gateway's port is picked, so the two cannot get the same free port
     router = Router(int(echo.url.rsplit(":", 1)[1]))
     port = free_port()
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", public_url=f"http://127.0.0.1:{port}", outbound_allowlist=[]),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=router,
         resolver=resolver,
     )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import V1, drop_redis_keys, envelope, error_of, user_message
@@ -33,7 +33,9 @@ async def clients(tmp_path: Path) -> AsyncIterator[Any]:
     async with AsyncExitStack() as stack:
 
         async def make(name: str, **overrides: Any) -> httpx.AsyncClient:
-            app = create_app(make_settings(tmp_path / name, **overrides), ECHO_AGENT)
+            app = create_gateway_app(
+                make_settings(tmp_path / name, **overrides), local_skills=ECHO_AGENT.skills
+            )
             await stack.enter_async_context(LifespanManager(app))
             return await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")

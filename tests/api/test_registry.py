@@ -11,7 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import Clock
@@ -248,7 +248,10 @@ async def test_discover_filters_ranking_and_pagination(
 
 async def test_discovery_is_public_in_the_open_gateway_only(tmp_path: Any) -> None:
     for open_gateway, expected in ((True, 200), (False, 401)):
-        app = create_app(make_settings(tmp_path / str(open_gateway), open_gateway=open_gateway), ECHO_AGENT)
+        app = create_gateway_app(
+            make_settings(tmp_path / str(open_gateway), open_gateway=open_gateway),
+            local_skills=ECHO_AGENT.skills,
+        )
         async with (
             LifespanManager(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as anonymous,

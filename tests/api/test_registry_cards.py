@@ -10,7 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import host_of
@@ -32,9 +32,9 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             return await httpx.ASGITransport(app=echo).handle_async_request(request)
         return await garbage.handle_async_request(request)
 
-    gw = create_app(
+    gw = create_gateway_app(
         make_settings(tmp_path / "gw", outbound_allowlist=[]),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=httpx.MockTransport(route),
         resolver=public_resolver,
     )
@@ -65,22 +65,34 @@ async def test_import_a_1_0_card(gateway: httpx.AsyncClient) -> None:
 
 
 async def test_import_a_0_3_card(gateway: httpx.AsyncClient) -> None:
-    response = await gateway.post(
-        "/api/v1/agents", json={"cardUrl": "http://echo.test/.well-known/agent.json"}
-    )
+    # The query asks the kit agent for its pure 0.3 card, which names only its 0.3 interface.
+    url = "http://echo.test/.well-known/agent.json?A2A-Version=0.3"
+    response = await gateway.post("/api/v1/agents", json={"cardUrl": url})
     assert response.status_code == 201, response.text
     agent = response.json()["data"]
     assert agent["protocolVersion"] == "0.3" and agent["endpoint"] == "http://echo.test/a2a"
+    assert agent["cardUrl"] == url
+
+
+@pytest.mark.parametrize("path", ["/.well-known/agent.json", "/.well-known/agent-card.json", ""])
+async def test_import_the_card_both_versions_read(gateway: httpx.AsyncClient, path: str) -> None:
+    """Without a version hint a kit agent serves 1.0 and 0.3 fields together: read as 1.0, its 1.0
+    interface is preferred."""
+    response = await gateway.post("/api/v1/agents", json={"cardUrl": "http://echo.test" + path})
+    assert response.status_code == 201, response.text
+    agent = response.json()["data"]
+    assert agent["protocolVersion"] == "1.0" and agent["endpoint"] == "http://echo.test/a2a"
 
 
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://internal.test", "10.1.2.3"),
-        ("http://127.0.0.1:9", "127.0.0.1"),
-        ("http://169.254.169.254", "169.254.169.254"),
+        # Address refusals never say what a name resolves to (or whether it resolves): the log does.
+        ("http://internal.test", "endpoint not allowed"),
+        ("http://127.0.0.1:9", "endpoint not allowed"),
+        ("http://169.254.169.254", "endpoint not allowed"),
         ("http://garbage.test", "not JSON"),
-        ("http://nowhere.test", "nowhere.test"),
+        ("http://nowhere.test", "endpoint not allowed"),
         ("http://echo.test/missing.json", "HTTP 404"),
         ("file:///etc/passwd", "scheme"),
     ],

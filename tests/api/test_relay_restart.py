@@ -12,7 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from a2a_gateway.settings import Settings
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import LiveServer, free_port, make_settings
@@ -49,7 +49,7 @@ def gateway(tmp_path: Path) -> Gateway:
 
 class _running:
     def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings, ECHO_AGENT)
+        self.app = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
         self.lifespan = LifespanManager(self.app)
 
     async def __aenter__(self) -> httpx.AsyncClient:

@@ -14,7 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import envelope, error_of, host_of, rpc, user_message
@@ -43,9 +43,9 @@ class Router(httpx.AsyncBaseTransport):
 @pytest.fixture
 async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", outbound_allowlist=[]),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=Router(echo),
         resolver=resolver,
     )

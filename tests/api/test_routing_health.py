@@ -15,7 +15,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import error_of, rpc, user_message
@@ -57,9 +57,9 @@ async def network(tmp_path: Path, **overrides: Any) -> AsyncIterator[dict[str, A
     """A gateway whose outbound calls reach the in-process hosts, with one logged-in owner."""
     echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
     hosts = Hosts(echo)
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", outbound_allowlist=[], **overrides),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=hosts,
         resolver=resolver,
     )

@@ -17,7 +17,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import error_of, rpc, user_message
@@ -83,9 +83,9 @@ async def network(tmp_path: Path, allowlist: list[str]) -> AsyncIterator[Net]:
     """A gateway with the given outbound allowlist, an owner logged in, and one kit agent behind the guard."""
     agent = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "agent", public_url="http://agent.test"))
     upstream, dns = Upstream(agent), Dns()
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", outbound_allowlist=allowlist),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=upstream,
         resolver=dns,
     )

@@ -11,7 +11,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_agent_app, create_app
+from a2a_gateway.app import create_agent_app, create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import host_of
@@ -35,9 +35,9 @@ class Router(httpx.AsyncBaseTransport):
 
 async def test_agent_registers_itself_and_keeps_one_entry(tmp_path: Path) -> None:
     router = Router()
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", outbound_allowlist=[]),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=router,
         resolver=resolver,
     )

@@ -115,11 +115,13 @@ async def test_user_key_in_x_nx_key_is_refused(client: httpx.AsyncClient) -> Non
 async def test_connect_keys_have_their_own_budget(tmp_path: Any) -> None:
     from asgi_lifespan import LifespanManager
 
-    from a2a_gateway.app import create_app
+    from a2a_gateway.app import create_gateway_app
     from agents_examples.echo import ECHO_AGENT
     from tests.conftest import make_settings
 
-    app = create_app(make_settings(tmp_path, rate_limits={"connect": "2/minute"}), ECHO_AGENT)
+    app = create_gateway_app(
+        make_settings(tmp_path, rate_limits={"connect": "2/minute"}), local_skills=ECHO_AGENT.skills
+    )
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
@@ -139,7 +141,7 @@ async def test_replay_to_another_instance_is_refused_through_redis(tmp_path: Any
     import pytest
     from asgi_lifespan import LifespanManager
 
-    from a2a_gateway.app import create_app
+    from a2a_gateway.app import create_gateway_app
     from agents_examples.echo import ECHO_AGENT
     from tests.conftest import make_settings
 
@@ -149,7 +151,10 @@ async def test_replay_to_another_instance_is_refused_through_redis(tmp_path: Any
     prefix = f"a2a-test-{uuid.uuid4().hex[:12]}:"
     # Two gateway processes in front of one database, sharing Redis.
     shared = make_settings(tmp_path, redis_url=redis_url, redis_prefix=prefix)
-    first, second = create_app(shared, ECHO_AGENT), create_app(shared, ECHO_AGENT)
+    first, second = (
+        create_gateway_app(shared, local_skills=ECHO_AGENT.skills),
+        create_gateway_app(shared, local_skills=ECHO_AGENT.skills),
+    )
     async with LifespanManager(first), LifespanManager(second):
         a = httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t")
         b = httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://t")

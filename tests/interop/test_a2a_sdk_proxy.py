@@ -46,7 +46,7 @@ from a2a.types.a2a_pb2 import (
 )
 from starlette.applications import Starlette
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from agents_examples.echo import ECHO_AGENT
 from benchmarks.reference_echo import RPC_PATH, EchoExecutor, agent_card
 from tests.conftest import LiveServer, free_port, make_settings
@@ -119,9 +119,9 @@ class Net:
 async def net(tmp_path: Path) -> AsyncIterator[Net]:
     port = free_port()
     upstreams = Upstreams()
-    gateway = create_app(
+    gateway = create_gateway_app(
         make_settings(tmp_path / "gw", public_url=f"http://127.0.0.1:{port}", outbound_allowlist=[]),
-        ECHO_AGENT,
+        local_skills=ECHO_AGENT.skills,
         outbound_transport=upstreams,
         resolver=resolver,
     )

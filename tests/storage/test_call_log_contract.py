@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from a2a_gateway.registry.calls import RoutedCall
 from a2a_gateway.registry.health import HealthChange
 from a2a_gateway.registry.models import Agent, DiscoveryQuery, SkillSpec
+from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog

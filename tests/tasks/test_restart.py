@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from asgi_lifespan import LifespanManager
 
-from a2a_gateway.app import create_app
+from a2a_gateway.app import create_gateway_app
 from a2a_gateway.protocol import v1
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.task_repository import SqlTaskRepository
@@ -22,14 +22,14 @@ from tests.factories import rpc, send_text
 
 async def test_graceful_restart_keeps_tasks_and_fails_paused_ones(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    first = create_app(settings, ECHO_AGENT)
+    first = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
     async with (
         LifespanManager(first),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t") as c,
     ):
         done = await send_text(c, "kept")
         paused = await send_text(c, skill="ask")
-    second = create_app(settings, ECHO_AGENT)
+    second = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
     async with (
         LifespanManager(second),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://t") as c,
@@ -60,7 +60,7 @@ async def test_crash_leaves_tasks_that_the_next_start_marks_failed(tmp_path: Pat
     await repo.close()
     await engine.dispose()
 
-    app = create_app(settings, ECHO_AGENT)
+    app = create_gateway_app(settings, local_skills=ECHO_AGENT.skills)
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,

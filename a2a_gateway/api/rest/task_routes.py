@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +21,10 @@ from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import format_timestamp
 from a2a_gateway.protocol.ids import new_id
-from a2a_gateway.registry.calls import RoutedCall
-from a2a_gateway.registry.ports import CallLog
+from a2a_gateway.routing.calls import RoutedCall
+from a2a_gateway.routing.deadlines import Deadlines
+from a2a_gateway.routing.metadata import AGENT_KEY
+from a2a_gateway.routing.ports import CallLog
 from a2a_gateway.tasks.service import TaskService
 
 STATUS_NAMES = {
@@ -94,7 +95,7 @@ def task_view(task: v1.Task) -> dict[str, Any]:
     meta = task.metadata or {}
     return {
         "id": task.id,
-        "assignedAgentId": meta.get("agentId"),
+        "assignedAgentId": meta.get(AGENT_KEY),
         "status": STATUS_NAMES[task.status.state],
         "updatedAt": format_timestamp(task.status.timestamp) if task.status.timestamp else None,
         "messages": [
@@ -146,11 +147,17 @@ def _reply_parts(body: ReplyBody) -> list[v1.Part]:
 class TaskApi:
     """The REST task routes; every task is a gateway task routed to ``assignedAgentId``."""
 
-    def __init__(self, authn: Authenticator, service: TaskService, calls: CallLog | None = None) -> None:
+    def __init__(
+        self,
+        authn: Authenticator,
+        service: TaskService,
+        calls: CallLog | None = None,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         self._authn = authn
         self._service = service
         self._calls = calls
-        self._timers: set[asyncio.Task[None]] = set()
+        self._deadlines = deadlines or Deadlines(service)
 
     def routes(self) -> list[BaseRoute]:
         """The route table of this resource."""
@@ -175,20 +182,14 @@ class TaskApi:
         request = v1.SendMessageRequest(
             message=_message(parts),
             configuration=v1.SendMessageConfiguration(return_immediately=True),
-            metadata={"agentId": agent_id},
+            metadata={AGENT_KEY: agent_id},
         )
         result = await self._service.send(principal.id, request, streaming=False)
         assert result.task is not None
         task = result.task
         if limit_s is not None:
-            timer = asyncio.create_task(self._expire_later(principal.id, task.id, limit_s))
-            self._timers.add(timer)
-            timer.add_done_callback(self._timers.discard)
+            self._deadlines.set(principal.id, task.id, limit_s)
         return task
-
-    async def _expire_later(self, owner: str, task_id: str, seconds: int) -> None:
-        await asyncio.sleep(seconds)
-        await self._service.expire(owner, task_id, f"The task timed out after {seconds} s")
 
     async def create(self, request: Request) -> Response:
         """POST /api/v1/tasks: 202, forwarded asynchronously."""

@@ -1,73 +1,79 @@
-"""Routing gateway tasks to registered agents: choosing the agent, building relay skills, and picking
-relayed tasks up again after a restart."""
+"""The routing service: choosing the agent for a task, building its relay skill, keeping call records and
+health evidence, and picking relayed tasks up again after a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
 
-from a2a_gateway.agent import AgentDefinition, AgentEvent, Skill, SkillContext, SkillHandler
+from a2a_gateway.agent import AgentEvent, Skill, SkillContext, SkillHandler
 from a2a_gateway.errors import InvalidParams, NotFound
-from a2a_gateway.outbound.a2a_client import A2AClient
-from a2a_gateway.outbound.relay import AGENT_KEY, RelayRun, Upstream
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
-from a2a_gateway.registry.calls import LOST, RoutedCall
 from a2a_gateway.registry.models import DiscoveryQuery
-from a2a_gateway.registry.ports import CallLog
 from a2a_gateway.registry.service import RegistryService
+from a2a_gateway.routing import ranking
+from a2a_gateway.routing.calls import LOST, RoutedCall
+from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY
+from a2a_gateway.routing.models import Upstream
+from a2a_gateway.routing.ports import CallLog, UpstreamClient
+from a2a_gateway.routing.relay import RelayRun
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
-SKILL_KEY = "skillId"
-TAGS_KEY = "skillTags"
-RELAY_PREFIX = "relay:"
+RELAY_SKILL_PREFIX = "relay:"
 LOOKUP_TTL_SECONDS = 5.0
+MAX_CACHED_LOOKUPS = 10_000
 
 
 class Router:
     """Builds relay skills for registered agents and keeps their call records and health evidence."""
 
-    def __init__(self, registry: RegistryService, a2a: A2AClient, calls: CallLog) -> None:
+    def __init__(
+        self,
+        registry: RegistryService,
+        upstream: UpstreamClient,
+        calls: CallLog,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._registry = registry
-        self._a2a = a2a
+        self._upstream = upstream
         self._calls = calls
+        self._monotonic = monotonic
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
         self._lookups: dict[str, tuple[float, Upstream]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def lookup(self, agent_id: str) -> Upstream:
-        """Where and how to call a registered agent (cached for a few seconds)."""
-        now = time.monotonic()
+        """Where and how to call a registered agent (cached for a few seconds); InvalidParams if unknown."""
+        now = self._monotonic()
         cached = self._lookups.get(agent_id)
         if cached is not None and now - cached[0] < LOOKUP_TTL_SECONDS:
             return cached[1]
-        found = await lookup(self._registry, agent_id)
-        if len(self._lookups) > 10_000:
+        try:
+            agent = await self._registry.get(agent_id)
+        except NotFound:
+            raise InvalidParams(
+                f"Unknown agent {agent_id[:64]}",
+                violations=[{"field": "metadata.agentId", "description": "no such agent"}],
+            ) from None
+        found = Upstream(agent.endpoint, agent.protocol_version, agent.streaming)
+        if len(self._lookups) > MAX_CACHED_LOOKUPS:
             self._lookups.clear()
         self._lookups[agent_id] = (now, found)
         return found
 
     async def best_for(self, skill_id: str | None, tags: list[str]) -> str:
-        """The best online agent offering ``skill_id`` (or all ``tags``): highest trust, then lowest
-        recent latency (agents not yet measured come after measured ones), then freshest heartbeat."""
-        query = DiscoveryQuery(skill_tags=tags, status="online", limit=100)
-        page = await self._registry.discover(query)
-        candidates = [a for a in page.agents if skill_id is None or any(s.id == skill_id for s in a.skills)]
-        if candidates:
-            # Discovery already ranks by trust then heartbeat; a stable sort keeps that among equals.
-            best = min(
-                candidates,
-                key=lambda a: (-a.trust_score, a.latency_ms if a.latency_ms is not None else math.inf),
-            )
-            return best.id
+        """The id of the best online agent offering ``skill_id`` (or all ``tags``); see ranking.best."""
+        page = await self._registry.discover(DiscoveryQuery(skill_tags=tags, status="online", limit=100))
+        chosen = ranking.best([a for a in page.agents if ranking.offers(a, skill_id)])
+        if chosen is not None:
+            return chosen.id
         wanted = f"skill {skill_id}" if skill_id else f"skill tags {', '.join(tags)}"
         raise InvalidParams(
             f"No online agent offers {wanted[:200]}",
@@ -86,7 +92,7 @@ class Router:
                 skill_id=str(skill_id)[:100] if skill_id else None,
                 started_at=utc_now(),
             )
-            return RelayRun(self._a2a, call, self).run(ctx)
+            return RelayRun(self._upstream, call, self).run(ctx)
 
         return self._skill(agent_id, relay)
 
@@ -94,18 +100,19 @@ class Router:
         """A skill that re-attaches a restarted gateway's task to its upstream task."""
 
         def resume(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-            return RelayRun(self._a2a, call, self).run(ctx, resume=True)
+            return RelayRun(self._upstream, call, self).run(ctx, resume=True)
 
         return self._skill(call.agent_id, resume)
 
     def _skill(self, agent_id: str, handler: SkillHandler) -> Skill:
         return Skill(
-            id=RELAY_PREFIX + agent_id,
+            id=RELAY_SKILL_PREFIX + agent_id,
             name="relay",
             description="Forwards to a registered agent",
             handler=handler,
             task_metadata={AGENT_KEY: agent_id},
             resumable=True,
+            checks_media_types=False,
         )
 
     # --- RelayHooks --------------------------------------------------------------------------------
@@ -157,61 +164,14 @@ class Router:
         failed = await service.recover(keep=resumed)
         return len(resumed), failed
 
-    async def release(self) -> None:
-        """After the task service has stopped: finish health writes of the last calls, close connections."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        await self._a2a.aclose()
-
     async def close(self) -> None:
         """Stop: relays still running leave their records open for the next start."""
         self.stopping = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-
-@dataclass(slots=True)
-class RoutingAgent(AgentDefinition):
-    """The gateway's agent: its own skills, plus relays chosen by ``metadata.agentId``."""
-
-    router: Any = None
-
-    async def resolve(self, message: v1.Message, metadata: dict[str, Any] | None) -> Skill:
-        """A relay when the message names an agent, or a skill or tags no local skill serves; else local."""
-        merged = {**(message.metadata or {}), **(metadata or {})}
-        if self.router is None:
-            return self.select(message, metadata)
-        wanted = merged.get(AGENT_KEY)
-        if wanted:
-            return self.router.skill_for(str(wanted))  # type: ignore[no-any-return]
-        skill_id, tags = merged.get(SKILL_KEY), merged.get(TAGS_KEY)
-        local = {s.id for s in self.skills}
-        if (isinstance(skill_id, str) and skill_id not in local) or (skill_id is None and tags):
-            tag_list = [
-                t for t in (tags.split(",") if isinstance(tags, str) else tags or []) if isinstance(t, str)
-            ]
-            chosen = await self.router.best_for(skill_id if isinstance(skill_id, str) else None, tag_list)
-            return self.router.skill_for(chosen)  # type: ignore[no-any-return]
-        return self.select(message, metadata)
-
-    def check_modes(self, chosen: Skill, message: v1.Message, accepted_output: list[str] | None) -> None:
-        """The upstream agent judges media types of relayed tasks itself."""
-        if not chosen.id.startswith(RELAY_PREFIX):
-            AgentDefinition.check_modes(self, chosen, message, accepted_output)
-
-    @classmethod
-    def around(cls, agent: AgentDefinition, router: Router) -> RoutingAgent:
-        """The same agent, with routing."""
-        return cls(**{f.name: getattr(agent, f.name) for f in fields(agent)}, router=router)
-
-
-async def lookup(registry: RegistryService, agent_id: str) -> Upstream:
-    """Where and how to call a registered agent; InvalidParams when unknown."""
-    try:
-        agent = await registry.get(agent_id)
-    except NotFound:
-        raise InvalidParams(
-            f"Unknown agent {agent_id[:64]}",
-            violations=[{"field": "metadata.agentId", "description": "no such agent"}],
-        ) from None
-    return Upstream(agent.endpoint, agent.protocol_version, agent.streaming)
+    async def release(self) -> None:
+        """After the task service has stopped: finish health writes of the last calls, close connections."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._upstream.aclose()

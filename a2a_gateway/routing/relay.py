@@ -18,25 +18,17 @@ from typing import Protocol
 from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, SkillContext, Status
 from a2a_gateway.agent.skill import message_text
 from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UnsupportedOperation, UpstreamUnavailable
-from a2a_gateway.outbound.a2a_client import A2AClient, StreamingRefused
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
-from a2a_gateway.registry.calls import AGENT_ERROR, REPLIED, UNREACHABLE, RoutedCall
+from a2a_gateway.routing.calls import AGENT_ERROR, REPLIED, UNREACHABLE, RoutedCall
+from a2a_gateway.routing.metadata import AGENT_KEY
+from a2a_gateway.routing.models import Upstream
+from a2a_gateway.routing.ports import StreamingRefused, UpstreamClient
 
-AGENT_KEY = "agentId"
 CLOSED_EARLY = "The agent closed its stream before the task finished"
 POLL_START_SECONDS = 0.5
 POLL_MAX_SECONDS = 10.0
 _RUNNING = (v1.TaskState.SUBMITTED, v1.TaskState.WORKING)
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Where and how to call an agent: its JSON-RPC URL, protocol version, and whether it streams."""
-
-    url: str
-    version: str
-    streams: bool = True
 
 
 class RelayHooks(Protocol):
@@ -61,7 +53,7 @@ class RelayHooks(Protocol):
 class RelayRun:
     """One gateway task's relay: the upstream agent, the upstream task ids, and the call record."""
 
-    a2a: A2AClient
+    a2a: UpstreamClient
     call: RoutedCall
     hooks: RelayHooks
     url: str = ""

@@ -1,0 +1,96 @@
+"""The gateway's app: identity, the registry, routing and the per-agent proxy over the shared core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+from starlette.applications import Starlette
+
+from a2a_gateway.agent import AgentDefinition, Skill
+from a2a_gateway.api.proxy_cards import ProxyCards
+from a2a_gateway.api.routes import gateway_routes
+from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
+from a2a_gateway.app.cards import load_card_template
+from a2a_gateway.app.runtime import Runtime, assemble
+from a2a_gateway.outbound.a2a_client import A2AClient
+from a2a_gateway.outbound.card_fetcher import CardFetcher
+from a2a_gateway.outbound.health_prober import HealthProber
+from a2a_gateway.outbound.lean_http import LeanHttp
+from a2a_gateway.outbound.ssrf import Resolver
+from a2a_gateway.registry.discover_skill import discover_skill
+from a2a_gateway.registry.service import RegistryService
+from a2a_gateway.routing.agent import RoutingAgent
+from a2a_gateway.routing.deadlines import Deadlines
+from a2a_gateway.routing.service import Router
+from a2a_gateway.settings import Settings
+from a2a_gateway.storage.agent_repository import SqlAgentRepository
+from a2a_gateway.storage.call_log import SqlCallLog
+
+
+def build_registry(core: Core) -> RegistryService:
+    """The agent registry with its SQL store, the SSRF guard and the card fetcher."""
+    settings = core.settings
+    return RegistryService(
+        SqlAgentRepository(core.engine),
+        core.guard,
+        CardFetcher(core.client, settings.outbound_timeout_seconds),
+        offline_after_seconds=settings.agent_offline_after_seconds,
+    )
+
+
+def create_gateway_app(
+    settings: Settings,
+    *,
+    local_skills: Sequence[Skill] = (),
+    outbound_transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
+    auto_migrate: bool | None = None,
+    rate_limits: bool = True,
+) -> Starlette:
+    """The gateway: its own skills (discover), routing to registered agents, identity and the registry.
+
+    ``local_skills`` are served by the gateway itself before its own (tests use this to have skills
+    without a second app); ``outbound_transport`` and ``resolver`` are the test seams of outbound calls.
+    """
+    core = build_core(
+        settings,
+        outbound_transport=outbound_transport,
+        resolver=resolver,
+        auto_migrate=auto_migrate,
+        rate_limits=rate_limits,
+    )
+    registry = build_registry(core)
+    calls = SqlCallLog(core.engine, core.repo.writer)
+    # The lean client speaks to real sockets; an injected (test) transport keeps every call on httpx.
+    lean = LeanHttp(core.guard) if outbound_transport is None else None
+    upstream = A2AClient(core.client, timeout=settings.outbound_timeout_seconds, lean=lean)
+    router = Router(registry, upstream, calls)
+    template = load_card_template()
+    own = AgentDefinition(
+        name=str(template.get("name", "A2A Gateway")),
+        description=str(template.get("description", "")),
+        skills=[*local_skills, discover_skill(registry)],
+    )
+    service = task_service(core, RoutingAgent.around(own, router))
+    deadlines = Deadlines(service)
+    runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    if settings.health_check_seconds > 0:
+        cards_in = CardFetcher(core.client, settings.outbound_timeout_seconds)
+        probe_client = A2AClient(core.client, timeout=settings.outbound_timeout_seconds)
+        runtime.prober = HealthProber(registry, cards_in, probe_client, settings.health_check_seconds)
+    cards = card_endpoint(core, template, own.skills)
+    rpc, routes = base_routes(core, service, cards)
+    proxy_cards = ProxyCards(
+        registry,
+        settings.public_url,
+        settings.push_notifications,
+        settings.open_gateway,
+        settings.card_max_age,
+    )
+    routes += gateway_routes(
+        rpc, core.authn, registry, proxy_cards, service, calls=calls, deadlines=deadlines
+    )
+    app = assemble(runtime, routes)
+    app.state.registry = registry
+    return app

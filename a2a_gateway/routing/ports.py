@@ -1,0 +1,64 @@
+"""Ports of routing: the upstream A2A client and the durable call records; app.py fills them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Protocol
+
+from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.protocol import v1
+from a2a_gateway.routing.calls import RoutedCall
+
+
+class StreamingRefused(UnsupportedOperation):
+    """The agent answered a streaming call with "unsupported" or "method not found" (it does not stream)."""
+
+
+class UpstreamClient(Protocol):
+    """Calls a registered agent's JSON-RPC endpoint in its protocol version; answers come back in 1.0.
+
+    Failures are gateway errors: UpstreamUnavailable (unreachable, timed out, HTTP error),
+    InvalidAgentResponse (not A2A, or too large), or the agent's own A2A error passed on.
+    """
+
+    def stream(
+        self, url: str, version: str, request: v1.SendMessageRequest
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        """Send a message and yield the upstream events (StreamingRefused before the first one)."""
+        ...
+
+    def subscribe(self, url: str, version: str, task_id: str) -> AsyncGenerator[v1.StreamResponse, None]:
+        """Re-attach to a running upstream task and yield what follows."""
+        ...
+
+    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+        """A blocking send: the upstream's final (or paused) task, or its direct message."""
+        ...
+
+    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+        """The upstream task as the agent has it now."""
+        ...
+
+    async def cancel(self, url: str, version: str, task_id: str) -> None:
+        """Best-effort cancel of an upstream task (never raises)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class CallLog(Protocol):
+    """Durable records of routed calls."""
+
+    def record(self, call: RoutedCall) -> None:
+        """Queue the call's current state for the next group commit (with the task writes)."""
+        ...
+
+    async def get(self, task_id: str) -> RoutedCall | None:
+        """The record of one gateway task, if it was routed."""
+        ...
+
+    async def unfinished(self) -> list[RoutedCall]:
+        """Records still in flight (what a restarted gateway looks at)."""
+        ...

@@ -16,6 +16,9 @@ GATEWAY_SCOPES = frozenset(
         "workflows:write",
         "billing:read",
         "billing:write",
+        # Listing keys, and minting or revoking them (user, agent and Agent Connect keys alike).
+        "keys:read",
+        "keys:write",
     }
 )
 # Agent Connect (seed 001) permissions, used by the trading agents.
@@ -39,6 +42,11 @@ def validate(scopes: Iterable[str]) -> list[str]:
             "At least one scope is required", violations=[{"field": "scopes", "description": "empty"}]
         )
     return wanted
+
+
+def covers(granted: frozenset[str], wanted: Iterable[str]) -> bool:
+    """Whether ``granted`` holds every scope of ``wanted`` (``*`` is held only by ``*``)."""
+    return ALL in granted or all(s in granted for s in wanted)
 
 
 def require(granted: frozenset[str], needed: str) -> None:

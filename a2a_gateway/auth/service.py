@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from a2a_gateway.auth import keys, passwords, scopes, signing
+from a2a_gateway.auth import keys, scopes, signing
 from a2a_gateway.auth.models import ApiKeyRecord, IssuedKey, Principal, RefreshRecord, Session, User
+from a2a_gateway.auth.passwords import PasswordHashing
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.tokens import AccessTokens, keyed_hash, new_secret_token
 from a2a_gateway.errors import AccountLocked, Conflict, Forbidden, InvalidParams, NotFound, Unauthenticated
@@ -42,6 +43,10 @@ def _principal(record: ApiKeyRecord) -> Principal:
         key_kind=record.kind,
         agent_id=record.agent_id,
     )
+
+
+def _own_scopes(principal: Principal) -> list[str]:
+    return [scopes.ALL] if scopes.ALL in principal.scopes else sorted(principal.scopes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class AuthService:
         refresh_ttl: timedelta = timedelta(days=30),
         lockout: LockoutPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
+        passwords: PasswordHashing | None = None,
     ) -> None:
         self._users = stores.users
         self._keys = stores.api_keys
@@ -88,6 +94,7 @@ class AuthService:
         self._nonces = nonces or signing.MemoryNonceStore()
         self._lockout = lockout or LockoutPolicy()
         self._clock = clock
+        self._passwords = passwords or PasswordHashing()
 
     # --- users and sessions -----------------------------------------------------------------------
 
@@ -98,10 +105,11 @@ class AuthService:
                 "password must be 8 to 1024 characters",
                 violations=[{"field": "password", "description": "8 to 1024 characters"}],
             )
+        address = normalize_email(email)  # before hashing: a bad address costs no Argon2 run
         user = User(
             id=new_id(),
-            email=normalize_email(email),
-            password_hash=passwords.hash_password(password),
+            email=address,
+            password_hash=await self._passwords.hash(password),
             created_at=self._clock(),
         )
         if not await self._users.add(user):
@@ -116,23 +124,23 @@ class AuthService:
         if len(recent) >= self._lockout.max_failures:
             unlock = recent[-1] + self._lockout.lock
             if unlock > now:
-                passwords.burn_verify(password)
+                await self._passwords.burn(password)
                 raise AccountLocked(
                     "Too many failed logins; try again later", retry_after=(unlock - now).total_seconds()
                 )
         user = await self._users.by_email(identifier)
         if user is None:
-            passwords.burn_verify(password)
+            await self._passwords.burn(password)
             ok = False
         else:
-            ok = passwords.verify_password(user.password_hash, password)
+            ok = await self._passwords.verify(user.password_hash, password)
         if not ok or user is None:
             await self._failures.record(identifier, now)
             raise Unauthenticated(BAD_LOGIN)
         await self._failures.clear(identifier)
-        if passwords.needs_rehash(user.password_hash):
+        if self._passwords.needs_rehash(user.password_hash):
             # Hashing parameters were raised since this hash was made: upgrade it while we have the password.
-            user.password_hash = passwords.hash_password(password)
+            user.password_hash = await self._passwords.hash(password)
             await self._users.set_password_hash(user.id, user.password_hash)
         return await self._open_session(user, new_id())
 
@@ -237,19 +245,23 @@ class AuthService:
         self,
         principal: Principal,
         name: str,
-        wanted: list[str],
+        wanted: list[str] | None,
         expires_in_days: int | None,
         *,
         kind: str = "user",
         agent_id: str | None = None,
     ) -> IssuedKey:
-        """Issue a key for the caller; it cannot grant scopes the caller does not hold."""
+        """Issue a key for the caller (``keys:write``); it cannot grant scopes the caller does not hold.
+
+        Without ``wanted`` the key gets the caller's own scopes.
+        """
         if not principal.authenticated:
             raise Unauthenticated()
-        granted = scopes.validate(wanted)
+        principal.require("keys:write")
+        granted = scopes.validate(wanted if wanted is not None else _own_scopes(principal))
         missing = [s for s in granted if not principal.allows(s)]
         if missing:
-            raise Forbidden(f"Cannot grant scopes you do not hold: {', '.join(missing)}")
+            raise Forbidden(f"Cannot grant scopes you do not hold: {', '.join(missing)[:200]}")
         if not name.strip() or len(name) > 100:
             raise InvalidParams(
                 "name must be 1 to 100 characters", violations=[{"field": "name", "description": "1-100"}]
@@ -278,14 +290,22 @@ class AuthService:
         return IssuedKey(record=record, plaintext=fresh.plaintext, secret=secret)
 
     async def list_keys(self, principal: Principal, agent_id: str | None = None) -> list[ApiKeyRecord]:
-        """The caller's user keys, or the keys of one of its agents (no key material)."""
+        """The caller's user keys, or the keys of one of its agents (no key material; ``keys:read``)."""
         if not principal.authenticated:
             raise Unauthenticated()
+        principal.require("keys:read")
         return await self._keys.for_owner(principal.id, agent_id)
 
     async def revoke_key(self, principal: Principal, key_id: str, agent_id: str | None = None) -> None:
-        """Revoke one of the caller's keys; someone else's is NotFound."""
+        """Revoke a key of the caller (``keys:write`` and every scope it holds); another's is NotFound."""
         if not principal.authenticated:
             raise Unauthenticated()
+        principal.require("keys:write")
+        target = next((k for k in await self._keys.for_owner(principal.id, agent_id) if k.id == key_id), None)
+        if target is None:
+            raise NotFound(f"API key {key_id[:64]} not found")
+        if not scopes.covers(principal.scopes, target.scopes):
+            # Otherwise a narrow key could take the owner's full-access keys out of service.
+            raise Forbidden("Cannot revoke a key with scopes you do not hold")
         if not await self._keys.revoke(principal.id, key_id, self._clock(), agent_id):
             raise NotFound(f"API key {key_id[:64]} not found")

@@ -1,4 +1,5 @@
-"""The identity service with an injected clock: lockout windows and key expiry, on real SQL storage."""
+"""The identity service with an injected clock and a cheap hasher: lockout windows, key expiry, rehashing,
+on real SQL storage."""
 
 from __future__ import annotations
 
@@ -7,26 +8,48 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
-from a2a_gateway.app import build_auth
 from a2a_gateway.auth.models import Principal
+from a2a_gateway.auth.passwords import PasswordHashing
+from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.service import AuthService
+from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.errors import AccountLocked, Unauthenticated
 from a2a_gateway.storage import engine as db
-from tests.conftest import make_settings
+from a2a_gateway.storage.identity_repository import (
+    SqlApiKeyRepository,
+    SqlLoginFailures,
+    SqlRefreshTokenRepository,
+    SqlUserRepository,
+)
+from tests.auth.identity_fakes import JWT_KEY, PEPPER
 from tests.factories import Clock
+
+# Cheap, but not the cheapest: the rehash test needs weaker parameters than these.
+HASHER = PasswordHasher(time_cost=1, memory_cost=16, parallelism=1)
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[tuple[AuthService, Clock]]:
-    settings = make_settings(tmp_path)
-    engine = db.create_engine(settings.resolved_database_url())
+async def sql_stores(tmp_path: Path) -> AsyncIterator[IdentityStores]:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'identity.db'}")
     await db.upgrade(engine)
-    clock = Clock()
-    auth = build_auth(settings, engine)
-    auth._clock = clock  # the service reads the clock through this attribute only
-    yield auth, clock
+    yield IdentityStores(
+        SqlUserRepository(engine),
+        SqlApiKeyRepository(engine),
+        SqlRefreshTokenRepository(engine),
+        SqlLoginFailures(engine),
+    )
     await engine.dispose()
+
+
+@pytest.fixture
+def service(sql_stores: IdentityStores) -> tuple[AuthService, Clock]:
+    clock = Clock()
+    auth = AuthService(
+        sql_stores, AccessTokens(JWT_KEY), PEPPER, clock=clock, passwords=PasswordHashing(HASHER)
+    )
+    return auth, clock
 
 
 async def test_lock_lasts_the_window_then_lifts(service: tuple[AuthService, Clock]) -> None:
@@ -79,14 +102,14 @@ async def test_access_tokens_expire(service: tuple[AuthService, Clock]) -> None:
         auth.authenticate_access_token(session.access_token + "x")
 
 
-async def test_login_upgrades_an_outdated_password_hash(service: tuple[AuthService, Clock]) -> None:
-    from argon2 import PasswordHasher
-
+async def test_login_upgrades_an_outdated_password_hash(
+    service: tuple[AuthService, Clock], sql_stores: IdentityStores
+) -> None:
     auth, _ = service
     user = await auth.register("old@example.com", "right password")
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("right password")
-    await auth._users.set_password_hash(user.id, weak)
+    await sql_stores.users.set_password_hash(user.id, weak)
     await auth.login("old@example.com", "right password")
-    stored = await auth._users.by_id(user.id)
+    stored = await sql_stores.users.by_id(user.id)
     assert stored is not None and stored.password_hash != weak
     assert (await auth.login("old@example.com", "right password")).user.id == user.id

@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_gateway.api.cards import asked_version, card_response
+from a2a_gateway.api.cards import Clock, FirstServed, asked_form, card_response
 from a2a_gateway.api.rest.common import error_response
 from a2a_gateway.errors import GatewayError
 from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.card import build_card, render
 from a2a_gateway.registry.models import Agent
-from a2a_gateway.registry.service import RegistryService
 
 PROXY_PATH = "/a2a/agents/{agent_id}"
+
+
+class AgentLookup(Protocol):
+    """Finds a registered agent (the registry service)."""
+
+    async def get(self, agent_id: str) -> Agent:
+        """The agent; NotFound when there is none."""
+        ...
 
 
 class ProxyCards:
     """An agent's card as reached through the gateway (``/a2a/agents/{agentId}/.well-known/...``)."""
 
     def __init__(
-        self, registry: RegistryService, public_url: str, push: bool, anonymous_allowed: bool, max_age: int
+        self,
+        registry: AgentLookup,
+        public_url: str,
+        push: bool,
+        anonymous_allowed: bool,
+        max_age: int,
+        *,
+        clock: Clock = utc_now,
     ) -> None:
         self._registry = registry
         self._base = public_url.rstrip("/")
         self._capabilities = v1.AgentCapabilities(streaming=True, push_notifications=push)
         self._anonymous = anonymous_allowed
         self._cache_control = f"public, max-age={max_age}"
+        self._first_served = FirstServed(clock)
 
     def card(self, agent: Agent) -> v1.AgentCard:
         """The card: the agent's identity and skills; the gateway's interfaces, security and features."""
@@ -43,9 +61,11 @@ class ProxyCards:
         return build_card(template, url, skills, self._capabilities, anonymous_allowed=self._anonymous)
 
     async def serve(self, request: Request) -> Response:
-        """The card in the version asked for, with ETag and max-age."""
+        """The card in the form asked for (both versions' fields when none is named), with validators."""
         try:
             agent = await self._registry.get(request.path_params["agent_id"])
         except GatewayError as error:
             return error_response(error)
-        return card_response(request, render(self.card(agent), asked_version(request)), self._cache_control)
+        rendered = render(self.card(agent), asked_form(request))
+        since = self._first_served.since(agent.id, rendered.etag)
+        return card_response(request, rendered, self._cache_control, since)

@@ -1,16 +1,18 @@
-"""Agent cards: build the 1.0 card from a template, render it in 1.0 or 0.3 form with an ETag."""
+"""Agent cards: build the 1.0 card from a template; render it for both versions, 1.0 or 0.3, with an ETag."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from a2a_gateway.errors import VersionNotSupported
 from a2a_gateway.protocol import v1
-from a2a_gateway.protocol.card_translate import agent_card_to_v0_3
-from a2a_gateway.protocol.version import ProtocolVersion
+from a2a_gateway.protocol.card_translate import agent_card_for_both, agent_card_to_v0_3
+from a2a_gateway.protocol.version import ProtocolVersion, negotiate
 
 SECURITY_SCHEMES = {
     "bearer": {
@@ -65,16 +67,42 @@ def build_card(
     return card
 
 
+class CardForm(StrEnum):
+    """Which rendering of a card a reader gets."""
+
+    BOTH = "both"  # no version named: the 1.0 card with the 0.3 fields added, which either version reads
+    V1_0 = "1.0"  # pure 1.0, what strict 1.0 clients validate
+    V0_3 = "0.3"  # pure 0.3
+
+
+def card_form(hint: str | None) -> CardForm:
+    """The form for an ``A2A-Version`` hint: none -> both, 1.x -> 1.0, 0.3 -> 0.3, anything else -> both.
+
+    A card is how a client learns what the agent speaks, so an unknown version gets the card that most
+    readers understand rather than an error.
+    """
+    if hint is None or not hint.strip():
+        return CardForm.BOTH
+    try:
+        version = negotiate(hint)
+    except VersionNotSupported:
+        return CardForm.BOTH
+    return CardForm.V1_0 if version is ProtocolVersion.V1_0 else CardForm.V0_3
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedCard:
-    """A card's bytes in one protocol version, with its ETag."""
+    """A card's bytes in one form, with its ETag."""
 
     body: bytes
     etag: str
 
 
-def render(card: v1.AgentCard, version: ProtocolVersion) -> RenderedCard:
+def render(card: v1.AgentCard, form: CardForm) -> RenderedCard:
     """Serialize once; the ETag is a strong hash of the exact bytes."""
-    doc = card.wire() if version is ProtocolVersion.V1_0 else agent_card_to_v0_3(card).wire()
+    if form is CardForm.BOTH:
+        doc = agent_card_for_both(card)
+    else:
+        doc = card.wire() if form is CardForm.V1_0 else agent_card_to_v0_3(card).wire()
     body = orjson.dumps(doc)
     return RenderedCard(body=body, etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"')

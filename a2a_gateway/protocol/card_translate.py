@@ -14,6 +14,11 @@ Lossy corners:
 * Security requirements: a 1.0 scheme entry without a ``list`` comes back as ``{"list": []}``.
 * Security schemes of an unrecognised shape are copied unchanged; snake_case keys come back camelCase.
 * ``signatures`` are copied, but a signature over one rendering does not verify the other.
+
+``agent_card_for_both`` is the card for a reader whose version is unknown (no ``A2A-Version``): the 1.0
+card with the 0.3 fields merged in where 1.0 has no field of that name, as the official a2a-sdk serves
+it in compatibility mode. Strict 1.0 schemas refuse it (``securitySchemes`` entries carry both shapes),
+so it is never served to a reader that named 1.0.
 """
 
 from __future__ import annotations
@@ -157,6 +162,37 @@ def agent_card_to_v1(card: v0_3.AgentCard) -> v1.AgentCard:
         signatures=None if card.signatures is None else list(card.signatures),
         icon_url=card.icon_url,
     )
+
+
+def _has_v0_3_interface(card: v1.AgentCard) -> bool:
+    return any(_major_minor(i.protocol_version) == V0_3 for i in card.supported_interfaces)
+
+
+def _merge_missing(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Add ``extra``'s fields that ``into`` lacks, recursing into objects and into lists item by item."""
+    for key, value in extra.items():
+        present = into.get(key)
+        if key not in into:
+            into[key] = value
+        elif isinstance(value, dict) and isinstance(present, dict):
+            _merge_missing(present, value)
+        elif isinstance(value, list) and isinstance(present, list):
+            for mine, theirs in zip(present, value, strict=False):
+                if isinstance(mine, dict) and isinstance(theirs, dict):
+                    _merge_missing(mine, theirs)
+    return into
+
+
+def agent_card_for_both(card: v1.AgentCard) -> dict[str, Any]:
+    """The card both versions read: the 1.0 wire form plus the 0.3 fields (``url``, ``protocolVersion``,
+    ``preferredTransport``, ...); the pure 1.0 form when the card has no 0.3 interface to point at."""
+    doc = card.wire()
+    if not _has_v0_3_interface(card):
+        return doc
+    legacy = agent_card_to_v0_3(card).wire()
+    if not legacy.get("supportsAuthenticatedExtendedCard"):
+        legacy.pop("supportsAuthenticatedExtendedCard", None)
+    return _merge_missing(doc, legacy)
 
 
 def agent_card_to_v0_3(card: v1.AgentCard) -> v0_3.AgentCard:

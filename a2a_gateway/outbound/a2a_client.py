@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from a2a_gateway.errors import (
     UpstreamUnavailable,
 )
 from a2a_gateway.outbound.lean_http import LeanHttp, LeanHttpError
+from a2a_gateway.outbound.upstream_read import MAX_BODY_BYTES, MAX_LINE_BYTES, read_body, sse_data
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
@@ -75,15 +76,28 @@ def _upstream_error(body: Any) -> GatewayError:
 
 
 class A2AClient:
-    """Speaks to an upstream agent's JSON-RPC endpoint through the shared (SSRF-guarded) client."""
+    """Speaks to an upstream agent's JSON-RPC endpoint through the shared (SSRF-guarded) client.
+
+    Every answer is read with limits: a body of at most ``max_body_bytes``, stream lines and events of
+    at most ``max_line_bytes`` (the lean client keeps its own body limit). Past one, the call fails with
+    InvalidAgentResponse and the connection is dropped, so an agent cannot make the gateway buffer more.
+    """
 
     def __init__(
-        self, client: httpx.AsyncClient, timeout: float = 30.0, lean: LeanHttp | None = None
+        self,
+        client: httpx.AsyncClient,
+        timeout: float = 30.0,
+        lean: LeanHttp | None = None,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self._client = client
         self._timeout = timeout
         # Unary calls (the hot path) go through the lean client when there is one; streams use httpx.
         self._lean = lean
+        self._max_body = max_body_bytes
+        self._max_line = max_line_bytes
 
     def _call(
         self, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str, stream: bool
@@ -97,7 +111,8 @@ class A2AClient:
             params: dict[str, Any] = {"id": request}
         else:
             params = t.send_message_request_to_v0_3(request).wire() if legacy else request.wire()
-        headers = {"Content-Type": "application/json"}
+        # Read raw and bounded: a compressed answer could inflate past every limit.
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if not legacy:
             headers["A2A-Version"] = "1.0"
         if stream:
@@ -127,12 +142,12 @@ class A2AClient:
                 if response.status_code != 200:
                     raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                    body = _json(await response.aread())
+                    body = _json(await read_body(response, self._max_body))
                     error = _upstream_error(body)
                     if _error_code(body) in (-32004, -32601):  # unsupported, or no such method
                         raise StreamingRefused(error.message)
                     raise error
-                async for data in _sse_data(response):
+                async for data in sse_data(response, self._max_line):
                     yield _event(data, version.startswith("0.3"))
 
     async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
@@ -180,8 +195,12 @@ class A2AClient:
                 answer = await self._lean.post(url, body, headers)
                 status, content = answer.status, answer.body
             else:
-                response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
-                status, content = response.status_code, response.content
+                async with self._client.stream(
+                    "POST", url, content=body, headers=headers, timeout=timeout
+                ) as response:
+                    status = response.status_code
+                    # The body of a failed call is never read, so it costs nothing whatever its size.
+                    content = await read_body(response, self._max_body) if status == 200 else b""
         if status != 200:
             raise UpstreamUnavailable(f"The agent answered HTTP {status}")
         return content
@@ -191,10 +210,14 @@ class A2AClient:
         result or error, shows the agent is serving A2A. Raises the gateway's upstream errors otherwise."""
         body, headers, _ = self._call(version, ("tasks/get", "GetTask"), "health-probe-" + new_id(), False)
         with _upstream_errors():
-            response = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"The agent answered HTTP {response.status_code}")
-        reply = _json(response.content)
+            async with self._client.stream(
+                "POST", url, content=body, headers=headers, timeout=self._timeout
+            ) as response:
+                status = response.status_code
+                content = await read_body(response, self._max_body) if status == 200 else b""
+        if status != 200:
+            raise UpstreamUnavailable(f"The agent answered HTTP {status}")
+        reply = _json(content)
         if not isinstance(reply, dict) or not ("result" in reply or isinstance(reply.get("error"), dict)):
             raise InvalidAgentResponse("The agent's answer is not a JSON-RPC response")
 
@@ -209,12 +232,15 @@ class A2AClient:
         body = _envelope("tasks/cancel" if legacy else "CancelTask", {"id": task_id})
         headers = {} if legacy else {"A2A-Version": "1.0"}
         try:
-            await self._client.post(
+            # The answer is not needed: the response is closed without reading its body.
+            async with self._client.stream(
+                "POST",
                 url,
                 content=orjson.dumps(body),
-                headers={"Content-Type": "application/json", **headers},
+                headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
                 timeout=self._timeout,
-            )
+            ):
+                pass
         except (httpx.HTTPError, OutboundRefused):
             log.warning("upstream cancel failed", extra={"upstreamTaskId": task_id})
 
@@ -243,8 +269,8 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-def _event(data: str, legacy: bool) -> v1.StreamResponse:
-    body = _json(data.encode())
+def _event(data: bytes, legacy: bool) -> v1.StreamResponse:
+    body = _json(data)
     if not isinstance(body, dict) or "result" not in body:
         raise _upstream_error(body)
     try:
@@ -253,17 +279,3 @@ def _event(data: str, legacy: bool) -> v1.StreamResponse:
         return v1.StreamResponse.model_validate(body["result"])
     except (ValidationError, ValueError):
         raise InvalidAgentResponse("The agent streamed an event that is not valid A2A") from None
-
-
-async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
-    """The ``data`` of each SSE event (comments and other fields skipped)."""
-    lines: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if lines:
-                yield "\n".join(lines)
-                lines = []
-        elif line.startswith("data:"):
-            lines.append(line[5:].removeprefix(" "))
-    if lines:
-        yield "\n".join(lines)

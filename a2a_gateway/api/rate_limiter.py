@@ -1,4 +1,4 @@
-"""Per-caller request budgets (GCRA), keyed by API key, user, or client address for anonymous calls."""
+"""Per-caller request budgets (GCRA), keyed by user (whatever key it uses) or by client address."""
 
 from __future__ import annotations
 
@@ -33,13 +33,19 @@ class RateLimiter:
         self._clock = clock
 
     async def check(self, budget: str, principal: Principal, client: str | None) -> None:
-        """Spend one request of ``budget``; budgets not configured are unlimited."""
+        """Spend one request of ``budget`` for this caller; budgets not configured are unlimited.
+
+        Budgets belong to the user, not to the credential: every key of a user, per-agent keys included,
+        draws on the user's one budget, so minting more keys buys no more calls. Anonymous callers are
+        counted per client address.
+        """
+        await self.spend(budget, caller_identity(principal, client))
+
+    async def spend(self, budget: str, who: str) -> None:
+        """Spend one request of ``budget`` for an identity such as ``"ip:1.2.3.4"``; RateLimited when over."""
         limit = self._limits.get(budget)
         if limit is None:
             return
-        who = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.id}"
-        if not principal.authenticated:
-            who = f"ip:{client or 'unknown'}"
         decision = await self._store.hit(f"{budget}:{who}", limit, self._clock())
         if not decision.allowed:
             raise RateLimited(
@@ -48,3 +54,10 @@ class RateLimiter:
                 limit=decision.limit,
                 remaining=decision.remaining,
             )
+
+
+def caller_identity(principal: Principal, client: str | None) -> str:
+    """Whose budget a call spends: the user behind any credential, or the client address if anonymous."""
+    if not principal.authenticated:
+        return f"ip:{client or 'unknown'}"
+    return f"user:{principal.id}"

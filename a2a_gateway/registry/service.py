@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams, NotFound, OutboundRefused
@@ -15,7 +18,13 @@ from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.registry.health import CallHealth
 from a2a_gateway.registry.models import STATUSES, Agent, DiscoveryPage, DiscoveryQuery, SkillSpec
 from a2a_gateway.registry.ports import AgentRepository, CardSource, EndpointCheck
-from a2a_gateway.registry.spec import AgentPatch, AgentRegistration, SkillBody
+from a2a_gateway.registry.spec import (
+    MAX_METADATA_BYTES,
+    AgentPatch,
+    AgentRegistration,
+    SkillBody,
+    metadata_fits,
+)
 
 
 def _skills(bodies: list[SkillBody]) -> list[SkillSpec]:
@@ -45,6 +54,18 @@ def _preferred_interface(card: v1.AgentCard) -> v1.AgentInterface:
     )
 
 
+def _unusable_card(invalid: ValidationError) -> InvalidParams:
+    """Why a card cannot be registered, naming fields but never echoing the card's values."""
+    reasons = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'card'}: {err['msg']}"
+        for err in invalid.errors(include_url=False, include_input=False, include_context=False)
+    ][:10]
+    return InvalidParams(
+        f"Agent card could not be imported: {'; '.join(reasons)[:500]}",
+        violations=[{"field": "cardUrl", "description": r[:200]} for r in reasons],
+    )
+
+
 class RegistryService:
     """Agents belong to their owner: others may read and discover them, only the owner may change them."""
 
@@ -56,13 +77,14 @@ class RegistryService:
         *,
         offline_after_seconds: float = 120.0,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repo = repo
         self._endpoints = endpoints
         self._cards = cards
         self.offline_after_seconds = offline_after_seconds
         self._clock = clock
-        self.health = CallHealth()
+        self.health = CallHealth(monotonic)  # ``monotonic`` paces latency writes (injected in tests)
         self._health_writes = asyncio.Lock()
 
     def now(self) -> datetime:
@@ -95,22 +117,27 @@ class RegistryService:
         """Register an agent from its published card: name, skills, protocol version and interface URL."""
         card = await self._cards.fetch(card_url)
         interface = _preferred_interface(card)
-        spec = AgentRegistration(
-            name=(extra.name or card.name)[:100],
-            description=extra.description or card.description[:2000],
-            endpoint=interface.url,
-            skills=[
-                SkillBody(
-                    id=s.id[:100], name=s.name[:200], description=s.description[:2000], tags=s.tags[:20]
-                )
-                for s in card.skills[:100]
-            ]
-            or [SkillBody(id="default", name=card.name[:200])],
-            tags=extra.tags,
-            category=extra.category,
-            metadata=extra.metadata,
-            price_per_task=extra.price_per_task,
-        )
+        try:
+            spec = AgentRegistration(
+                name=(extra.name or card.name)[:100],
+                description=extra.description or card.description[:2000],
+                endpoint=interface.url,
+                skills=[
+                    SkillBody(
+                        id=s.id[:100], name=s.name[:200], description=s.description[:2000], tags=s.tags[:20]
+                    )
+                    for s in card.skills[:100]
+                ]
+                or [SkillBody(id="default", name=card.name[:200])],
+                tags=extra.tags,
+                category=extra.category,
+                metadata=extra.metadata,
+                price_per_task=extra.price_per_task,
+            )
+        except ValidationError as invalid:
+            # A valid A2A card can still be one the registry cannot hold (no name, repeated or empty
+            # skill ids, a URL that is not http(s)): the caller's card is at fault, not the gateway.
+            raise _unusable_card(invalid) from None
         agent = await self.register(owner, spec)
         agent.protocol_version = interface.protocol_version
         agent.card_url = card_url
@@ -126,8 +153,11 @@ class RegistryService:
         return agent
 
     async def owned(self, owner: Principal, agent_id: str) -> Agent:
-        """An agent of this owner; someone else's is NotFound, so ids cannot be probed."""
-        agent = await self._repo.get(agent_id)
+        """An agent of this owner; someone else's is NotFound, so ids cannot be probed.
+
+        A per-agent key owns nothing beyond its own agent: its owner's other agents are NotFound too.
+        """
+        agent = await self._repo.get(agent_id) if owner.may_address(agent_id) else None
         if agent is None or agent.owner_id != owner.id:
             raise NotFound(f"Agent {agent_id[:64]} not found")
         return agent
@@ -152,6 +182,22 @@ class RegistryService:
         await self._repo.save(agent)
         return agent
 
+    async def replace(self, owner: Principal, agent_id: str, spec: AgentRegistration) -> Agent:
+        """Replace the writable record of one's own agent (PUT): what ``spec`` leaves out is reset."""
+        agent = await self.owned(owner, agent_id)
+        await self._check_endpoint(spec.endpoint)
+        agent.name = spec.name
+        agent.description = spec.description or ""
+        agent.endpoint = spec.endpoint
+        agent.skills = _skills(spec.skills)
+        agent.tags = list(spec.tags or [])
+        agent.category = spec.category
+        agent.metadata = dict(spec.metadata or {})
+        agent.price_per_task = spec.price_per_task or 0
+        agent.updated_at = self._clock()
+        await self._repo.save(agent)
+        return agent
+
     async def delete(self, owner: Principal, agent_id: str) -> None:
         """Remove one's own agent."""
         await self.owned(owner, agent_id)
@@ -161,20 +207,27 @@ class RegistryService:
     async def heartbeat(
         self, caller: Principal, agent_id: str, status: str | None, metadata: dict[str, Any] | None
     ) -> Agent:
-        """Record that an agent is alive: by its owner, or by a key issued for this very agent."""
-        if caller.agent_id is not None and caller.agent_id != agent_id:
-            # A per-agent key speaks for its own agent only, not for its owner's other agents.
-            raise NotFound(f"Agent {agent_id[:64]} not found")
+        """Record that an agent is alive: by its owner, or by a key issued for this very agent.
+
+        Which callers may beat (the agent's own key, or ``agents:write``) is the principal's rule, checked
+        by the route; here the agent must be the caller's, and merged metadata stays within PATCH's limit.
+        """
         agent = await self.owned(caller, agent_id)
         if status is not None and status not in STATUSES:
             raise InvalidParams(
                 f"status must be one of {', '.join(STATUSES)}",
                 violations=[{"field": "status", "description": "online, offline or degraded"}],
             )
+        merged = {**agent.metadata, **metadata} if metadata else agent.metadata
+        if not metadata_fits(merged):
+            # Otherwise repeated beats grow the record (served in every discovery answer) without bound.
+            raise InvalidParams(
+                f"metadata would exceed {MAX_METADATA_BYTES} bytes of JSON once merged",
+                violations=[{"field": "metadata", "description": f"{MAX_METADATA_BYTES} bytes merged"}],
+            )
         agent.reported_status = status or "online"
-        if metadata:
-            # Heartbeat metadata merges into the agent's own metadata; server-owned fields live elsewhere.
-            agent.metadata = {**agent.metadata, **metadata}
+        # Heartbeat metadata merges into the agent's own metadata; server-owned fields live elsewhere.
+        agent.metadata = merged
         agent.last_heartbeat = self._clock()
         await self._repo.save(agent)
         return agent

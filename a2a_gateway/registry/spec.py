@@ -36,8 +36,13 @@ def _check_endpoint(value: str) -> str:
     return value.rstrip("/")
 
 
+def metadata_fits(value: dict[str, Any]) -> bool:
+    """Whether agent metadata is within MAX_METADATA_BYTES as JSON (PATCH, PUT and merged heartbeats)."""
+    return len(orjson.dumps(value)) <= MAX_METADATA_BYTES
+
+
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    if not metadata_fits(value):
         raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES} bytes of JSON")
     return value
 

@@ -22,7 +22,11 @@ async def connect_key(client: httpx.AsyncClient, mode: str) -> dict[str, Any]:
     token = login.json()["data"]["accessToken"]
     created = await client.post(
         "/api/v1/api-keys",
-        json={"name": "trader", "scopes": ["tasks:read", "tasks:write", "write:orders"], "mode": mode},
+        json={
+            "name": "trader",
+            "scopes": ["tasks:read", "tasks:write", "write:orders", "keys:read"],
+            "mode": mode,
+        },
         headers={"Authorization": f"Bearer {token}"},
     )
     assert created.status_code == 201, created.text

@@ -1,4 +1,8 @@
-"""/api/v1/agents, /api/v1/discover and per-agent keys (seed 002): owner-checked, scope-checked."""
+"""/api/v1/agents, /api/v1/discover and per-agent keys (seed 002): owner-checked, scope-checked.
+
+Each route states its action to ``Principal.require``; a per-agent key may read, PATCH and PUT its own
+agent and send its heartbeat, and is refused the rest there.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.api_key_routes import NewKeyBody, key_view
 from a2a_gateway.api.rest.common import RestBody, data, parse, rest
-from a2a_gateway.auth import scopes
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.base import format_timestamp
@@ -112,104 +115,132 @@ def discovery_query(request: Request) -> DiscoveryQuery:
 
 def routes(authn: Authenticator, registry: RegistryService) -> list[BaseRoute]:
     """The registry routes."""
-    auth = authn.auth
+    return AgentApi(authn, registry).routes()
 
-    async def caller(request: Request, scope: str) -> Principal:
-        principal = await authn.resolve(request, required=True)
-        scopes.require(principal.scopes, scope)
+
+class AgentApi:
+    """The registry routes: agents, their heartbeats and keys, and discovery."""
+
+    def __init__(self, authn: Authenticator, registry: RegistryService) -> None:
+        self._authn = authn
+        self._auth = authn.auth
+        self._registry = registry
+
+    def routes(self) -> list[BaseRoute]:
+        """The route table of this resource."""
+        one, keys = "/api/v1/agents/{agent_id}", "/api/v1/agents/{agent_id}/api-keys"
+        return [
+            Route("/api/v1/agents", rest(self.register), methods=["POST"]),
+            Route("/api/v1/agents", rest(self.list_mine), methods=["GET"]),
+            Route(one, rest(self.get_one), methods=["GET"]),
+            Route(one, rest(self.patch), methods=["PATCH"]),
+            Route(one, rest(self.replace), methods=["PUT"]),
+            Route(one, rest(self.remove), methods=["DELETE"]),
+            Route(one + "/heartbeat", rest(self.heartbeat), methods=["POST"]),
+            Route(keys, rest(self.create_agent_key), methods=["POST"]),
+            Route(keys, rest(self.list_agent_keys), methods=["GET"]),
+            Route(keys + "/{key_id}", rest(self.revoke_agent_key), methods=["DELETE"]),
+            Route("/api/v1/discover", rest(self.discover), methods=["GET"]),
+        ]
+
+    async def _caller(self, request: Request, scope: str, *, agent: bool = False) -> Principal:
+        # ``agent``: the action is on the agent named in the path (a per-agent key: its own only).
+        principal = await self._authn.resolve(request, required=True)
+        principal.require(scope, agent=request.path_params["agent_id"] if agent else None)
         return principal
 
-    @rest
-    async def register(request: Request) -> Response:
-        principal = await caller(request, "agents:write")
+    def _view(self, agent: Agent) -> dict[str, Any]:
+        return agent_view(agent, self._registry)
+
+    async def register(self, request: Request) -> Response:
+        """POST /api/v1/agents: from a body, or from a published card (``cardUrl``)."""
+        principal = await self._caller(request, "agents:write")
         by_card = await parse(request, CardImport)
         if by_card.card_url:
-            agent = await registry.import_card(principal, by_card.card_url, by_card)
-            return data(agent_view(agent, registry), 201)
+            agent = await self._registry.import_card(principal, by_card.card_url, by_card)
+            return data(self._view(agent), 201)
         spec = await parse(request, AgentRegistration)
-        return data(agent_view(await registry.register(principal, spec), registry), 201)
+        return data(self._view(await self._registry.register(principal, spec)), 201)
 
-    @rest
-    async def list_mine(request: Request) -> Response:
-        principal = await caller(request, "agents:read")
-        return data([agent_view(a, registry) for a in await registry.mine(principal)])
+    async def list_mine(self, request: Request) -> Response:
+        """GET /api/v1/agents: the caller's agents."""
+        principal = await self._caller(request, "agents:read")
+        return data([self._view(a) for a in await self._registry.mine(principal)])
 
-    @rest
-    async def get_one(request: Request) -> Response:
-        await caller(request, "agents:read")
-        return data(agent_view(await registry.get(request.path_params["agent_id"]), registry))
+    async def get_one(self, request: Request) -> Response:
+        """GET /api/v1/agents/{id}: any agent (a per-agent key: its own)."""
+        await self._caller(request, "agents:read", agent=True)
+        return data(self._view(await self._registry.get(request.path_params["agent_id"])))
 
-    @rest
-    async def patch(request: Request) -> Response:
-        principal = await caller(request, "agents:write")
+    async def patch(self, request: Request) -> Response:
+        """PATCH /api/v1/agents/{id}: change the fields given."""
+        principal = await self._caller(request, "agents:write", agent=True)
         changes = await parse(request, AgentPatch)
-        agent = await registry.update(principal, request.path_params["agent_id"], changes)
-        return data(agent_view(agent, registry))
+        return data(
+            self._view(await self._registry.update(principal, request.path_params["agent_id"], changes))
+        )
 
-    @rest
-    async def remove(request: Request) -> Response:
-        principal = await caller(request, "agents:write")
-        await registry.delete(principal, request.path_params["agent_id"])
+    async def replace(self, request: Request) -> Response:
+        """PUT /api/v1/agents/{id}: the whole writable record, required fields as at registration.
+
+        Seed 000's Nexgent-style clients send PUT; fields left out go back to their defaults.
+        """
+        principal = await self._caller(request, "agents:write", agent=True)
+        spec = await parse(request, AgentRegistration)
+        return data(
+            self._view(await self._registry.replace(principal, request.path_params["agent_id"], spec))
+        )
+
+    async def remove(self, request: Request) -> Response:
+        """DELETE /api/v1/agents/{id}."""
+        principal = await self._caller(request, "agents:write")
+        await self._registry.delete(principal, request.path_params["agent_id"])
         return data({"id": request.path_params["agent_id"], "deleted": True})
 
-    @rest
-    async def heartbeat(request: Request) -> Response:
-        principal = await authn.resolve(request, required=True)
+    async def heartbeat(self, request: Request) -> Response:
+        """POST /api/v1/agents/{id}/heartbeat: by the agent's own key, or with agents:write."""
+        principal = await self._authn.resolve(request, required=True)
+        agent_id = request.path_params["agent_id"]
+        if not principal.speaks_for(agent_id):
+            principal.require("agents:write", agent=agent_id)
         body = await parse(request, HeartbeatBody)
-        agent = await registry.heartbeat(
-            principal, request.path_params["agent_id"], body.status, body.metadata
-        )
-        view = agent_view(agent, registry)
+        view = self._view(await self._registry.heartbeat(principal, agent_id, body.status, body.metadata))
         return data({"status": view["status"], "last_heartbeat": view["lastHeartbeat"]})
 
-    @rest
-    async def discover(request: Request) -> Response:
-        # Discovery is public in the open gateway, as the gateway's discover skill is over A2A.
-        principal = await authn.resolve(request)
+    async def discover(self, request: Request) -> Response:
+        """GET /api/v1/discover: public in the open gateway, as the gateway's discover skill is over A2A."""
+        principal = await self._authn.resolve(request)
         if principal.authenticated:
-            scopes.require(principal.scopes, "agents:read")
+            principal.require("agents:read")
         query = discovery_query(request)
-        page = await registry.discover(query)
-        body = {"data": [agent_view(a, registry) for a in page.agents],
+        page = await self._registry.discover(query)
+        body = {"data": [self._view(a) for a in page.agents],
                 "meta": {"total": page.total, "limit": query.limit, "offset": query.offset}}  # fmt: skip
         return data_with_meta(body)
 
-    @rest
-    async def create_agent_key(request: Request) -> Response:
-        principal = await caller(request, "agents:write")
-        agent = await registry.owned(principal, request.path_params["agent_id"])
+    async def create_agent_key(self, request: Request) -> Response:
+        """POST /api/v1/agents/{id}/api-keys: a per-agent key (nxk_), shown once."""
+        principal = await self._caller(request, "keys:write")
+        agent = await self._registry.owned(principal, request.path_params["agent_id"])
         body = await parse(request, NewKeyBody)
-        issued = await auth.create_key(
+        issued = await self._auth.create_key(
             principal, body.name, body.scopes, body.expires_in_days, kind="agent", agent_id=agent.id
         )
         return data({**key_view(issued.record), "key": issued.plaintext}, 201)
 
-    @rest
-    async def list_agent_keys(request: Request) -> Response:
-        principal = await caller(request, "agents:read")
-        agent = await registry.owned(principal, request.path_params["agent_id"])
-        return data([key_view(k) for k in await auth.list_keys(principal, agent.id)])
+    async def list_agent_keys(self, request: Request) -> Response:
+        """GET /api/v1/agents/{id}/api-keys."""
+        principal = await self._caller(request, "keys:read")
+        agent = await self._registry.owned(principal, request.path_params["agent_id"])
+        return data([key_view(k) for k in await self._auth.list_keys(principal, agent.id)])
 
-    @rest
-    async def revoke_agent_key(request: Request) -> Response:
-        principal = await caller(request, "agents:write")
-        agent = await registry.owned(principal, request.path_params["agent_id"])
+    async def revoke_agent_key(self, request: Request) -> Response:
+        """DELETE /api/v1/agents/{id}/api-keys/{keyId}."""
+        principal = await self._caller(request, "keys:write")
+        agent = await self._registry.owned(principal, request.path_params["agent_id"])
         key_id = request.path_params["key_id"]
-        await auth.revoke_key(principal, key_id, agent.id)
+        await self._auth.revoke_key(principal, key_id, agent.id)
         return data({"id": key_id, "revoked": True})
-
-    return [
-        Route("/api/v1/agents", register, methods=["POST"]),
-        Route("/api/v1/agents", list_mine, methods=["GET"]),
-        Route("/api/v1/agents/{agent_id}", get_one, methods=["GET"]),
-        Route("/api/v1/agents/{agent_id}", patch, methods=["PATCH"]),
-        Route("/api/v1/agents/{agent_id}", remove, methods=["DELETE"]),
-        Route("/api/v1/agents/{agent_id}/heartbeat", heartbeat, methods=["POST"]),
-        Route("/api/v1/agents/{agent_id}/api-keys", create_agent_key, methods=["POST"]),
-        Route("/api/v1/agents/{agent_id}/api-keys", list_agent_keys, methods=["GET"]),
-        Route("/api/v1/agents/{agent_id}/api-keys/{key_id}", revoke_agent_key, methods=["DELETE"]),
-        Route("/api/v1/discover", discover, methods=["GET"]),
-    ]
 
 
 def data_with_meta(body: dict[str, Any]) -> Response:

@@ -1,4 +1,7 @@
-"""/api/v1/api-keys: user keys (``X-API-Key: nex_...``), shown once, listed without key material."""
+"""/api/v1/api-keys: user keys (``X-API-Key: nex_...``), shown once, listed without key material.
+
+Listing needs ``keys:read``, minting and revoking ``keys:write`` (checked by the identity service).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ class NewKeyBody(RestBody):
     """Key creation body (seed 002 field names)."""
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=32)
+    scopes: list[str] | None = Field(default=None, max_length=32)  # None: the caller's own scopes
     expires_in_days: int | None = None
     mode: Literal["live", "sandbox"] | None = (
         None  # Agent Connect keys (nx_live_/nx_test_) that sign requests

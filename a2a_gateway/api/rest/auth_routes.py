@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import Field
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from a2a_gateway.api.busy import retry_when_busy
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.browser_session import (
     REFRESH_COOKIE,
@@ -21,6 +23,11 @@ from a2a_gateway.api.rest.common import RestBody, data, parse, rest
 from a2a_gateway.auth.models import Session, User
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.base import format_timestamp, utc_now
+
+# Budgets (Settings.rate_limits): logins per client address and per account, registrations per address.
+LOGIN_BUDGET = "auth:login"
+LOGIN_ACCOUNT_BUDGET = "auth:login:account"
+REGISTER_BUDGET = "auth:register"
 
 
 class Credentials(RestBody):
@@ -44,6 +51,17 @@ def refresh_token_of(request: Request, body: RefreshBody) -> str:
             "refreshToken is required", violations=[{"field": "refreshToken", "description": "required"}]
         )
     return token
+
+
+def client_of(request: Request) -> str:
+    """The budget identity of the client address (``ip:...``)."""
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+def account_of(email: str) -> str:
+    """The budget identity of a submitted email, known or not; a digest, so no address is kept."""
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return f"account:{digest}"
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -74,17 +92,25 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
 
     @rest
     async def register(request: Request) -> Response:
+        await authn.limiter.spend(REGISTER_BUDGET, client_of(request))
         body = await parse(request, Credentials)
-        return data(user_view(await auth.register(body.email, body.password)), 201)
+        user = await retry_when_busy(lambda: auth.register(body.email, body.password))
+        return data(user_view(user), 201)
 
     @rest
     async def login(request: Request) -> Response:
+        # The address budget is spent before anything is parsed or hashed; the account budget slows a
+        # spread-out guessing attempt against one account, next to its lockout.
+        await authn.limiter.spend(LOGIN_BUDGET, client_of(request))
         body = await parse(request, Credentials)
-        return session_response(request, await auth.login(body.email, body.password))
+        await authn.limiter.spend(LOGIN_ACCOUNT_BUDGET, account_of(body.email))
+        session = await retry_when_busy(lambda: auth.login(body.email, body.password))
+        return session_response(request, session)
 
     @rest
     async def refresh(request: Request) -> Response:
         body = await parse(request, RefreshBody)
+        # Not retried: a refresh marks its token used first, and a second attempt would look like reuse.
         return session_response(request, await auth.refresh(refresh_token_of(request, body)))
 
     @rest
@@ -114,6 +140,7 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
     @rest
     async def me(request: Request) -> Response:
         principal = await authn.resolve(request, required=True)
+        principal.require()  # a per-agent key speaks for its agent, not as its owner
         return data(user_view(await auth.me(principal)))
 
     return [

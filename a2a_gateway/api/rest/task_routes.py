@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.browser_session import dashboard_principal
 from a2a_gateway.api.rest.common import RestBody, data, parse, rest
-from a2a_gateway.auth import scopes
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
@@ -173,7 +172,7 @@ class TaskApi:
 
     async def _caller(self, request: Request, scope: str) -> Principal:
         principal = await self._authn.resolve(request, required=True)
-        scopes.require(principal.scopes, scope)
+        principal.require(scope)
         return principal
 
     async def _start(

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from a2a_gateway import errors as e
+from a2a_gateway.api.busy import busy_error, is_database_busy
 from a2a_gateway.protocol import jsonrpc
 from a2a_gateway.protocol.version import ProtocolVersion
 
@@ -113,6 +114,10 @@ def rpc_failure(
 
 def internal(exc: BaseException, where: str) -> e.GatewayError:
     """Log an unexpected exception with the request id; the caller gets a generic message only."""
+    if is_database_busy(exc):
+        # Contention, not a bug: the caller may retry (503 with Retry-After), never a 500.
+        log.warning("database locked in %s", where)
+        return busy_error()
     log.error("unexpected error in %s", where, exc_info=exc)
     error = e.GatewayError("Internal error")
     error.reason = "INTERNAL"
@@ -132,6 +137,8 @@ def http_headers(error: e.GatewayError) -> dict[str, str]:
         }
     if isinstance(error, e.AccountLocked):
         return {"Retry-After": str(int(error.retry_after) + 1)}
+    if isinstance(error, e.Unavailable) and "retryAfter" in error.metadata:
+        return {"Retry-After": error.metadata["retryAfter"]}
     return {}
 
 

@@ -30,7 +30,6 @@ from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
-from a2a_gateway.auth import scopes
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
@@ -127,8 +126,7 @@ class JsonRpcEndpoint:
                 raise
             self._check_method(version, method)
             principal = await self._authn.resolve(request)
-            if self._scopes[method]:
-                scopes.require(principal.scopes, self._scopes[method])
+            principal.require(self._scopes[method])
             if method in TASK_CREATION:
                 client = request.client.host if request.client else None
                 await self._authn.limiter.check("tasks:create", principal, client)

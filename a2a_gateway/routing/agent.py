@@ -24,11 +24,13 @@ class RoutingAgent(AgentDefinition):
         agent_id = wanted.get(AGENT_KEY)
         if agent_id:
             return self.router.skill_for(str(agent_id))
-        skill_id, tags = wanted.get(SKILL_KEY), wanted.get(TAGS_KEY)
+        # Tags that name nothing (" , ", a list of numbers) are no tags: they route nowhere, rather than
+        # to whichever agent happens to be online.
+        skill_id, tags = wanted.get(SKILL_KEY), tag_list(wanted.get(TAGS_KEY))
         local = {s.id for s in self.skills}
         if (isinstance(skill_id, str) and skill_id not in local) or (skill_id is None and tags):
             named = skill_id if isinstance(skill_id, str) else None
-            return self.router.skill_for(await self.router.best_for(named, tag_list(tags)))
+            return self.router.skill_for(await self.router.best_for(named, tags))
         return self.select(message, metadata)
 
     @classmethod

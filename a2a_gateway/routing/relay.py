@@ -1,8 +1,9 @@
 """Relaying one gateway task to a registered agent: a run that mirrors the upstream task.
 
 A relay is an ordinary kit skill, so the gateway task gets persistence, streaming, push and cancel from
-the task service. Upstream events become kit events; a follow-up reaches the relay through ``asend`` and
-is forwarded with the upstream task id; a cancel, or a pause that is abandoned, cancels upstream too.
+the task service. Every upstream event is passed on as it arrives (through the Mirror, which turns task
+snapshots into what they hold beyond what was relayed); a follow-up reaches the relay through ``asend``
+and is forwarded with the upstream task id; a cancel, or a pause that is abandoned, cancels upstream too.
 Each run keeps the task's routed-call record (upstream ids, timings, outcome) up to date.
 """
 
@@ -12,16 +13,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, SkillContext, Status
+from a2a_gateway.agent import AgentEvent, InputRequired, Reply, SkillContext, Status
 from a2a_gateway.agent.skill import message_text
 from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UnsupportedOperation, UpstreamUnavailable
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.routing.calls import AGENT_ERROR, REPLIED, UNREACHABLE, RoutedCall
 from a2a_gateway.routing.metadata import AGENT_KEY
+from a2a_gateway.routing.mirror import Mirror
 from a2a_gateway.routing.models import Upstream
 from a2a_gateway.routing.ports import StreamingRefused, UpstreamClient
 
@@ -59,9 +61,9 @@ class RelayRun:
     url: str = ""
     version: str = ""
     streams: bool = True
-    finished: bool = False
     started: bool = False
     sent_at: float | None = None
+    mirror: Mirror = field(default_factory=Mirror)
 
     @property
     def upstream_task(self) -> str | None:
@@ -81,20 +83,23 @@ class RelayRun:
             while True:
                 pause: InputRequired | None = None
                 source = self._catch_up() if resume else self._send(ctx, message, metadata)
-                resume = False
                 async with contextlib.aclosing(source) as events:
                     async for event in events:
-                        mapped = self._map(event)
-                        if isinstance(mapped, InputRequired):
-                            pause = mapped
-                            break
-                        if self.finished:
-                            self._end(REPLIED if isinstance(mapped, Reply) else _outcome(mapped))
-                        if mapped is not None:
+                        for mapped in self._map(event, quiet_history=resume):
+                            if isinstance(mapped, InputRequired):
+                                pause = mapped
+                                break
+                            last = _ends(mapped)
+                            if last:
+                                self._end(REPLIED if isinstance(mapped, Reply) else _outcome(mapped))
                             self.started = True
                             yield mapped
-                        if self.finished:
-                            return
+                            if last:
+                                return
+                        resume = False
+                        if pause is not None:
+                            break
+                resume = False
                 if pause is None:
                     self._end("closed_early", CLOSED_EARLY)
                     yield Status(v1.TaskState.FAILED, CLOSED_EARLY)
@@ -156,38 +161,51 @@ class RelayRun:
             self.hooks.record(self.call)
 
     async def _once(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
-        """A caller that does not follow the task gets a blocking upstream call, replayed as events."""
-        result = await self.a2a.send(self.url, self.version, request)
-        if result.message is not None or result.task is None:
-            yield result
-            return
-        for event in _replay(result.task):
-            yield event
+        """A caller that does not follow the task gets a blocking upstream call: one answer."""
+        yield await self.a2a.send(self.url, self.version, request)
 
     async def _catch_up(self) -> AsyncGenerator[v1.StreamResponse, None]:
-        """After a restart: the upstream task as it is now, then what follows (subscribe, else poll)."""
+        """After a restart: the upstream task as it is now, then what follows, with nothing lost between.
+
+        A 1.0 subscription starts with the task's snapshot, which is the starting point. A 0.3 agent's
+        resubscription replays what it likes: the task is read once the subscription has produced its
+        first event, and that event is dropped if the snapshot already holds it. An agent that does not
+        offer resubscription is polled.
+        """
         task_id = self.upstream_task
         if task_id is None:
             raise UpstreamUnavailable("The upstream task of this call is unknown")
-        task = await self.a2a.get_task(self.url, self.version, task_id)
-        for event in _replay(task):
-            yield event
-        if task.status.state not in _RUNNING:
-            return
+        task: v1.Task | None = None
+        if self.version.startswith("0.3"):
+            # 0.3 agents may not replay a paused or finished task at all: read it first.
+            task = await self.a2a.get_task(self.url, self.version, task_id)
+            yield v1.StreamResponse(task=task)
+            if task.status.state not in _RUNNING:
+                return
         try:
             async with contextlib.aclosing(self.a2a.subscribe(self.url, self.version, task_id)) as events:
+                first = True
                 async for event in events:
+                    if first and event.task is None:
+                        # Not a snapshot: read the task now that the subscription is open.
+                        task = await self.a2a.get_task(self.url, self.version, task_id)
+                        yield v1.StreamResponse(task=task)
+                        if _held_by(task, event):
+                            first = False
+                            continue
+                    first = False
                     yield event
             return
         except (InvalidAgentResponse, UnsupportedOperation):
-            pass  # the agent does not offer resubscription: poll it instead
+            pass  # the agent does not offer resubscription, or the task is over: read and poll it
+        task = await self.a2a.get_task(self.url, self.version, task_id)
+        yield v1.StreamResponse(task=task)
         delay = POLL_START_SECONDS
         while task.status.state in _RUNNING:
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX_SECONDS)
             task = await self.a2a.get_task(self.url, self.version, task_id)
-        for event in _replay(task):
-            yield event
+            yield v1.StreamResponse(task=task)
 
     def _learn(self, task_id: str, context_id: str | None) -> None:
         """Note the upstream ids; the first time, the record is written so a restart can resume."""
@@ -199,39 +217,49 @@ class RelayRun:
             call.upstream_context_id = context_id or call.upstream_context_id
             self.hooks.record(call)
 
-    def _map(self, event: v1.StreamResponse) -> AgentEvent | None:
+    def _map(self, event: v1.StreamResponse, *, quiet_history: bool = False) -> list[AgentEvent]:
+        """One upstream event as the kit events that mirror it (none when it holds nothing new)."""
+        mirror = self.mirror
         if event.message is not None:
             if self.upstream_task is None and not self.started:
-                self.finished = True
                 if self.sent_at is not None:
                     self.call.first_response_ms = round((time.perf_counter() - self.sent_at) * 1000, 3)
-                return Reply(parts=event.message.parts, metadata=event.message.metadata)
-            said = message_text(event.message)
-            return Status(v1.TaskState.WORKING, said) if said else None
+                return [Reply(parts=event.message.parts, metadata=event.message.metadata)]
+            if mirror.seen(event.message):
+                return []
+            return [Status(v1.TaskState.WORKING, message_text(event.message) or None)]
         if event.task is not None:
             self._learn(event.task.id, event.task.context_id)
-            return None
-        if event.artifact_update is not None:
+            mapped = mirror.snapshot(event.task, quiet_history=quiet_history)
+        elif event.artifact_update is not None:
             update = event.artifact_update
             self._learn(update.task_id, update.context_id)
-            art = update.artifact
-            return ArtifactChunk(
-                parts=art.parts, name=art.name, artifact_id=art.artifact_id, description=art.description,
-                append=bool(update.append), last_chunk=update.last_chunk, metadata=art.metadata,
-            )  # fmt: skip
-        if event.status_update is not None:
-            status = event.status_update.status
+            mapped = [mirror.chunk(update)]
+        elif event.status_update is not None:
             self._learn(event.status_update.task_id, event.status_update.context_id)
-            text = message_text(status.message) if status.message is not None else None
-            if status.state.terminal:
-                self.finished = True
-                return Status(status.state, text)
-            if status.state.interrupted:
-                return InputRequired(
-                    text or "Input required", auth=status.state is v1.TaskState.AUTH_REQUIRED
-                )
-            return Status(v1.TaskState.WORKING, text) if text else None
-        return None
+            mapped = mirror.status(event.status_update.status, snapshot=False)
+        else:
+            return []
+        return mapped
+
+
+def _ends(event: AgentEvent) -> bool:
+    """Whether the event ends the gateway task (a terminal status, or a direct reply)."""
+    return isinstance(event, Reply) or (isinstance(event, Status) and event.state.terminal)
+
+
+def _held_by(task: v1.Task, event: v1.StreamResponse) -> bool:
+    """Whether a snapshot taken after ``event`` was sent already holds it (so relaying it would repeat it)."""
+    if event.status_update is not None:
+        return event.status_update.status == task.status
+    update = event.artifact_update
+    if update is None:
+        return False
+    art = next((a for a in task.artifacts or [] if a.artifact_id == update.artifact.artifact_id), None)
+    if art is None:
+        return False
+    parts = update.artifact.parts
+    return art.parts == parts if not update.append else art.parts[-len(parts) :] == parts
 
 
 def _outcome(event: AgentEvent | None) -> str:
@@ -239,23 +267,3 @@ def _outcome(event: AgentEvent | None) -> str:
     if isinstance(event, Status):
         return event.state.name.lower()
     return "completed"
-
-
-def _replay(task: v1.Task) -> list[v1.StreamResponse]:
-    """A task snapshot as the events that would have built it: the task, its artifacts, its status.
-
-    The parts are already validated models, so the events are built without validating them again
-    (they only feed ``_map``; this is on every routed unary call).
-    """
-    context_id = task.context_id or ""
-    events = [v1.StreamResponse.model_construct(task=task)]
-    for artifact in task.artifacts or []:
-        update = v1.TaskArtifactUpdateEvent.model_construct(
-            task_id=task.id, context_id=context_id, artifact=artifact
-        )
-        events.append(v1.StreamResponse.model_construct(artifact_update=update))
-    status = v1.TaskStatusUpdateEvent.model_construct(
-        task_id=task.id, context_id=context_id, status=task.status
-    )
-    events.append(v1.StreamResponse.model_construct(status_update=status))
-    return events

@@ -1,0 +1,295 @@
+"""The relay, below the HTTP layer: every upstream event is passed on as it arrives, task snapshots turn
+into what they hold beyond what was relayed, and a resumed relay loses and repeats nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, SkillContext, Status
+from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.protocol import v1
+from a2a_gateway.routing.calls import RoutedCall
+from a2a_gateway.routing.models import Upstream
+from a2a_gateway.routing.relay import RelayRun
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WORKING, COMPLETED = v1.TaskState.WORKING, v1.TaskState.COMPLETED
+
+
+def text(value: str) -> v1.Part:
+    return v1.Part(text=value)
+
+
+def agent_says(value: str, message_id: str) -> v1.Message:
+    return v1.Message(message_id=message_id, role=v1.Role.AGENT, parts=[text(value)])
+
+
+def task(state: v1.TaskState, artifacts: dict[str, list[str]] | None = None, **extra: Any) -> v1.Task:
+    arts = [v1.Artifact(artifact_id=k, parts=[text(p) for p in v]) for k, v in (artifacts or {}).items()]
+    return v1.Task(id="up-1", context_id="up-ctx", status=v1.TaskStatus(state=state), artifacts=arts, **extra)
+
+
+def snapshot(
+    state: v1.TaskState, artifacts: dict[str, list[str]] | None = None, **extra: Any
+) -> v1.StreamResponse:
+    return v1.StreamResponse(task=task(state, artifacts, **extra))
+
+
+def status(state: v1.TaskState, said: str | None = None, message_id: str = "s") -> v1.StreamResponse:
+    message = agent_says(said, message_id) if said else None
+    event = v1.TaskStatusUpdateEvent(
+        task_id="up-1", context_id="up-ctx", status=v1.TaskStatus(state=state, message=message)
+    )
+    return v1.StreamResponse(status_update=event)
+
+
+def chunk(artifact_id: str, *parts: str, append: bool = False) -> v1.StreamResponse:
+    event = v1.TaskArtifactUpdateEvent(
+        task_id="up-1",
+        context_id="up-ctx",
+        artifact=v1.Artifact(artifact_id=artifact_id, parts=[text(p) for p in parts]),
+        append=append or None,
+    )
+    return v1.StreamResponse(artifact_update=event)
+
+
+class Gate:
+    """Marks a point in a scripted stream where the upstream waits until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self.opened = asyncio.Event()
+
+
+Script = list[v1.StreamResponse | Gate]
+
+
+class ScriptedUpstream:
+    """An UpstreamClient whose streams, subscriptions and reads follow a script; it records the calls."""
+
+    def __init__(
+        self,
+        stream: Script | None = None,
+        subscribe: Script | Exception | None = None,
+        reads: list[v1.Task] | None = None,
+        answer: v1.StreamResponse | None = None,
+    ) -> None:
+        self._stream, self._subscribe, self._reads, self._answer = stream, subscribe, reads or [], answer
+        self.calls: list[str] = []
+
+    async def _play(self, script: Script) -> AsyncIterator[v1.StreamResponse]:
+        for step in script:
+            if isinstance(step, Gate):
+                step.reached.set()
+                await step.opened.wait()
+            else:
+                yield step
+
+    async def stream(
+        self, url: str, version: str, request: v1.SendMessageRequest
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        self.calls.append("stream")
+        async for event in self._play(self._stream or []):
+            yield event
+
+    async def subscribe(
+        self, url: str, version: str, task_id: str
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        self.calls.append("subscribe")
+        if isinstance(self._subscribe, Exception):
+            raise self._subscribe
+        async for event in self._play(self._subscribe or []):
+            yield event
+
+    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+        self.calls.append("send")
+        assert self._answer is not None
+        return self._answer
+
+    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+        self.calls.append("get")
+        return self._reads.pop(0)
+
+    async def cancel(self, url: str, version: str, task_id: str) -> None:
+        self.calls.append("cancel")
+
+    async def aclose(self) -> None:
+        pass
+
+
+class Hooks:
+    """RelayHooks that keep what they are told."""
+
+    def __init__(self, version: str = "1.0") -> None:
+        self.stopping = False
+        self.version = version
+        self.records: list[str | None] = []
+        self.settled: list[RoutedCall] = []
+
+    async def lookup(self, agent_id: str) -> Upstream:
+        return Upstream("http://agent.test/a2a", self.version)
+
+    def record(self, call: RoutedCall) -> None:
+        self.records.append(call.outcome)
+
+    def settle(self, call: RoutedCall) -> None:
+        self.settled.append(call)
+
+
+def context(streaming: bool = True) -> SkillContext:
+    message = v1.Message(
+        message_id="m1", role=v1.Role.USER, parts=[text("go")], task_id="gw-1", context_id="gw-c"
+    )
+    return SkillContext(task_id="gw-1", context_id="gw-c", message=message, metadata={}, streaming=streaming)
+
+
+def run_of(upstream: ScriptedUpstream, hooks: Hooks, *, upstream_task: str | None = None) -> RelayRun:
+    call = RoutedCall(task_id="gw-1", requester="u", agent_id="a", skill_id=None, started_at=T0)
+    call.upstream_task_id = upstream_task
+    return RelayRun(upstream, call, hooks)
+
+
+async def collect(gen: AsyncGenerator[AgentEvent, v1.Message | None]) -> list[AgentEvent]:
+    events: list[AgentEvent] = []
+    async for event in gen:
+        events.append(event)
+        if isinstance(event, InputRequired) or (isinstance(event, Status) and event.state.terminal):
+            break
+    await gen.aclose()
+    return events
+
+
+def shape(events: list[AgentEvent]) -> list[tuple[Any, ...]]:
+    """Events as comparable tuples: (kind, state or artifact id, texts, append)."""
+    out: list[tuple[Any, ...]] = []
+    for e in events:
+        if isinstance(e, Status):
+            out.append(("status", e.state.name, e.text))
+        elif isinstance(e, ArtifactChunk):
+            out.append(("artifact", e.artifact_id, [p.text for p in e.parts], e.append))
+        else:
+            out.append((type(e).__name__,))
+    return out
+
+
+async def test_the_first_upstream_event_is_passed_on_before_the_upstream_goes_on() -> None:
+    gate = Gate()
+    upstream = ScriptedUpstream(
+        stream=[snapshot(v1.TaskState.SUBMITTED), gate, status(WORKING), chunk("a", "1"), status(COMPLETED)]
+    )
+    gen = run_of(upstream, Hooks()).run(context())
+    # The upstream now waits at the gate: the relay must have passed its task on already.
+    first = await asyncio.wait_for(gen.__anext__(), timeout=5)
+    assert not gate.opened.is_set()
+    assert isinstance(first, Status) and first.text is None
+    gate.opened.set()
+    rest = await collect(gen)
+    assert shape(rest) == [
+        ("status", "WORKING", None),  # the upstream's WORKING without text is passed on too
+        ("artifact", "a", ["1"], False),
+        ("status", "COMPLETED", None),
+    ]
+
+
+async def test_task_snapshots_become_the_updates_they_hold() -> None:
+    upstream = ScriptedUpstream(
+        stream=[
+            snapshot(WORKING, {"a": ["1"]}),
+            snapshot(WORKING, {"a": ["1", "2"], "b": ["x"]}),
+            snapshot(WORKING, {"a": ["1", "2"], "b": ["x"]}),  # nothing new: nothing relayed
+            v1.StreamResponse(
+                task=task(COMPLETED, {"a": ["1", "2"], "b": ["x"]}, history=[agent_says("done soon", "h1")])
+            ),
+        ]
+    )
+    events = await collect(run_of(upstream, Hooks()).run(context()))
+    assert shape(events) == [
+        ("artifact", "a", ["1"], False),
+        ("status", "WORKING", None),
+        ("artifact", "a", ["2"], True),
+        ("artifact", "b", ["x"], False),
+        ("status", "WORKING", "done soon"),  # an agent message of the upstream history
+        ("status", "COMPLETED", None),
+    ]
+
+
+async def test_a_unary_answer_keeps_every_agent_message_of_the_upstream_history() -> None:
+    final = task(
+        COMPLETED,
+        {"a": ["hi"]},
+        history=[
+            v1.Message(message_id="u1", role=v1.Role.USER, parts=[text("go")]),
+            agent_says("thinking", "h1"),
+            agent_says("all done", "h2"),
+        ],
+    )
+    final.status = v1.TaskStatus(state=COMPLETED, message=agent_says("all done", "h2"))
+    upstream = ScriptedUpstream(answer=v1.StreamResponse(task=final))
+    events = await collect(run_of(upstream, Hooks()).run(context(streaming=False)))
+    assert shape(events) == [
+        ("status", "WORKING", "thinking"),
+        ("artifact", "a", ["hi"], False),
+        ("status", "COMPLETED", "all done"),
+    ]
+
+
+async def test_resuming_a_1_0_task_subscribes_first_and_starts_from_its_snapshot() -> None:
+    upstream = ScriptedUpstream(
+        subscribe=[snapshot(WORKING, {"a": ["1", "2"]}), chunk("a", "3", append=True), status(COMPLETED)]
+    )
+    hooks = Hooks("1.0")
+    events = await collect(run_of(upstream, hooks, upstream_task="up-1").run(context(), resume=True))
+    assert upstream.calls == ["subscribe"]  # no read before subscribing: nothing can fall between them
+    assert shape(events) == [
+        ("artifact", "a", ["1", "2"], False),
+        ("status", "WORKING", None),
+        ("artifact", "a", ["3"], True),
+        ("status", "COMPLETED", None),
+    ]
+
+
+async def test_resuming_a_0_3_task_loses_no_chunk_sent_between_read_and_subscribe() -> None:
+    # The chunk "2" is sent after the first read and is the subscription's first event; the second read,
+    # made once the subscription is open, holds it too: it is relayed exactly once.
+    upstream = ScriptedUpstream(
+        reads=[task(WORKING, {"a": ["1"]}), task(WORKING, {"a": ["1", "2"]})],
+        subscribe=[chunk("a", "2", append=True), chunk("a", "3", append=True), status(COMPLETED)],
+    )
+    events = await collect(run_of(upstream, Hooks("0.3"), upstream_task="up-1").run(context(), resume=True))
+    assert upstream.calls == ["get", "subscribe", "get"]
+    parts = [p for e in events if isinstance(e, ArtifactChunk) for p in [x.text for x in e.parts]]
+    assert parts == ["1", "2", "3"]
+    assert isinstance(events[-1], Status) and events[-1].state is COMPLETED
+
+
+async def test_resuming_a_paused_task_pauses_again_without_repeating_its_history() -> None:
+    paused = task(v1.TaskState.INPUT_REQUIRED, history=[agent_says("name?", "q")])
+    paused.status = v1.TaskStatus(state=v1.TaskState.INPUT_REQUIRED, message=agent_says("name?", "q"))
+    upstream = ScriptedUpstream(subscribe=[v1.StreamResponse(task=paused)])
+    events = await collect(run_of(upstream, Hooks(), upstream_task="up-1").run(context(), resume=True))
+    assert len(events) == 1 and isinstance(events[0], InputRequired) and events[0].text == "name?"
+
+
+async def test_an_agent_without_resubscription_is_read_then_polled() -> None:
+    upstream = ScriptedUpstream(
+        subscribe=UnsupportedOperation("no"), reads=[task(COMPLETED, {"a": ["done"]})]
+    )
+    events = await collect(run_of(upstream, Hooks(), upstream_task="up-1").run(context(), resume=True))
+    assert upstream.calls == ["subscribe", "get"]
+    assert shape(events) == [("artifact", "a", ["done"], False), ("status", "COMPLETED", None)]
+
+
+@pytest.mark.parametrize("version", ["1.0", "0.3"])
+async def test_an_abandoned_relay_cancels_the_upstream_task(version: str) -> None:
+    gate = Gate()
+    upstream = ScriptedUpstream(stream=[snapshot(WORKING), gate], reads=[task(WORKING)])
+    hooks = Hooks(version)
+    gen = run_of(upstream, hooks).run(context())
+    await gen.__anext__()
+    await gen.aclose()
+    assert upstream.calls[-1] == "cancel" and hooks.records[-1] == "canceled"

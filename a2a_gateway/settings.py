@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Calls to agents: connect and send timeout, unary answers, card fetches and probes.",
     )
+    upstream_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest answer body read from an agent."
+    )
+    upstream_max_line_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest SSE line, and SSE event, read from an agent."
+    )
     push_notifications: bool = True
     push_timeout_seconds: float = Field(default=10.0, gt=0)
     push_max_attempts: int = Field(default=5, ge=1)

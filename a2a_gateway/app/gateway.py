@@ -63,8 +63,15 @@ def create_gateway_app(
     registry = build_registry(core)
     calls = SqlCallLog(core.engine, core.repo.writer)
     # The lean client speaks to real sockets; an injected (test) transport keeps every call on httpx.
-    lean = LeanHttp(core.guard) if outbound_transport is None else None
-    upstream = A2AClient(core.client, timeout=settings.outbound_timeout_seconds, lean=lean)
+    max_body, max_line = settings.upstream_max_body_bytes, settings.upstream_max_line_bytes
+    lean = LeanHttp(core.guard, max_body_bytes=max_body) if outbound_transport is None else None
+    upstream = A2AClient(
+        core.client,
+        timeout=settings.outbound_timeout_seconds,
+        lean=lean,
+        max_body_bytes=max_body,
+        max_line_bytes=max_line,
+    )
     router = Router(registry, upstream, calls)
     template = load_card_template()
     own = AgentDefinition(
@@ -77,7 +84,12 @@ def create_gateway_app(
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
     if settings.health_check_seconds > 0:
         cards_in = CardFetcher(core.client, settings.outbound_timeout_seconds)
-        probe_client = A2AClient(core.client, timeout=settings.outbound_timeout_seconds)
+        probe_client = A2AClient(
+            core.client,
+            timeout=settings.outbound_timeout_seconds,
+            max_body_bytes=max_body,
+            max_line_bytes=max_line,
+        )
         runtime.prober = HealthProber(registry, cards_in, probe_client, settings.health_check_seconds)
     cards = card_endpoint(core, template, own.skills)
     rpc, routes = base_routes(core, service, cards)

@@ -21,6 +21,8 @@ import pytest
 pytest.importorskip("a2a")
 
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory, create_client
+from a2a.compat.v0_3 import types as types_v03
+from a2a.compat.v0_3.conversions import to_core_agent_card
 from a2a.types.a2a_pb2 import (
     AgentCard,
     CancelTaskRequest,
@@ -224,3 +226,26 @@ async def test_subscribe_through_input_required_follow_up(sdk: Sdk) -> None:
     assert watched[3].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     subscribe_method = "SubscribeToTask" if sdk.version == "1.0" else "tasks/resubscribe"
     assert (sdk.version, subscribe_method) in sdk.wire
+
+
+@pytest.mark.parametrize("card_path", ["agent-card.json", "agent.json"])
+async def test_a_0_3_client_reads_the_gateway_card_without_a_version_hint(
+    live_server: Callable[..., Any], card_path: str
+) -> None:
+    """An a2a-sdk 0.3 client's way in: the card with no ``A2A-Version``, read with the 0.3 card model."""
+    server = await live_server()
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        response = await http.get(f"{server.url}/.well-known/{card_path}")
+        assert response.status_code == 200 and "A2A-Version" not in response.request.headers
+        card = types_v03.AgentCard.model_validate(response.json())
+        assert card.url == f"{server.url}/a2a" and card.protocol_version == "0.3.0"
+        client = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(
+            to_core_agent_card(card)
+        )
+        try:
+            events = await collect(client.send_message(request("plain 0.3", skill="echo")))
+        finally:
+            await client.close()
+    task = events[-1].task
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert [p.text for a in task.artifacts for p in a.parts] == ["plain 0.3"]

@@ -29,6 +29,8 @@ import pytest
 pytest.importorskip("a2a")
 
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory, create_client
+from a2a.compat.v0_3 import types as types_v03
+from a2a.compat.v0_3.conversions import to_core_agent_card
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
 from a2a.server.tasks import InMemoryTaskStore
@@ -303,3 +305,36 @@ async def test_streaming_caller_of_an_upstream_that_does_not_stream(
     else:  # the SDK fell back to a unary send because the proxy card did not promise streaming
         assert last.task.status.state == TaskState.TASK_STATE_COMPLETED
         assert texts(last.task) == [["echo: no stream"]]
+
+
+@pytest.mark.parametrize("card_path", ["agent-card.json", "agent.json"])
+@pytest.mark.parametrize("upstream", ["sdk.test", "sdk03.test"])
+async def test_a_0_3_client_reads_the_proxy_card_without_a_version_hint(
+    net: Net, upstream: str, card_path: str
+) -> None:
+    """What an a2a-sdk 0.3 client does: GET the card with no ``A2A-Version``, validate it with the 0.3
+    card model, and call the card's ``url`` with 0.3 methods."""
+    proxy = f"{net.url}/a2a/agents/{net.agents[upstream]}"
+    methods: list[str] = []
+
+    async def record(http_request: httpx.Request) -> None:
+        if http_request.method == "POST":
+            methods.append(json.loads(http_request.content)["method"])
+
+    async with httpx.AsyncClient(timeout=TIMEOUT, event_hooks={"request": [record]}) as http:
+        response = await http.get(f"{proxy}/.well-known/{card_path}")
+        assert response.status_code == 200 and "A2A-Version" not in response.request.headers
+        card = types_v03.AgentCard.model_validate(response.json())
+        assert (
+            card.url == proxy and card.protocol_version == "0.3.0" and card.preferred_transport == "JSONRPC"
+        )
+        assert card.name == "Reference Echo Agent"
+        client = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(
+            to_core_agent_card(card)
+        )
+        try:
+            events = await collect(client.send_message(request("plain 0.3")))
+        finally:
+            await client.close()
+    assert methods == ["message/send"]
+    assert texts(events[-1].task) == [["echo: plain 0.3"]]

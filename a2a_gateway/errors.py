@@ -139,6 +139,10 @@ class OutboundRefused(GatewayError):
     default_message = "Destination address is not allowed"
 
 
+class OutboundUnresolved(OutboundRefused):
+    """The outbound host name does not resolve (yet); same wire form, so callers cannot probe DNS."""
+
+
 class UpstreamUnavailable(GatewayError):
     """An upstream agent could not be reached or timed out."""
 

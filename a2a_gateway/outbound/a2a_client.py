@@ -250,8 +250,9 @@ def _upstream_errors() -> Iterator[None]:
     """Transport failures as the gateway's upstream error, with a message safe to show a caller."""
     try:
         yield
-    except OutboundRefused as refused:
-        raise UpstreamUnavailable(f"The agent's endpoint is not allowed: {refused.message}") from None
+    except OutboundRefused:
+        # The guard logged why; the caller is not told what the agent's host name resolves to.
+        raise UpstreamUnavailable("The agent's endpoint is not allowed") from None
     except httpx.TimeoutException:
         raise UpstreamUnavailable("The agent did not answer in time") from None
     except LeanHttpError as failed:

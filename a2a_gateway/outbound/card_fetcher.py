@@ -17,9 +17,7 @@ MAX_CARD_BYTES = 262_144
 def card_location(url: str) -> str:
     """A card URL as given when it names a JSON document, else the well-known path under it."""
     trimmed = url.rstrip("/")
-    # The path decides, so a query such as ``?A2A-Version=0.3`` (asking for one card form) is kept.
-    path = trimmed.split("#", 1)[0].split("?", 1)[0]
-    return trimmed if path.endswith(".json") else trimmed + CARD_PATH
+    return trimmed if trimmed.endswith(".json") else trimmed + CARD_PATH
 
 
 def _refused(why: str) -> InvalidParams:
@@ -38,6 +36,11 @@ class CardFetcher:
     async def fetch(self, url: str) -> v1.AgentCard:
         """The card at ``url``, in its 1.0 form whichever version it was published in."""
         location = card_location(url)
+        try:
+            httpx.URL(location)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            # httpx raises these before any transport runs, so the guard never sees such a URL.
+            raise _refused("not a valid URL") from None
         try:
             async with self._client.stream("GET", location, timeout=self._timeout) as response:
                 if response.status_code != 200:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 
 import httpx
 
-from a2a_gateway.errors import OutboundRefused
+from a2a_gateway.errors import OutboundRefused, OutboundUnresolved
+
+log = logging.getLogger(__name__)
+# What a caller is told about any address-based refusal. Which addresses a name resolves to, or whether it
+# resolves at all, is an answer of the gateway's DNS, so it goes to the log only (probing internal names).
+NOT_ALLOWED = "endpoint not allowed"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,19 +139,23 @@ class SsrfGuard:
                 continue
             why = blocked_reason(ip)
             if why is not None:
-                raise OutboundRefused(f"Outbound host {host!r} resolves to {why} address {ip}")
+                log.warning("outbound refused: host %r resolves to %s address %s", host[:255], why, ip)
+                raise OutboundRefused(NOT_ALLOWED)
 
     async def _resolve_name(self, host: str, port: int) -> list[IPAddress]:
         try:
             resolved = await self._resolve(host, port)
         except (OSError, UnicodeError) as exc:
-            raise OutboundRefused(f"Outbound host {host!r} does not resolve") from exc
+            log.info("outbound refused: host %r does not resolve (%s)", host[:255], type(exc).__name__)
+            raise OutboundUnresolved(NOT_ALLOWED) from None
         if not resolved:
-            raise OutboundRefused(f"Outbound host {host!r} does not resolve")
+            log.info("outbound refused: host %r does not resolve (no addresses)", host[:255])
+            raise OutboundUnresolved(NOT_ALLOWED)
         try:
             return [ipaddress.ip_address(a) for a in resolved]
-        except ValueError as exc:
-            raise OutboundRefused(f"Outbound host {host!r} resolved to an unusable address") from exc
+        except ValueError:
+            log.warning("outbound refused: host %r resolved to an unusable address", host[:255])
+            raise OutboundRefused(NOT_ALLOWED) from None
 
 
 def _ip_literal(host: str) -> IPAddress | None:

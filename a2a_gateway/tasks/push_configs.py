@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from a2a_gateway.errors import InvalidParams, OutboundRefused, PushNotificationNotSupported, TaskNotFound
+from a2a_gateway.errors import (
+    InvalidParams,
+    OutboundRefused,
+    OutboundUnresolved,
+    PushNotificationNotSupported,
+    TaskNotFound,
+)
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks.live import LiveTask
@@ -22,11 +28,17 @@ class PushConfigs:
         self._visible = visible
 
     async def check(self, config: v1.TaskPushNotificationConfig) -> None:
-        """Refuse a config when push is off or its URL may not be called."""
+        """Refuse a config when push is off or its URL may not be called.
+
+        A blocked literal address, or a name resolving to a blocked one, is refused now. A name that does
+        not resolve yet is accepted: every delivery resolves, checks and pins it again anyway.
+        """
         if self._notifier is None:
             raise PushNotificationNotSupported()
         try:
             await self._notifier.check_url(config.url)
+        except OutboundUnresolved:
+            return
         except OutboundRefused as refused:
             raise InvalidParams(
                 f"Push notification url refused: {refused.message}",

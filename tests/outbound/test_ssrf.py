@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from a2a_gateway.errors import OutboundRefused
+from a2a_gateway.errors import OutboundRefused, OutboundUnresolved
 from a2a_gateway.outbound.ssrf import GuardedTransport, SsrfGuard
 
 PUBLIC = "93.184.216.34"
@@ -79,20 +80,36 @@ async def test_url_without_host_is_refused() -> None:
         await SsrfGuard([], resolver=no_dns()).check("http:///hook")
 
 
-async def test_name_resolving_to_loopback_is_refused_with_reason() -> None:
+async def test_name_resolving_to_loopback_is_refused_and_only_the_log_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="a2a_gateway.outbound.ssrf")
     guard = SsrfGuard([], resolver=resolver_of({"evil.example": [PUBLIC, "127.0.0.1"]}))
     with pytest.raises(OutboundRefused) as info:
         await guard.check("https://user:hunter2@evil.example/hook?key=s3cret")
-    message = info.value.message
-    assert "evil.example" in message
-    assert "loopback" in message
-    assert "hunter2" not in message
-    assert "s3cret" not in message
+    # The caller learns nothing of the gateway's DNS answer.
+    assert info.value.message == "endpoint not allowed"
+    assert not isinstance(info.value, OutboundUnresolved)
+    # The operator does: host, reason and address, but no credentials or query.
+    assert "evil.example" in caplog.text and "loopback" in caplog.text and "127.0.0.1" in caplog.text
+    assert "hunter2" not in caplog.text and "s3cret" not in caplog.text
 
 
-async def test_unresolvable_name_is_refused() -> None:
-    with pytest.raises(OutboundRefused, match="does not resolve"):
+async def test_unresolvable_name_is_refused_as_unresolved_with_the_same_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="a2a_gateway.outbound.ssrf")
+    with pytest.raises(OutboundUnresolved) as info:
         await SsrfGuard([], resolver=no_dns()).check("https://nowhere.invalid/")
+    assert info.value.message == "endpoint not allowed"
+    assert "nowhere.invalid" in caplog.text and "does not resolve" in caplog.text
+
+
+async def test_blocked_literal_is_not_reported_as_unresolved() -> None:
+    with pytest.raises(OutboundRefused) as info:
+        await SsrfGuard([], resolver=no_dns()).check("http://10.0.0.1/")
+    assert not isinstance(info.value, OutboundUnresolved)
+    assert info.value.message == "endpoint not allowed"
 
 
 async def test_public_address_is_allowed_and_resolved_every_time() -> None:
@@ -124,7 +141,7 @@ async def test_allowlist_covers_only_what_it_names() -> None:
     guard = SsrfGuard(["10.1.0.0/16", "localhost"], resolver=resolver_of({"intranet": ["10.2.0.5"]}))
     with pytest.raises(OutboundRefused):
         await guard.check("http://10.2.0.1/")
-    with pytest.raises(OutboundRefused, match="private"):
+    with pytest.raises(OutboundRefused, match="endpoint not allowed"):
         await guard.check("http://intranet/")
 
 
@@ -266,7 +283,7 @@ async def test_dns_rebinding_cannot_move_the_connection() -> None:
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get("http://rebind.example/")).status_code == 200
         # The name is resolved again for the next request, and now it is refused.
-        with pytest.raises(OutboundRefused, match="loopback"):
+        with pytest.raises(OutboundRefused, match="endpoint not allowed"):
             await client.get("http://rebind.example/")
     assert network.connected == [PUBLIC]
     assert rebinding.calls == 2  # once per request by the guard; the network never had to ask
@@ -387,5 +404,5 @@ async def test_real_tls_connection_to_the_pinned_ip_verifies_the_name(tmp_path: 
 
 
 async def test_default_resolver_refuses_localhost() -> None:
-    with pytest.raises(OutboundRefused, match="loopback"):
+    with pytest.raises(OutboundRefused, match="endpoint not allowed"):
         await SsrfGuard([]).check("http://localhost:8080/")

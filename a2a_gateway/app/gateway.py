@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import httpx
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
 from a2a_gateway.outbound.lean_http import LeanHttp
 from a2a_gateway.outbound.ssrf import Resolver
+from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.agent import RoutingAgent
@@ -28,14 +30,17 @@ from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
 
 
-def build_registry(core: Core) -> RegistryService:
-    """The agent registry with its SQL store, the SSRF guard and the card fetcher."""
+def build_registry(
+    core: Core, agents: SqlAgentRepository, clock: Callable[[], datetime] | None = None
+) -> RegistryService:
+    """The agent registry over its SQL store, the SSRF guard and the card fetcher."""
     settings = core.settings
     return RegistryService(
-        SqlAgentRepository(core.engine),
+        agents,
         core.guard,
         CardFetcher(core.client, settings.outbound_timeout_seconds),
         offline_after_seconds=settings.agent_offline_after_seconds,
+        clock=clock or utc_now,
     )
 
 
@@ -47,11 +52,13 @@ def create_gateway_app(
     resolver: Resolver | None = None,
     auto_migrate: bool | None = None,
     rate_limits: bool = True,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """The gateway: its own skills (discover), routing to registered agents, identity and the registry.
 
     ``local_skills`` are served by the gateway itself before its own (tests use this to have skills
-    without a second app); ``outbound_transport`` and ``resolver`` are the test seams of outbound calls.
+    without a second app); ``outbound_transport`` and ``resolver`` are the test seams of outbound calls;
+    ``clock`` is the registry's time (heartbeats, offline status), injected by tests.
     """
     core = build_core(
         settings,
@@ -60,7 +67,8 @@ def create_gateway_app(
         auto_migrate=auto_migrate,
         rate_limits=rate_limits,
     )
-    registry = build_registry(core)
+    agents = SqlAgentRepository(core.engine)
+    registry = build_registry(core, agents, clock)
     calls = SqlCallLog(core.engine, core.repo.writer)
     # The lean client speaks to real sockets; an injected (test) transport keeps every call on httpx.
     max_body, max_line = settings.upstream_max_body_bytes, settings.upstream_max_line_bytes
@@ -105,4 +113,5 @@ def create_gateway_app(
     )
     app = assemble(runtime, routes)
     app.state.registry = registry
+    app.state.agents = agents  # the agent store, for setting server-owned fields (trust) from outside
     return app

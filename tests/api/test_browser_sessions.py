@@ -43,13 +43,15 @@ async def test_cookies_are_secure_behind_https(https_client: httpx.AsyncClient) 
     assert "secure" in cookie_header(response, "a2a_session").lower()
 
 
-async def test_dashboard_needs_the_cookie_and_csrf_on_state_changes(client: httpx.AsyncClient) -> None:
+async def test_dashboard_needs_the_cookie_and_csrf_on_state_changes(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
     anonymous = await client.get("/api/dashboard/session")
     assert anonymous.status_code == 401
     response = await login(client)
     token = response.json()["data"]["accessToken"]
     # A bearer token is not a browser session: dashboard routes read the cookie only.
-    bearer_only = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    bearer_only = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     async with bearer_only:
         assert (
             await bearer_only.get("/api/dashboard/session", headers={"Authorization": f"Bearer {token}"})

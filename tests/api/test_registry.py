@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from a2a_gateway.app import create_gateway_app
+from a2a_gateway.settings import Settings
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
 from tests.factories import Clock
@@ -50,10 +52,16 @@ async def register(client: httpx.AsyncClient, headers: dict[str, str], **extra: 
 
 
 @pytest.fixture
-def clock(app: Starlette) -> Clock:
-    fake = Clock()
-    app.state.registry._clock = fake  # the registry reads time only through this
-    return fake
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[Starlette]:
+    """The gateway (serving the echo skills) with the registry on the test's clock."""
+    application = create_gateway_app(settings, local_skills=ECHO_AGENT.skills, clock=clock)
+    async with LifespanManager(application):
+        yield application
 
 
 async def test_register_read_and_list(client: httpx.AsyncClient) -> None:
@@ -208,11 +216,11 @@ async def test_discover_filters_ranking_and_pagination(
     for key in ("a", "b"):
         await client.post(f"/api/v1/agents/{ids[key]}/heartbeat", json={}, headers=alice)
     # Trust is server-owned (the trust issue computes it); set it through the repository for ranking.
-    repo = app.state.registry._repo
+    agents = app.state.agents
     for key, score in (("a", 40.0), ("b", 90.0), ("c", 60.0)):
-        agent = await repo.get(ids[key])
+        agent = await agents.get(ids[key])
         agent.trust_score = score
-        await repo.save(agent)
+        await agents.save(agent)
 
     async def discover(**params: Any) -> dict[str, Any]:
         response = await client.get("/api/v1/discover", params=params, headers=alice)

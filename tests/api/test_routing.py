@@ -67,6 +67,7 @@ async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             return agent_id
 
         yield {
+            "app": gateway,
             "gw": gw,
             "upstream": upstream,
             "v1": await register(cardUrl="http://echo.test"),
@@ -205,10 +206,10 @@ async def test_skill_based_routing_picks_the_best_online_agent(net: dict[str, An
             await gw.post(f"/api/v1/agents/{net[name]}/heartbeat", json={}, headers=owner)
         ).status_code == 200
     # Make v03 the more trusted one; trust is server-owned, so set it through the repository.
-    registry = gw._transport.app.state.registry
-    agent = await registry._repo.get(net["v03"])
+    agents = net["app"].state.agents
+    agent = await agents.get(net["v03"])
     agent.trust_score = 80.0
-    await registry._repo.save(agent)
+    await agents.save(agent)
 
     task = (await rpc(gw, "SendMessage", by_stream_tag))["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_COMPLETED" and task["metadata"] == {"agentId": net["v03"]}

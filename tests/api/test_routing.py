@@ -71,7 +71,7 @@ async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             "gw": gw,
             "upstream": upstream,
             "v1": await register(cardUrl="http://echo.test"),
-            "v03": await register(cardUrl="http://echo.test/.well-known/agent.json"),
+            "v03": await register(cardUrl="http://echo.test/.well-known/agent.json?A2A-Version=0.3"),
             "garbage": await register(
                 name="G", endpoint="http://garbage.test/a2a", skills=[{"id": "x", "name": "X"}]
             ),
@@ -218,3 +218,70 @@ async def test_skill_based_routing_picks_the_best_online_agent(net: dict[str, An
     # A skill the gateway serves itself stays local.
     local = await rpc(gw, "SendMessage", {"message": user_message("x"), "metadata": {"skillId": "echo"}})
     assert "metadata" not in local["result"]["task"]
+
+
+def conversation(task: dict[str, Any]) -> list[tuple[str, str]]:
+    """A task's history as (role, text) pairs."""
+    return [(m["role"], " ".join(p.get("text", "") for p in m["parts"])) for m in task.get("history", [])]
+
+
+@pytest.mark.parametrize("which", ["v1", "v03"])
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_relayed_task_holds_every_message_of_the_exchange(
+    net: dict[str, Any], which: str, streaming: bool
+) -> None:
+    gw = net["gw"]
+    config = {"returnImmediately": False}
+    first = {**routed(net[which], "hi", skillId="ask"), "configuration": config}
+    if streaming:
+        body = envelope("SendStreamingMessage", first)
+        async with gw.stream("POST", "/a2a", json=body, headers={"A2A-Version": "1.0"}) as response:
+            frames = [
+                orjson.loads(line[6:])["result"]
+                async for line in response.aiter_lines()
+                if line[:6] == "data: "
+            ]
+        task_id = frames[0]["task"]["id"]
+    else:
+        task_id = (await rpc(gw, "SendMessage", first))["result"]["task"]["id"]
+    await rpc(gw, "SendMessage", {"message": user_message("Ada", taskId=task_id)})
+    mine = (await rpc(gw, "GetTask", {"id": task_id}))["result"]
+    assert mine["status"]["state"] == "TASK_STATE_COMPLETED"
+    upstream_tasks = (await rpc(net["upstream"], "ListTasks", {"historyLength": 100}))["result"]["tasks"]
+    theirs = (await rpc(net["upstream"], "GetTask", {"id": upstream_tasks[0]["id"]}))["result"]
+    assert conversation(mine) == conversation(theirs)
+    assert [r for r, _ in conversation(mine)] == ["ROLE_USER", "ROLE_AGENT", "ROLE_USER"]
+    assert (await rpc(gw, "GetTask", {"id": task_id, "historyLength": 1}))["result"]["history"] == [
+        mine["history"][-1]
+    ]
+
+
+@pytest.mark.parametrize("which", ["v1", "v03"])
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_relayed_task_keeps_the_agents_progress_messages(
+    net: dict[str, Any], which: str, streaming: bool
+) -> None:
+    gw = net["gw"]
+    params = routed(net[which], "2", skillId="countdown")
+    if streaming:
+        body = envelope("SendStreamingMessage", params)
+        async with gw.stream("POST", "/a2a", json=body, headers={"A2A-Version": "1.0"}) as response:
+            frames = [
+                orjson.loads(line[6:])["result"]
+                async for line in response.aiter_lines()
+                if line[:6] == "data: "
+            ]
+        task_id = frames[0]["task"]["id"]
+    else:
+        task_id = (await rpc(gw, "SendMessage", params))["result"]["task"]["id"]
+    mine = (await rpc(gw, "GetTask", {"id": task_id}))["result"]
+    upstream_tasks = (await rpc(net["upstream"], "ListTasks", {}))["result"]["tasks"]
+    theirs = (await rpc(net["upstream"], "GetTask", {"id": upstream_tasks[0]["id"]}))["result"]
+    assert (
+        conversation(mine)
+        == conversation(theirs)
+        == [
+            ("ROLE_USER", "2"),
+            ("ROLE_AGENT", "Counting down from 2"),
+        ]
+    )

@@ -116,24 +116,16 @@ async def test_cancel_reaches_upstream(net: dict[str, Any]) -> None:  # noqa: F8
 
 
 async def test_timeout_fails_a_waiting_task(net: dict[str, Any], monkeypatch: Any) -> None:  # noqa: F811
-    from a2a_gateway.api.rest import task_routes
-
     gw, headers = net["gw"], await owner(net)
+    service = net["app"].state.service
+    send = service.send
 
-    async def start_ask(self: Any, principal: Any, agent_id: str, parts: Any, limit_s: Any) -> Any:
+    async def send_to_ask(owner: str, request: Any, *, streaming: bool) -> Any:
         # Route this REST task to the upstream "ask" skill, so it waits for input until the timeout.
-        from a2a_gateway.protocol import v1
+        request.metadata = {**(request.metadata or {}), "skillId": "ask"}
+        return await send(owner, request, streaming=streaming)
 
-        request = v1.SendMessageRequest(
-            message=task_routes._message(parts),
-            configuration=v1.SendMessageConfiguration(return_immediately=True),
-            metadata={"agentId": agent_id, "skillId": "ask"},
-        )
-        result = await self._service.send(principal.id, request, streaming=False)
-        self._timers.add(asyncio.create_task(self._expire_later(principal.id, result.task.id, limit_s)))
-        return result.task
-
-    monkeypatch.setattr(task_routes.TaskApi, "_start", start_ask)
+    monkeypatch.setattr(service, "send", send_to_ask)
     created = await gw.post(
         "/api/v1/tasks", json={"assignedAgentId": net["v1"], "timeoutSeconds": 1}, headers=headers
     )

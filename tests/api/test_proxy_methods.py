@@ -6,9 +6,10 @@ its outbound client reaches fake hosts through an injected transport:
 - ``echo.test`` is the kit echo agent, served live on another loopback port so that its streams really
   stream (an in-process ASGI transport would hand over a whole stream only once it had ended). It is
   registered twice from its cards: as a 1.0 agent (``cardUrl http://echo.test``) and as a 0.3 agent
-  (``cardUrl http://echo.test/.well-known/agent.json``). Each caller version is run against each agent
-  version, so translation is checked in both directions (0.3 caller -> 1.0 agent, 1.0 caller -> 0.3
-  agent), and the transport records which method name and ``A2A-Version`` header the upstream received;
+  (``cardUrl http://echo.test/.well-known/agent.json?A2A-Version=0.3``, its 0.3-only card). Each caller
+  version is run against each agent version, so translation is checked in both directions (0.3
+  caller -> 1.0 agent, 1.0 caller -> 0.3 agent), and the transport records which method name and
+  ``A2A-Version`` header the upstream received;
 - ``http500.test`` answers HTTP 500, ``badjson.test`` answers 200 with a body that is not JSON, and
   ``down.test`` refuses the connection;
 - ``hooks.test`` receives push notifications.
@@ -140,7 +141,7 @@ async def net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                 "upstream": up,
                 "router": router,
                 "v1": await register(cardUrl="http://echo.test"),
-                "v03": await register(cardUrl="http://echo.test/.well-known/agent.json"),
+                "v03": await register(cardUrl="http://echo.test/.well-known/agent.json?A2A-Version=0.3"),
                 "http500": await register(**broken("http500.test")),
                 "badjson": await register(**broken("badjson.test")),
                 "down": await register(**broken("down.test")),

@@ -4,8 +4,11 @@ upstream task."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Expiring(Protocol):
@@ -58,3 +61,5 @@ class Deadlines:
     def _forget(self, task_id: str, done: asyncio.Task[None]) -> None:
         if self._timers.get(task_id) is done:
             del self._timers[task_id]
+        if not done.cancelled() and done.exception() is not None:
+            log.error("expiring a task failed", exc_info=done.exception(), extra={"taskId": task_id})

@@ -129,3 +129,22 @@ async def test_close_cancels_every_deadline(deadlines: Deadlines, tasks: Tasks, 
     await deadlines.close()
     assert deadlines.pending() == 0 and sleep.pending() == [] and sleep.wake() == 0
     assert tasks.expired == []
+
+
+async def test_a_failing_expiry_is_logged_not_lost(
+    sleep: ManualSleep, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(Tasks):
+        async def expire(self, owner: str, task_id: str, reason: str) -> bool:
+            await super().expire(owner, task_id, reason)
+            raise RuntimeError("store down")
+
+    broken = Broken()
+    deadlines = Deadlines(broken, sleep=sleep)
+    deadlines.set("alice", "t1", 5)
+    await sleep.until_asleep(1)
+    sleep.wake()
+    await broken.until_expired(1)
+    await settled(lambda: deadlines.pending() == 0)
+    await turns()
+    assert any(r.message == "expiring a task failed" and r.taskId == "t1" for r in caplog.records)

@@ -37,12 +37,14 @@ class StoredTask:
 class FakeTaskRepository:
     """Implements tasks.ports.TaskRepository in memory; a write commits the moment it is submitted.
 
-    ``refuse`` holds task ids whose writes the store rejects (as a database refuses a bad row).
+    ``refuse`` holds task ids whose writes the store rejects (as a database refuses a bad row);
+    ``routed`` maps a task id to the agent it was routed to (what routed-call records say).
     """
 
     def __init__(self) -> None:
         self.rows: dict[str, StoredTask] = {}
         self.refuse: set[str] = set()
+        self.routed: dict[str, str] = {}
         self.writes = 0
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
@@ -72,13 +74,26 @@ class FakeTaskRepository:
             return None
         return _copy(row.task, history_length, include_artifacts=True)
 
+    async def get_routed(self, task_id: str, agent_id: str, history_length: int | None) -> v1.Task | None:
+        """A copy of the task if it was routed to ``agent_id``."""
+        row = self.rows.get(task_id)
+        if row is None or self.routed.get(task_id) != agent_id:
+            return None
+        return _copy(row.task, history_length, include_artifacts=True)
+
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
         """Newest status first; the page token is the position after the last task handed out."""
+        return self._page(query, [r for r in self.rows.values() if r.owner == query.owner])
+
+    async def list_routed(self, agent_id: str, query: TaskQuery) -> TaskPage:
+        """The tasks routed to ``agent_id``, paged as ``list_tasks`` (``query.owner`` unused)."""
+        return self._page(query, [r for r in self.rows.values() if self.routed.get(r.task.id) == agent_id])
+
+    def _page(self, query: TaskQuery, rows: list[StoredTask]) -> TaskPage:
         found = [
             r.task
-            for r in self.rows.values()
-            if r.owner == query.owner
-            and (not query.context_id or r.task.context_id == query.context_id)
+            for r in rows
+            if (not query.context_id or r.task.context_id == query.context_id)
             and (query.state is None or r.task.status.state is query.state)
             and (query.status_after is None or _ts(r.task) >= query.status_after)
         ]

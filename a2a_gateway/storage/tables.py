@@ -34,6 +34,8 @@ tasks = Table(
     Column("metadata", Text, nullable=True),
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    # The skill and request a task started from (JSON), so a paused task can be answered after a restart.
+    Column("origin", Text, nullable=True),
     Index("ix_tasks_owner_status_ts", "owner", "status_ts", "id"),
     Index("ix_tasks_context_id", "context_id"),
     Index("ix_tasks_state", "state"),

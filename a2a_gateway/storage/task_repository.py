@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
-from a2a_gateway.storage.tables import task_artifacts, task_messages, task_push_configs, tasks
+from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, task_push_configs, tasks
 from a2a_gateway.storage.task_writer import TaskWriter
 from a2a_gateway.storage.timestamps import micros
-from a2a_gateway.tasks.models import TaskPage, TaskQuery, TaskWrite
+from a2a_gateway.tasks.models import TaskOrigin, TaskPage, TaskQuery, TaskWrite
 
 TERMINAL = [s.value for s in v1.TERMINAL_STATES]
+INTERRUPTED = frozenset(s.value for s in v1.INTERRUPTED_STATES)
 
 
 def _encode_cursor(status_ts: int, task_id: str) -> str:
@@ -68,10 +69,19 @@ class SqlTaskRepository:
 
     async def get(self, task_id: str, owner: str, history_length: int | None) -> v1.Task | None:
         """One task of an owner, history trimmed to the newest ``history_length`` messages."""
+        return await self._one(task_id, tasks.c.owner == owner, history_length)
+
+    async def get_routed(self, task_id: str, agent_id: str, history_length: int | None) -> v1.Task | None:
+        """One task routed to ``agent_id``, whoever sent it (what that agent's own key may read)."""
+        return await self._one(task_id, _routed_to(agent_id), history_length)
+
+    async def list_routed(self, agent_id: str, query: TaskQuery) -> TaskPage:
+        """A page of the tasks routed to ``agent_id``, paged as ``list_tasks`` (``query.owner`` unused)."""
+        return await self._page(query, _routed_to(agent_id))
+
+    async def _one(self, task_id: str, scope: Any, history_length: int | None) -> v1.Task | None:
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(tasks).where(tasks.c.id == task_id, tasks.c.owner == owner))
-            ).first()
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id, scope))).first()
             if row is None:
                 return None
             history = await self._history(conn, [task_id], history_length)
@@ -80,7 +90,10 @@ class SqlTaskRepository:
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
         """A page of tasks, newest status first, with an opaque keyset cursor."""
-        filters: list[Any] = [tasks.c.owner == query.owner]
+        return await self._page(query, tasks.c.owner == query.owner)
+
+    async def _page(self, query: TaskQuery, scope: Any) -> TaskPage:
+        filters: list[Any] = [scope]
         if query.context_id:
             filters.append(tasks.c.context_id == query.context_id)
         if query.state is not None:
@@ -125,23 +138,48 @@ class SqlTaskRepository:
     async def _artifacts(self, conn: Any, ids: Sequence[str]) -> dict[str, list[v1.Artifact]]:
         return await _children(conn, task_artifacts.c.artifact, task_artifacts, ids, v1.Artifact)
 
-    async def fail_inflight(self, status: v1.TaskStatus, keep: Collection[str] = ()) -> int:
-        """Mark every non-terminal task but ``keep`` failed; the explanation joins each task's history."""
-        await self.flush()
-        async with self._engine.begin() as conn:
-            rows = (
+    async def origin(self, task_id: str, owner: str) -> TaskOrigin | None:
+        """The skill and request a task of ``owner`` started from, when its first write stored them."""
+        async with self._engine.connect() as conn:
+            text = (
                 await conn.execute(
-                    select(tasks.c.id, tasks.c.context_id, func.max(task_messages.c.seq))
+                    select(tasks.c.origin).where(tasks.c.id == task_id, tasks.c.owner == owner)
+                )
+            ).scalar_one_or_none()
+        return _origin(text)
+
+    async def fail_inflight(
+        self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
+    ) -> int:
+        """Mark every non-terminal task failed but ``keep`` and the paused tasks of ``paused_skills``; the
+        explanation joins each failed task's history."""
+        await self.flush()
+        spared = set(paused_skills)
+        async with self._engine.begin() as conn:
+            found = (
+                await conn.execute(
+                    select(
+                        tasks.c.id,
+                        tasks.c.context_id,
+                        tasks.c.state,
+                        tasks.c.origin,
+                        func.max(task_messages.c.seq),
+                    )
                     .select_from(tasks.outerjoin(task_messages, task_messages.c.task_id == tasks.c.id))
                     .where(tasks.c.state.not_in(TERMINAL), tasks.c.id.not_in(list(keep)))
-                    .group_by(tasks.c.id, tasks.c.context_id)
+                    .group_by(tasks.c.id, tasks.c.context_id, tasks.c.state, tasks.c.origin)
                 )
             ).all()
+            rows = [
+                (task_id, context_id, last_seq)
+                for task_id, context_id, state, origin, last_seq in found
+                if not (state in INTERRUPTED and _spared(origin, spared))
+            ]
             for task_id, context_id, last_seq in rows:
-                message = (
-                    status.message or v1.Message(message_id="-", role=v1.Role.AGENT, parts=[])
-                ).model_copy(update={"task_id": task_id, "context_id": context_id})
-                own = status.model_copy(update={"message": message})
+                message, own = None, status
+                if status.message is not None:
+                    message = status.message.model_copy(update={"task_id": task_id, "context_id": context_id})
+                    own = status.model_copy(update={"message": message})
                 await conn.execute(
                     update(tasks)
                     .where(tasks.c.id == task_id)
@@ -152,13 +190,14 @@ class SqlTaskRepository:
                         updated_us=micros(None),
                     )
                 )
-                await conn.execute(
-                    task_messages.insert().values(
-                        task_id=task_id,
-                        seq=(last_seq if last_seq is not None else -1) + 1,
-                        message=message.model_dump_json(by_alias=True, exclude_none=True),
+                if message is not None:
+                    await conn.execute(
+                        task_messages.insert().values(
+                            task_id=task_id,
+                            seq=(last_seq if last_seq is not None else -1) + 1,
+                            message=message.model_dump_json(by_alias=True, exclude_none=True),
+                        )
                     )
-                )
         return len(rows)
 
     async def count_by_state(self) -> dict[str, int]:
@@ -218,6 +257,27 @@ class SqlTaskRepository:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _origin(text: str | None) -> TaskOrigin | None:
+    """A stored origin; None when there is none or it is unreadable."""
+    if not text:
+        return None
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    skill, metadata = raw.get("skill"), raw.get("metadata") or {}
+    if not isinstance(skill, str) or not isinstance(metadata, dict):
+        return None
+    return TaskOrigin(skill_id=skill, metadata=metadata, streaming=bool(raw.get("streaming")))
+
+
+def _spared(text: str | None, skills: set[str]) -> bool:
+    origin = _origin(text) if skills else None
+    return origin is not None and origin.skill_id in skills
+
+
 async def _children(
     conn: Any, body: Any, table: Any, ids: Sequence[str], model: type[M]
 ) -> dict[str, list[M]]:
@@ -231,6 +291,11 @@ async def _children(
     for task_id, text in rows:
         found.setdefault(task_id, []).append(model.model_validate_json(text))
     return found
+
+
+def _routed_to(agent_id: str) -> Any:
+    """Tasks whose routed-call record names ``agent_id`` (one record per relayed task)."""
+    return tasks.c.id.in_(select(routed_calls.c.task_id).where(routed_calls.c.agent_id == agent_id))
 
 
 def _task(row: Row[Any], history: list[v1.Message], artifacts: list[v1.Artifact]) -> v1.Task:

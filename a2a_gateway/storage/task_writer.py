@@ -22,7 +22,7 @@ from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage.engine import sqlite_writer_engine
 from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, tasks
 from a2a_gateway.storage.timestamps import micros
-from a2a_gateway.tasks.models import TaskWrite
+from a2a_gateway.tasks.models import TaskOrigin, TaskWrite
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
@@ -237,6 +237,15 @@ def _call_row(call: RoutedCall) -> dict[str, Any]:
     }
 
 
+def _origin(origin: TaskOrigin | None) -> str | None:
+    if origin is None:
+        return None
+    try:
+        return dumps({"skill": origin.skill_id, "metadata": origin.metadata, "streaming": origin.streaming})
+    except TypeError:
+        return None  # metadata JSON cannot hold: the task is stored, it just cannot be replayed
+
+
 def _rows(batch: list[TaskWrite]) -> Rows:
     """Serialize a batch on the event loop, where the task objects are owned."""
     now = micros(None)
@@ -256,6 +265,7 @@ def _rows(batch: list[TaskWrite]) -> Rows:
                 "metadata": dumps(task.metadata) if task.metadata is not None else None,
                 "created_us": micros(change.created_at),
                 "updated_us": now,
+                "origin": _origin(change.origin),
             }
         )
         history = task.history or []

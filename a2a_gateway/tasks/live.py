@@ -7,9 +7,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from a2a_gateway.agent import AgentEvent
+from a2a_gateway.agent import AgentEvent, SkillContext
 from a2a_gateway.protocol import v1
-from a2a_gateway.tasks.models import TaskWrite
+from a2a_gateway.tasks.models import TaskOrigin, TaskWrite
 
 Handler = AsyncGenerator[AgentEvent, v1.Message | None]
 
@@ -18,7 +18,13 @@ class Crash:
     """Stands for a handler that raised before its first event."""
 
 
-Pending = tuple[Handler, AgentEvent | Crash | None, v1.Message | None]
+class Unstarted:
+    """Stands for a first event not asked for yet: the runner fetches it (a task returned at once)."""
+
+
+UNSTARTED = Unstarted()
+
+Pending = tuple[Handler, AgentEvent | Crash | Unstarted | None, v1.Message | None]
 """A run about to start: the handler, its first event (new task) or the follow-up (resumed task)."""
 
 
@@ -40,6 +46,8 @@ class LiveTask:
     runner: asyncio.Task[None] | None = None
     settled: asyncio.Future[None] = field(default_factory=_new_future)
     resumable: bool = False
+    origin: TaskOrigin | None = None
+    replay: SkillContext | None = None  # the context of a skill replayed to its pause, until the follow-up
 
     @property
     def state(self) -> v1.TaskState:
@@ -54,9 +62,15 @@ class LiveTask:
             created_at=self.created_at,
             messages_from=self.saved_messages,
             artifact_ids={artifact_id} if artifact_id else set(),
+            origin=self.origin,
         )
         self.saved_messages = len(self.task.history or ())
         return write
+
+    @property
+    def paused(self) -> bool:
+        """Waiting for the caller (input or auth required) with no work in flight."""
+        return self.state.interrupted and self.pending is None and (self.runner is None or self.runner.done())
 
     def settle(self) -> None:
         """Wake whoever waits for the task to stop (terminal or interrupted)."""

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from a2a_gateway.protocol import v1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOrigin:
+    """The skill a task runs and the request it started from: enough to start that skill again."""
+
+    skill_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    streaming: bool = False
 
 
 @dataclass(slots=True)
@@ -17,6 +27,9 @@ class TaskWrite:
     created_at: datetime
     messages_from: int
     artifact_ids: set[str] = field(default_factory=set)
+    # Lands with the task's first write; later writes leave it as it is. A relayed task has none: it
+    # resumes from its call record instead.
+    origin: TaskOrigin | None = None
 
     def merge(self, later: TaskWrite) -> None:
         """Fold a later write of the same task into this one."""

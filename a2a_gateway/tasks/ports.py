@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Collection
 from typing import Protocol
 
 from a2a_gateway.protocol import v1
-from a2a_gateway.tasks.models import TaskPage, TaskQuery, TaskWrite
+from a2a_gateway.tasks.models import TaskOrigin, TaskPage, TaskQuery, TaskWrite
 
 
 class TaskRepository(Protocol):
@@ -28,8 +28,26 @@ class TaskRepository(Protocol):
         """A page of the owner's tasks, newest status first."""
         ...
 
-    async def fail_inflight(self, status: v1.TaskStatus, keep: Collection[str] = ()) -> int:
-        """Mark every non-terminal task except ``keep`` failed with ``status``; return how many."""
+    async def get_routed(self, task_id: str, agent_id: str, history_length: int | None) -> v1.Task | None:
+        """One task routed to ``agent_id`` (by its routed-call record), whoever its owner is."""
+        ...
+
+    async def list_routed(self, agent_id: str, query: TaskQuery) -> TaskPage:
+        """A page of the tasks routed to ``agent_id``, newest status first (``query.owner`` unused)."""
+        ...
+
+    async def origin(self, task_id: str, owner: str) -> TaskOrigin | None:
+        """The skill and request a task of ``owner`` started from, when it was stored."""
+        ...
+
+    async def fail_inflight(
+        self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
+    ) -> int:
+        """Mark every non-terminal task failed with ``status``; return how many.
+
+        Spared: the tasks in ``keep``, and paused tasks (input or auth required) whose origin names one of
+        ``paused_skills``: those hold no work in flight and are answered after the restart.
+        """
         ...
 
     async def put_push_config(self, task_id: str, config: v1.TaskPushNotificationConfig) -> None:

@@ -9,16 +9,26 @@ from datetime import datetime
 
 from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, Reply, Status
 from a2a_gateway.agent.events import text_parts
+from a2a_gateway.errors import ContentTypeNotSupported, GatewayError, InvalidParams, UnsupportedOperation
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Delivery, TaskEventBroker
-from a2a_gateway.tasks.live import Crash, Handler, LiveTask
+from a2a_gateway.tasks.live import Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 
 log = logging.getLogger(__name__)
 
 SKILL_FAILED = "The skill failed with an internal error."
+# Refusals that judge the request itself: the task is rejected rather than failed.
+_REJECTIONS = (InvalidParams, ContentTypeNotSupported, UnsupportedOperation)
+
+
+class _Stopped:
+    """The first event ended the task already (a refusal, or a direct reply)."""
+
+
+_STOPPED = _Stopped()
 
 
 class TaskRunner:
@@ -39,7 +49,11 @@ class TaskRunner:
         self._forget = forget
 
     async def drive(
-        self, live: LiveTask, gen: Handler, first: AgentEvent | Crash | None, resume: v1.Message | None
+        self,
+        live: LiveTask,
+        gen: Handler,
+        first: AgentEvent | Crash | Unstarted | None,
+        resume: v1.Message | None,
     ) -> None:
         """Run a handler from its first event (or resume it with a follow-up) until it stops."""
         try:
@@ -47,6 +61,11 @@ class TaskRunner:
                 await self.status(live, v1.TaskState.WORKING)
                 event: AgentEvent | Crash | None = await gen.asend(resume)
             else:
+                if isinstance(first, Unstarted):
+                    fetched = await self._first(live, gen)
+                    if isinstance(fetched, _Stopped):
+                        return
+                    first = fetched
                 if not isinstance(first, Status):
                     await self.status(live, v1.TaskState.WORKING)
                 event = first
@@ -68,6 +87,28 @@ class TaskRunner:
             if not live.state.terminal:
                 await self.status(live, v1.TaskState.FAILED, SKILL_FAILED)
             await _close(gen)
+
+    async def _first(self, live: LiveTask, gen: Handler) -> AgentEvent | _Stopped | None:
+        """The first event of a task that was handed back before it: a refusal (what a blocking send
+        answers as an error) ends the task rejected or failed, a direct reply ends it completed."""
+        try:
+            first = await gen.__anext__()
+        except StopAsyncIteration:
+            return None
+        except GatewayError as refused:
+            log.info(
+                "skill refused a task handed back at once: %s", refused.reason, extra={"taskId": live.task.id}
+            )
+            wanted = v1.TaskState.REJECTED if isinstance(refused, _REJECTIONS) else v1.TaskState.FAILED
+            await self.status(live, wanted, refused.message)
+            return _STOPPED
+        if not isinstance(first, Reply):
+            return first
+        await _close(gen)
+        message = state.agent_message(live.task, first.parts, first.metadata)
+        state.set_status(live.task, v1.TaskState.COMPLETED, self._clock(), message)
+        await self.emit(live, state.status_event, terminal=True)
+        return _STOPPED
 
     async def _apply(self, live: LiveTask, gen: Handler, event: AgentEvent) -> bool:
         """Apply one event; True when the handler's run stops here (terminal or paused)."""

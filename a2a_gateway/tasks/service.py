@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,11 +21,13 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
-from a2a_gateway.tasks.live import Crash, Handler, LiveTask
-from a2a_gateway.tasks.models import TaskQuery
+from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
+from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
+from a2a_gateway.tasks.replay import Reviver
 from a2a_gateway.tasks.runner import TaskRunner
+from a2a_gateway.tasks.state import readable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class TaskService:
         self._history_default = history_default
         self._live: dict[str, LiveTask] = {}
         self._runner = TaskRunner(repo, broker, notifier, clock, self._forget)
+        self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
         self.push = PushConfigs(repo, notifier, self._visible)
 
     # --- sending -----------------------------------------------------------------------------------
@@ -79,13 +82,14 @@ class TaskService:
         inline_push = config.task_push_notification_config
         if inline_push is not None:
             await self.push.check(inline_push)
+        created: Awaitable[None] | None = None
         if message.task_id:
             live = await self._resume(owner, message)
         else:
             started = await self._start(owner, request, streaming)
             if isinstance(started, v1.Message):
                 return SendResult(message=started)
-            live = started
+            live, created = started
         if inline_push is not None:
             await self.push.attach(live, inline_push)
         # No await may come between starting the run and subscribing, or early events would be missed.
@@ -97,70 +101,80 @@ class TaskService:
         if not config.return_immediately:
             # One sender per segment of work, so waiting on the future itself is safe.
             await live.settled
-        return SendResult(task=state.snapshot(live.task, history))
+            return SendResult(task=state.snapshot(live.task, history))
+        handed = state.snapshot(live.task, history)
+        if created is not None:
+            # The caller polls by id from now on: the task is stored before its id is handed out.
+            try:
+                await asyncio.shield(created)
+            except Exception:
+                log.exception("task write failed", extra={"taskId": live.task.id})
+        return SendResult(task=handed)
 
     async def _start(
         self, owner: str, request: v1.SendMessageRequest, streaming: bool = False
-    ) -> LiveTask | v1.Message:
+    ) -> tuple[LiveTask, Awaitable[None]] | v1.Message:
         task_id = new_id()
         context_id = request.message.context_id or new_id()
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
         skill = await self.agent.resolve(message, request.metadata)
         config = request.configuration
         self.agent.check_modes(skill, message, config.accepted_output_modes if config else None)
+        # A task handed back at once exists before its skill's first event (a relay's is the upstream's
+        # answer), so that a deadline and a cancel reach it meanwhile; the runner fetches that event.
+        immediate = not streaming and bool(config and config.return_immediately)
         ctx = SkillContext(
             task_id=task_id,
             context_id=context_id,
             message=message,
             metadata=request.metadata or {},
-            streaming=streaming or bool(config and config.return_immediately),
+            streaming=streaming or immediate,
             owner=owner,
         )
         gen = skill.handler(ctx)
-        # A skill that refuses before starting (bad input, upstream unreachable) raises GatewayError
-        # from here: the caller gets that error and no task is created.
-        first = await _first_event(gen, skill.id, refusals=True)
-        if isinstance(first, Reply):
-            await gen.aclose()
-            return v1.Message(
-                message_id=new_id(),
-                context_id=context_id,
-                role=v1.Role.AGENT,
-                parts=first.parts,
-                metadata=first.metadata,
-            )
+        first: AgentEvent | Crash | Unstarted | None = UNSTARTED
+        if not immediate:
+            # A skill that refuses before starting (bad input, upstream unreachable) raises GatewayError
+            # from here: the caller gets that error and no task is created.
+            first = await _first_event(gen, skill.id, refusals=True)
+            if isinstance(first, Reply):
+                await gen.aclose()
+                return v1.Message(
+                    message_id=new_id(),
+                    context_id=context_id,
+                    role=v1.Role.AGENT,
+                    parts=first.parts,
+                    metadata=first.metadata,
+                )
         now = self._clock()
         task = state.new_task(task_id, context_id, message, now)
         if skill.task_metadata:
             task.metadata = dict(skill.task_metadata)
-        live = LiveTask(task=task, owner=owner, created_at=now, resumable=skill.resumable)
+        # A relay resumes from its call record; any other skill is started again from its origin.
+        origin = None if skill.resumable else TaskOrigin(skill.id, dict(ctx.metadata), ctx.streaming)
+        live = LiveTask(task=task, owner=owner, created_at=now, resumable=skill.resumable, origin=origin)
         self._live[task_id] = live
         live.pending = (gen, first, None)
-        self._repo.submit(live.changes())
-        return live
+        return live, self._repo.submit(live.changes())
 
     async def _resume(self, owner: str, message: v1.Message) -> LiveTask:
         task_id = message.task_id or ""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, 0)
-            if stored is None:
-                raise TaskNotFound(f"Task {task_id} not found")
-            if stored.status.state.terminal:
-                raise UnsupportedOperation(
-                    f"Task {task_id} is in terminal state {_name(stored.status.state)}"
-                )
-            raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
+            live = await self._reviver.revive(owner, task_id)
         if message.context_id and message.context_id != live.task.context_id:
             raise InvalidParams(
                 "contextId does not match the task's contextId",
                 violations=[{"field": "message.contextId", "description": "differs from the task's"}],
             )
         if live.state.terminal:
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(live.state)}")
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
         gen = live.generator
         if gen is None:
             raise UnsupportedOperation(f"Task {task_id} is working and does not take messages until it asks")
+        if live.replay is not None:
+            live.replay.replaying = False  # what the handler does from here on is new
+            live.replay = None
         message = message.model_copy(update={"context_id": live.task.context_id})
         live.generator = None
         live.rearm()
@@ -187,24 +201,45 @@ class TaskService:
             raise TaskNotFound(f"Task {task_id} not found")
         return stored
 
+    async def get_routed(self, agent_id: str, task_id: str, history_length: int | None) -> v1.Task:
+        """A task routed to ``agent_id``, whoever sent it: what that agent's own key may read."""
+        history = history_length if history_length is not None else self._history_default
+        await self._repo.flush()  # the routed-call record commits with the task's first write
+        stored = await self._repo.get_routed(task_id, agent_id, history)
+        if stored is None:
+            raise TaskNotFound(f"Task {task_id} not found")
+        live = self._live.get(task_id)
+        return state.snapshot(live.task, history) if live is not None else stored
+
     async def list_tasks(self, owner: str, request: v1.ListTasksRequest) -> v1.ListTasksResponse:
         """A page of the owner's tasks, newest status first."""
+        return await self._list(owner, None, request)
+
+    async def list_routed(self, agent_id: str, request: v1.ListTasksRequest) -> v1.ListTasksResponse:
+        """A page of the tasks routed to ``agent_id``, newest status first (for that agent's own key)."""
+        return await self._list("", agent_id, request)
+
+    async def _list(
+        self, owner: str, routed_to: str | None, request: v1.ListTasksRequest
+    ) -> v1.ListTasksResponse:
         await self._repo.flush()
         page_size = request.page_size or 50
-        page = await self._repo.list_tasks(
-            TaskQuery(
-                owner=owner,
-                context_id=request.context_id,
-                state=request.status,
-                status_after=request.status_timestamp_after,
-                page_size=page_size,
-                page_token=request.page_token,
-                history_length=(
-                    request.history_length if request.history_length is not None else self._history_default
-                ),
-                include_artifacts=bool(request.include_artifacts),
-            )
+        query = TaskQuery(
+            owner=owner,
+            context_id=request.context_id,
+            state=request.status,
+            status_after=request.status_timestamp_after,
+            page_size=page_size,
+            page_token=request.page_token,
+            history_length=(
+                request.history_length if request.history_length is not None else self._history_default
+            ),
+            include_artifacts=bool(request.include_artifacts),
         )
+        if routed_to is None:
+            page = await self._repo.list_tasks(query)
+        else:
+            page = await self._repo.list_routed(routed_to, query)
         return v1.ListTasksResponse(
             tasks=page.tasks,
             next_page_token=page.next_page_token,
@@ -216,13 +251,22 @@ class TaskService:
         """The task's current snapshot and a subscription to what follows, until it is terminal."""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, 0)
+            stored = await self._repo.get(task_id, owner, self._history_default)
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(stored.status.state)}")
+            live = self._live.get(task_id)
+            if live is None or live.owner != owner:
+                if stored.status.state.interrupted:
+                    # Paused before a restart: its events go on once a follow-up brings its skill back.
+                    return stored, self._broker.subscribe(task_id)
+                if not stored.status.state.terminal:
+                    raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
+                raise UnsupportedOperation(
+                    f"Task {task_id} is in terminal state {readable(stored.status.state)}"
+                )
         if live.state.terminal:
             # Its final write is being committed; the stream would hold nothing new.
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {_name(live.state)}")
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
         return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
 
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
@@ -240,18 +284,24 @@ class TaskService:
         """Cancel a running or paused task."""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, 0)
+            stored = await self._repo.get(task_id, owner, None)
             if stored is None:
                 raise TaskNotFound(f"Task {task_id} not found")
-            raise TaskNotCancelable(
-                f"Task {task_id} is in state {_name(stored.status.state)} and cannot be canceled"
-            )
+            live = self._live.get(task_id)
+            if live is None or live.owner != owner:
+                if not stored.status.state.interrupted:
+                    raise TaskNotCancelable(
+                        f"Task {task_id} is in state {readable(stored.status.state)} and cannot be canceled"
+                    )
+                live = self._reviver.hold(stored, owner, None)  # paused before a restart: no skill to stop
         # A task already terminal in memory is finishing its last write: its runner must not be
         # interrupted, or its waiters and subscribers would never hear the end.
         if not live.state.terminal:
             await self._halt(live)
         if live.state.terminal:
-            raise TaskNotCancelable(f"Task {task_id} is in state {_name(live.state)} and cannot be canceled")
+            raise TaskNotCancelable(
+                f"Task {task_id} is in state {readable(live.state)} and cannot be canceled"
+            )
         await self._runner.status(live, v1.TaskState.CANCELED)
         return await self.get(owner, task_id, None)
 
@@ -288,11 +338,7 @@ class TaskService:
         stored = await self._repo.get(task_id, owner, None)
         if stored is None or stored.status.state.terminal:
             return False
-        stored.artifacts = list(stored.artifacts or [])
-        stored.history = list(stored.history or [])
-        live = LiveTask(task=stored, owner=owner, created_at=self._clock(), resumable=True)
-        live.saved_messages = len(stored.history or ())
-        self._live[task_id] = live
+        live = self._reviver.hold(stored, owner, None, resumable=True)
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
             v1.Message(message_id=new_id(), role=v1.Role.USER, parts=[v1.Part(text="")]),
@@ -316,16 +362,23 @@ class TaskService:
         return True
 
     async def recover(self, keep: Collection[str] = ()) -> int:
-        """At start-up: tasks left mid-flight by a previous process are marked failed (except ``keep``)."""
+        """At start-up: tasks left mid-flight by a previous process are marked failed (except ``keep``).
+
+        A task paused for the caller's input held no work in flight: one of this agent's own skills
+        stays paused, and its skill is brought back when the follow-up comes.
+        """
         message = v1.Message(message_id=new_id(), role=v1.Role.AGENT, parts=[v1.Part(text=RESTARTED)])
         status = v1.TaskStatus(state=v1.TaskState.FAILED, message=message, timestamp=self._clock())
-        return await self._repo.fail_inflight(status, keep)
+        paused = [s.id for s in self.agent.skills if not s.resumable]
+        return await self._repo.fail_inflight(status, keep, paused)
 
     async def shutdown(self) -> None:
-        """Stop every running task and end every stream; a task is marked failed unless resumable."""
+        """Stop every task and end every stream; a running task is marked failed unless resumable, a
+        paused one stays paused (its skill comes back with the follow-up after the restart)."""
         for live in list(self._live.values()):
+            stays_paused = live.paused and live.origin is not None
             await self._halt(live)
-            if not live.state.terminal and not live.resumable:
+            if not live.state.terminal and not live.resumable and not stays_paused:
                 await self._runner.status(live, v1.TaskState.FAILED, SHUT_DOWN)
             live.settle()
         await self._repo.flush()
@@ -354,8 +407,3 @@ async def _first_event(gen: Handler, skill_id: str, *, refusals: bool) -> AgentE
     except Exception:
         log.exception("skill failed before its first event", extra={"skillId": skill_id})
         return Crash()
-
-
-def _name(value: v1.TaskState) -> str:
-    """A state name readable in either protocol version ("input_required", not the enum string)."""
-    return value.name.lower()

@@ -102,3 +102,8 @@ def snapshot(task: v1.Task, history_length: int | None, include_artifacts: bool 
         history=history or None,
         metadata=task.metadata,
     )
+
+
+def readable(value: v1.TaskState) -> str:
+    """A state name readable in either protocol version ("input_required", not the enum string)."""
+    return value.name.lower()

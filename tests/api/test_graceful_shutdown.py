@@ -1,4 +1,4 @@
-"""Stopping a real server ends open streams cleanly and leaves paused tasks failed with a reason."""
+"""Stopping a real server ends open streams cleanly and leaves paused tasks paused, answerable after."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from a2a_gateway.app import create_gateway_app
-from a2a_gateway.tasks.service import SHUT_DOWN
 from agents_examples.echo import ECHO_AGENT
 from tests.conftest import make_settings
-from tests.factories import rpc, send_text
+from tests.factories import rpc, send_text, user_message
 from tests.streaming_helpers import stream_call
 
 
-async def test_shutdown_closes_streams_and_fails_paused_tasks(
+async def test_shutdown_closes_streams_and_keeps_paused_tasks(
     tmp_path: Path, live_server: Callable[..., Any]
 ) -> None:
     settings = make_settings(tmp_path / "gw")
@@ -43,5 +42,8 @@ async def test_shutdown_closes_streams_and_fails_paused_tasks(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=again), base_url="http://t") as client,
     ):
         task = (await rpc(client, "GetTask", {"id": paused["id"]}))["result"]
-        assert task["status"]["state"] == "TASK_STATE_FAILED"
-        assert task["status"]["message"]["parts"][0]["text"] == SHUT_DOWN
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        follow_up = {"message": user_message("Lin", taskId=paused["id"])}
+        done = (await rpc(client, "SendMessage", follow_up))["result"]["task"]
+        assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert done["artifacts"][0]["parts"] == [{"text": "Hello, Lin!"}]

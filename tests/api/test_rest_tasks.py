@@ -4,12 +4,16 @@ stream to completion, timeouts, and the dashboard route."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from asgi_lifespan import LifespanManager
 
+from a2a_gateway.app import create_gateway_app
 from tests.api.test_routing import net  # noqa: F401  (the in-process gateway + upstream echo agent)
+from tests.conftest import make_settings
 
 
 async def owner(net: dict[str, Any]) -> dict[str, str]:  # noqa: F811
@@ -145,3 +149,52 @@ async def test_dashboard_task_creation(net: dict[str, Any]) -> None:  # noqa: F8
         headers={"X-CSRF-Token": session["csrfToken"]},
     )
     assert created.status_code == 202 and created.json()["data"]["taskId"]
+
+
+class _Held(httpx.AsyncBaseTransport):
+    """An upstream that says nothing until released, then refuses the connection."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.called.set()
+        await self.release.wait()
+        raise httpx.ConnectError("connection refused", request=request)
+
+
+async def test_create_answers_before_the_upstream_does(tmp_path: Path) -> None:
+    from tests.api.test_routing import resolver
+
+    upstream = _Held()
+    gateway = create_gateway_app(
+        make_settings(tmp_path, outbound_allowlist=[]), outbound_transport=upstream, resolver=resolver
+    )
+    async with (
+        LifespanManager(gateway),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as gw,
+    ):
+        credentials = {"email": "r@example.com", "password": "long enough"}
+        await gw.post("/api/v1/auth/register", json=credentials)
+        token = (await gw.post("/api/v1/auth/login", json=credentials)).json()["data"]["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+        agent = await gw.post(
+            "/api/v1/agents",
+            json={"name": "S", "endpoint": "http://slow.test/a2a", "skills": [{"id": "x", "name": "X"}]},
+            headers=headers,
+        )
+        body = {"assignedAgentId": agent.json()["data"]["id"], "description": "x", "timeoutSeconds": 60}
+        # Regression (issue 8, 1.8): the 202 waited for the upstream's first event (up to 300 s).
+        async with asyncio.timeout(5):
+            created = await gw.post("/api/v1/tasks", json=body, headers=headers)
+        assert created.status_code == 202 and created.json()["data"]["status"] == "assigned"
+        await upstream.called.wait()
+        task_id = created.json()["data"]["id"]
+        assert (await gw.get(f"/api/v1/tasks/{task_id}", headers=headers)).json()["data"]["status"] in {
+            "assigned",
+            "running",
+        }
+        upstream.release.set()
+        failed = await wait_status(gw, headers, task_id, "failed")
+        assert failed["messages"][-1]["role"] == "agent"  # the upstream error, told as the task's end

@@ -11,7 +11,7 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks import state
-from a2a_gateway.tasks.models import TaskQuery, TaskWrite
+from a2a_gateway.tasks.models import TaskOrigin, TaskQuery, TaskWrite
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -46,9 +46,17 @@ async def write(
     owner: str = "alice",
     saved: int = 0,
     artifacts: set[str] | None = None,
+    origin: TaskOrigin | None = None,
 ) -> None:
     await repo.submit(
-        TaskWrite(task=task, owner=owner, created_at=T0, messages_from=saved, artifact_ids=artifacts or set())
+        TaskWrite(
+            task=task,
+            owner=owner,
+            created_at=T0,
+            messages_from=saved,
+            artifact_ids=artifacts or set(),
+            origin=origin,
+        )
     )
 
 
@@ -58,7 +66,7 @@ async def test_schema_is_at_head(database_url: str) -> None:
         assert await db.current_revision(engine) is None
         await db.upgrade(engine)
         await db.upgrade(engine)  # idempotent
-        assert await db.current_revision(engine) == "0004"
+        assert await db.current_revision(engine) == "0005"
     finally:
         await engine.dispose()
 
@@ -158,3 +166,42 @@ async def test_push_configs(repo: SqlTaskRepository) -> None:
     assert await repo.delete_push_config("p1", "a") is True
     assert await repo.delete_push_config("p1", "a") is False
     assert await repo.get_push_config("p1", "a") is None
+
+
+async def test_origin_is_stored_with_the_first_write_and_read_by_its_owner(repo: SqlTaskRepository) -> None:
+    task = new("o1")
+    origin = TaskOrigin("ask", {"skillId": "ask", "nested": {"n": [1, 2]}}, streaming=True)
+    await write(repo, task, origin=origin)
+    state.set_status(task, v1.TaskState.INPUT_REQUIRED, T0)
+    await write(repo, task, saved=1, origin=TaskOrigin("other"))  # a later write does not replace it
+    assert await repo.origin("o1", "alice") == origin
+    assert await repo.origin("o1", "bob") is None
+    await write(repo, new("o2"))
+    assert await repo.origin("o2", "alice") is None
+
+
+async def test_fail_inflight_spares_paused_tasks_of_the_named_skills(repo: SqlTaskRepository) -> None:
+    def paused(task_id: str, wanted: v1.TaskState = v1.TaskState.INPUT_REQUIRED) -> v1.Task:
+        task = new(task_id)
+        state.set_status(task, wanted, T0)
+        return task
+
+    await write(repo, paused("ask"), origin=TaskOrigin("ask"))
+    await write(repo, paused("auth", v1.TaskState.AUTH_REQUIRED), origin=TaskOrigin("ask"))
+    await write(repo, paused("gone"), origin=TaskOrigin("removed-skill"))
+    await write(repo, paused("old"))  # written before origins were stored
+    await write(repo, paused("relay"))  # kept: resumed elsewhere
+    working = new("working")
+    state.set_status(working, v1.TaskState.WORKING, T0)
+    await write(repo, working, origin=TaskOrigin("ask"))
+    failed = v1.TaskStatus(state=v1.TaskState.FAILED, timestamp=T0)
+    assert await repo.fail_inflight(failed, keep=["relay"], paused_skills=["ask"]) == 3
+    states = {t.id: t.status.state for t in (await repo.list_tasks(TaskQuery(owner="alice"))).tasks}
+    assert states == {
+        "ask": v1.TaskState.INPUT_REQUIRED,
+        "auth": v1.TaskState.AUTH_REQUIRED,
+        "relay": v1.TaskState.INPUT_REQUIRED,
+        "gone": v1.TaskState.FAILED,
+        "old": v1.TaskState.FAILED,
+        "working": v1.TaskState.FAILED,
+    }

@@ -1,4 +1,8 @@
-"""Group commit of task writes: concurrent changes are merged per task and committed together."""
+"""Group commit of task writes: concurrent changes are merged per task and committed together.
+
+A batch that the database refuses is written again one write at a time, so a row only one task's data
+breaks fails that task's write alone, never the other callers' tasks in the same batch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +18,7 @@ import orjson
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.errors import Unavailable
@@ -93,8 +97,11 @@ class TaskWriter:
         self._checkpoint: asyncio.Future[None] | None = None
         self._checkpointed_at = time.monotonic()
         self._checkpoint_conn: sqlite3.Connection | None = None
+        # What the next batch holds, each write with its own outcome; a batch-wide future serves flush().
         self._pending: dict[str, TaskWrite] = {}
+        self._waiters: dict[str, asyncio.Future[None]] = {}
         self._calls: dict[str, RoutedCall] = {}
+        self._call_waiters: dict[str, asyncio.Future[None]] = {}
         self._next: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -102,15 +109,19 @@ class TaskWriter:
         self._closing = False
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
-        """Queue a change; the returned future (shared by its batch) resolves when it is committed."""
+        """Queue a change; the returned future resolves when it is committed (or fails when it is not)."""
         if self._closing:
             raise Unavailable("The gateway is shutting down")
-        earlier = self._pending.get(change.task.id)
+        task_id = change.task.id
+        earlier = self._pending.get(task_id)
         if earlier is None:
-            self._pending[change.task.id] = change
+            self._pending[task_id] = change
+            waiter = self._waiters[task_id] = asyncio.get_running_loop().create_future()
         else:
             earlier.merge(change)
-        return self._queued()
+            waiter = self._waiters[task_id]
+        self._queued()
+        return waiter
 
     def submit_call(self, call: RoutedCall) -> Awaitable[None]:
         """Queue a routed-call record; it commits with the task writes of the same batch."""
@@ -118,17 +129,18 @@ class TaskWriter:
             raise Unavailable("The gateway is shutting down")
         # The record object is read when the batch is built, so its latest state is what lands.
         self._calls[call.task_id] = call
-        return self._queued()
+        waiter = self._call_waiters.get(call.task_id)
+        if waiter is None:
+            waiter = self._call_waiters[call.task_id] = asyncio.get_running_loop().create_future()
+        self._queued()
+        return waiter
 
-    def _queued(self) -> Awaitable[None]:
+    def _queued(self) -> None:
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
-            # Most writers never wait for the outcome; a failure is logged by the worker instead.
-            self._next.add_done_callback(_consume)
         self._wake.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="task-writer")
-        return self._next
 
     async def flush(self) -> None:
         """Wait for everything queued so far."""
@@ -159,20 +171,55 @@ class TaskWriter:
             # a quick task's creation and completion then share one commit (measured: +25% at c=1).
             await asyncio.sleep(0)
             while self._pending or self._calls:
-                batch, self._pending = list(self._pending.values()), {}
-                calls, self._calls = list(self._calls.values()), {}
+                batch, self._pending = self._pending, {}
+                waiters, self._waiters = self._waiters, {}
+                calls, self._calls = self._calls, {}
+                call_waiters, self._call_waiters = self._call_waiters, {}
                 done, self._next = self._next, None
                 assert done is not None
                 self._inflight = done
                 try:
-                    await self._commit((*_rows(batch), [_call_row(c) for c in calls]))
-                except Exception:
-                    log.exception("task write batch failed", extra={"tasks": len(batch)})
-                    done.set_exception(Unavailable("The task store is unavailable"))
-                else:
-                    done.set_result(None)
+                    await self._write(batch, waiters, calls, call_waiters)
                 finally:
                     self._inflight = None
+                    done.set_result(None)
+
+    async def _write(
+        self,
+        batch: dict[str, TaskWrite],
+        waiters: dict[str, asyncio.Future[None]],
+        calls: dict[str, RoutedCall],
+        call_waiters: dict[str, asyncio.Future[None]],
+    ) -> None:
+        """Commit a batch; when the database refuses it, write it again one write at a time."""
+        try:
+            await self._commit((*_rows(batch.values()), [_call_row(c) for c in calls.values()]))
+        except Exception as exc:
+            if len(batch) + len(calls) == 1 or _store_failing(exc):
+                log.exception("task write batch failed", extra={"tasks": len(batch)})
+                for waiter in (*waiters.values(), *call_waiters.values()):
+                    _fail(waiter, Unavailable("The task store is unavailable"))
+                return
+            log.warning("task write batch refused; writing its %d writes one by one", len(batch) + len(calls))
+            for task_id, change in batch.items():
+                await self._write_one(waiters[task_id], task_id, change)
+            for task_id, call in calls.items():
+                await self._write_one(call_waiters[task_id], task_id, call)
+        else:
+            for waiter in (*waiters.values(), *call_waiters.values()):
+                _succeed(waiter)
+
+    async def _write_one(
+        self, waiter: asyncio.Future[None], task_id: str, item: TaskWrite | RoutedCall
+    ) -> None:
+        try:
+            rows = (*_rows((item,)), []) if isinstance(item, TaskWrite) else ([], [], [], [_call_row(item)])
+            await self._commit(rows)
+        except Exception:
+            log.exception("task write refused", extra={"taskId": task_id})
+            _fail(waiter, Unavailable("The task store refused this task's write"))
+        else:
+            _succeed(waiter)
 
     async def _commit(self, rows: Rows) -> None:
         if self._sync is not None:
@@ -246,7 +293,7 @@ def _origin(origin: TaskOrigin | None) -> str | None:
         return None  # metadata JSON cannot hold: the task is stored, it just cannot be replayed
 
 
-def _rows(batch: list[TaskWrite]) -> Rows:
+def _rows(batch: Iterable[TaskWrite]) -> Rows:
     """Serialize a batch on the event loop, where the task objects are owned."""
     now = micros(None)
     task_rows: list[dict[str, Any]] = []
@@ -306,6 +353,19 @@ def _log_failure(future: asyncio.Future[None]) -> None:
         log.warning("WAL checkpoint failed", exc_info=future.exception())
 
 
-def _consume(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _store_failing(exc: Exception) -> bool:
+    """Whether the store itself failed (locked, unreachable): then no single row is to blame."""
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
+
+
+def _succeed(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a waiter may have been cancelled by its caller
+        waiter.set_result(None)
+
+
+def _fail(waiter: asyncio.Future[None], error: Exception) -> None:
+    if waiter.done():
+        return
+    waiter.set_exception(error)
+    # Most writers never wait for the outcome (the failure is logged here); one that does still gets it.
+    waiter.exception()

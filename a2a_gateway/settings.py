@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="Calls to agents: connect and send timeout, unary answers, card fetches and probes.",
+    )
+    upstream_http: Literal["lean", "pooled"] = Field(
+        default="lean",
+        description="Client of unary calls to agents: the hand-written HTTP/1.1 client or httpcore's pool.",
     )
     upstream_max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest answer body read from an agent."

@@ -17,7 +17,8 @@ from a2a_gateway.app.runtime import Runtime, assemble
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
-from a2a_gateway.outbound.lean_http import LeanHttp
+from a2a_gateway.outbound.lean_http import LeanHttp, UnaryHttpFactory
+from a2a_gateway.outbound.pooled_http import PooledHttp
 from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.discover_skill import discover_skill
@@ -53,12 +54,15 @@ def create_gateway_app(
     auto_migrate: bool | None = None,
     rate_limits: bool = True,
     clock: Callable[[], datetime] | None = None,
+    unary_client: UnaryHttpFactory | None = None,
 ) -> Starlette:
     """The gateway: its own skills (discover), routing to registered agents, identity and the registry.
 
     ``local_skills`` are served by the gateway itself before its own (tests use this to have skills
     without a second app); ``outbound_transport`` and ``resolver`` are the test seams of outbound calls;
-    ``clock`` is the registry's time (heartbeats, offline status), injected by tests.
+    ``clock`` is the registry's time (heartbeats, offline status), injected by tests; ``unary_client``
+    builds the client of unary upstream calls (by default the one ``settings.upstream_http`` names, or
+    none, so httpx, when an outbound transport is injected): tests hand in one with an in-process opener.
     """
     core = build_core(
         settings,
@@ -70,9 +74,12 @@ def create_gateway_app(
     agents = SqlAgentRepository(core.engine)
     registry = build_registry(core, agents, clock)
     calls = SqlCallLog(core.engine, core.repo.writer)
-    # The lean client speaks to real sockets; an injected (test) transport keeps every call on httpx.
+    # The unary client speaks to real sockets; an injected (test) transport keeps every call on httpx
+    # unless the test hands in a unary client as well.
     max_body, max_line = settings.upstream_max_body_bytes, settings.upstream_max_line_bytes
-    lean = LeanHttp(core.guard, max_body_bytes=max_body) if outbound_transport is None else None
+    if unary_client is None and outbound_transport is None:
+        unary_client = PooledHttp if settings.upstream_http == "pooled" else LeanHttp
+    lean = unary_client(core.guard, max_body_bytes=max_body) if unary_client is not None else None
     upstream = A2AClient(
         core.client,
         timeout=settings.outbound_timeout_seconds,

@@ -22,8 +22,8 @@ from a2a_gateway.errors import (
     UnsupportedOperation,
     UpstreamUnavailable,
 )
-from a2a_gateway.outbound.lean_http import LeanHttp, LeanHttpError
-from a2a_gateway.outbound.upstream_read import MAX_BODY_BYTES, MAX_LINE_BYTES, read_body, sse_data
+from a2a_gateway.outbound.lean_http import BodyTooLarge, LeanHttpError, UnaryHttp
+from a2a_gateway.outbound.upstream_read import MAX_BODY_BYTES, MAX_LINE_BYTES, read_body, sse_data, too_large
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
 from a2a_gateway.protocol.ids import new_id
@@ -87,7 +87,7 @@ class A2AClient:
         self,
         client: httpx.AsyncClient,
         timeout: float = 30.0,
-        lean: LeanHttp | None = None,
+        lean: UnaryHttp | None = None,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_line_bytes: int = MAX_LINE_BYTES,
@@ -255,6 +255,8 @@ def _upstream_errors() -> Iterator[None]:
         raise UpstreamUnavailable("The agent's endpoint is not allowed") from None
     except httpx.TimeoutException:
         raise UpstreamUnavailable("The agent did not answer in time") from None
+    except BodyTooLarge as refused:
+        raise too_large(refused.limit) from None
     except LeanHttpError as failed:
         if failed.args == ("timed out",):
             raise UpstreamUnavailable("The agent did not answer in time") from None

@@ -79,6 +79,14 @@ class UnaryHttp(Protocol):
         ...
 
 
+class UnaryHttpFactory(Protocol):
+    """Builds a unary client behind the SSRF guard (LeanHttp and PooledHttp are such factories)."""
+
+    def __call__(self, guard: SsrfGuard, *, max_body_bytes: int) -> UnaryHttp:
+        """A client reading at most ``max_body_bytes`` of a body."""
+        ...
+
+
 class Opener(Protocol):
     """Opens a connection as ``asyncio.open_connection`` does (TLS when ``ssl`` is given); a test seam."""
 

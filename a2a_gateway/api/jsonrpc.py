@@ -31,6 +31,7 @@ from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
 from a2a_gateway.errors import (
+    ContentTypeNotSupported,
     GatewayError,
     InvalidParams,
     MethodNotFound,
@@ -39,12 +40,44 @@ from a2a_gateway.errors import (
     VersionNotSupported,
 )
 from a2a_gateway.protocol import jsonrpc
+from a2a_gateway.protocol.nesting import MAX_DEPTH, check_nesting
 from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 2.0
 TASK_CREATION = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+
+
+def _error_as_stream(method: str, error: GatewayError) -> bool:
+    """Whether an error found before a stream starts is sent as that stream's only event.
+
+    A 0.3 client reads tasks/resubscribe as an event stream whatever the task, as the 0.3 SDK serves it:
+    an unknown or finished task is answered that way. Bad params and credentials stay plain JSON, as there.
+    Every 1.0 up-front error is plain JSON.
+    """
+    return method == "tasks/resubscribe" and not isinstance(error, (InvalidParams, *TRANSPORT_STATUS))
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc):
+            # Valid JSON nested past orjson's own limit (1024), far beyond what params may hold.
+            why = f"nested deeper than {MAX_DEPTH} levels"
+            raise InvalidParams(
+                f"Invalid params: the body is {why}", violations=[{"field": "params", "description": why}]
+            ) from None
+        raise ParseError("Parse error: the body is not valid JSON") from None
+
+
+def json_media_type(value: str | None) -> bool:
+    """Whether a Content-Type names JSON (application/json or a +json type); none at all is accepted too."""
+    if value is None:
+        return True
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -100,10 +133,7 @@ class JsonRpcEndpoint:
         method = "-"
         try:
             body = await read_body(request, self._limit)
-            try:
-                decoded = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise ParseError("Parse error: the body is not valid JSON") from None
+            decoded = _decode(body)
             request_id = jsonrpc.request_id_of(decoded)
             if isinstance(decoded, dict) and "params" in decoded and isinstance(decoded["params"], list):
                 raise InvalidParams("params must be an object")
@@ -118,12 +148,21 @@ class JsonRpcEndpoint:
             asked = raw_header(request, b"a2a-version")
             if asked is None and request.scope["query_string"]:
                 asked = request.query_params.get(HEADER)
+            if "id" not in decoded:
+                # A notification is never answered (JSON-RPC 2.0), and here never run either: a task
+                # started or changed this way could not be followed, and a read's result would be lost.
+                return Response(status_code=204)
             try:
                 version = negotiate(asked)
             except VersionNotSupported:
                 # A client that sends a version header is a 1.0-era client: answer in the 1.0 error shape.
                 version = ProtocolVersion.V1_0
                 raise
+            if not json_media_type(raw_header(request, b"content-type")):
+                raise ContentTypeNotSupported(
+                    "Content type not supported: a JSON-RPC request must be sent as application/json"
+                )
+            check_nesting(envelope.params, body)
             self._check_method(version, method)
             principal = await self._authn.resolve(request)
             principal.require(self._scopes[method])
@@ -135,8 +174,6 @@ class JsonRpcEndpoint:
                 return await self._stream(ctx, envelope)
             response = await self._unary(ctx, envelope)
             self._metrics.rpc(self._label(method), "error" if "error" in response else "ok", started)
-            if "id" not in decoded:
-                return Response(status_code=204)  # a notification: executed, never answered
             return json_response(response)
         except Exception as exc:
             error = self._as_gateway_error(exc, method)
@@ -170,7 +207,16 @@ class JsonRpcEndpoint:
 
     async def _stream(self, ctx: CallContext, envelope: jsonrpc.Envelope) -> Response:
         started = time.perf_counter()
-        opened = await open_stream(self._service, ctx, envelope.method, envelope.params)
+        try:
+            opened = await open_stream(self._service, ctx, envelope.method, envelope.params)
+        except Exception as exc:
+            error = self._as_gateway_error(exc, envelope.method)
+            if not _error_as_stream(envelope.method, error):
+                raise error from None  # answered as plain JSON by handle()
+            self._metrics.rpc(self._label(envelope.method), "error", started)
+            return EventSourceResponse(
+                self._error_frame(ctx, error), ping=15, sep="\n", headers={"Cache-Control": "no-store"}
+            )
         self._metrics.rpc(self._label(envelope.method), "ok", started)
         # sse-starlette sets this event when the server shuts down; the stream then ends by itself within
         # the grace period (a clean end of the chunked body) instead of being cut off.
@@ -183,6 +229,11 @@ class JsonRpcEndpoint:
             shutdown_event=shutdown,
             shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         )
+
+    @staticmethod
+    async def _error_frame(ctx: CallContext, error: GatewayError) -> AsyncIterator[ServerSentEvent]:
+        body = rpc_failure(ctx.request_id, error, ctx.version)
+        yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
 
     @staticmethod
     async def _end_on_shutdown(opened: OpenStream, shutdown: anyio.Event) -> None:

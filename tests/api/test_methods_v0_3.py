@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 
 from tests.factories import error_of, legacy_message, rpc
@@ -113,3 +116,47 @@ async def test_list_tasks_is_not_a_0_3_json_rpc_method(client: httpx.AsyncClient
     error = error_of(await legacy(client, "ListTasks", {}))
     assert error["code"] == -32009
     assert error_of(await legacy(client, "tasks/list", {}))["code"] == -32601
+
+
+async def resubscribe(client: httpx.AsyncClient, params: dict[str, Any]) -> httpx.Response:
+    return await client.post(
+        "/a2a",
+        json={"jsonrpc": "2.0", "id": "sub-1", "method": "tasks/resubscribe", "params": params},
+        headers={"Accept": "text/event-stream"},
+    )
+
+
+def only_event(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    """The event name and decoded JSON-RPC body of a stream that must hold exactly one event."""
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream"), response.headers
+    events = [e for e in response.text.replace("\r\n", "\n").split("\n\n") if e.strip()]
+    data = [line for line in events[0].split("\n") if line.startswith("data:")] if events else []
+    assert len(events) == 1 and len(data) == 1, response.text
+    names = [line.split(":", 1)[1].strip() for line in events[0].split("\n") if line.startswith("event:")]
+    body: dict[str, Any] = json.loads(data[0].split(":", 1)[1])
+    return (names[0] if names else "message"), body
+
+
+async def test_resubscribe_to_an_unknown_task_is_a_stream_of_one_error(client: httpx.AsyncClient) -> None:
+    event, body = only_event(await resubscribe(client, {"id": "no-such-task"}))
+    assert event == "error" and body["id"] == "sub-1" and "result" not in body
+    assert body["error"]["code"] == -32001 and "data" not in body["error"]
+
+
+async def test_resubscribe_to_a_finished_task_is_a_stream_of_one_error(client: httpx.AsyncClient) -> None:
+    done = (await legacy(client, "message/send", {"message": legacy_message()}))["result"]
+    assert done["status"]["state"] == "completed"
+    _, body = only_event(await resubscribe(client, {"id": done["id"]}))
+    assert body["id"] == "sub-1" and body["error"]["code"] == -32004
+
+
+async def test_resubscribe_with_bad_params_stays_plain_json(client: httpx.AsyncClient) -> None:
+    response = await resubscribe(client, {})
+    assert response.headers["content-type"].startswith("application/json")
+    assert error_of(response.json())["code"] == -32602
+
+
+async def test_1_0_subscribe_to_an_unknown_task_stays_plain_json(client: httpx.AsyncClient) -> None:
+    body = await rpc(client, "SubscribeToTask", {"id": "no-such-task"})
+    assert error_of(body)["code"] == -32001

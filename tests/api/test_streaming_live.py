@@ -340,7 +340,17 @@ async def test_resubscribe_v03_to_running_task(gw: httpx.AsyncClient) -> None:
 # --- (e) subscribing to a finished or unknown task -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "version"), [("SubscribeToTask", "1.0"), ("tasks/resubscribe", None)])
+async def test_v03_resubscribe_to_a_finished_or_unknown_task_streams_the_error(gw: httpx.AsyncClient) -> None:
+    done = await send_text(gw, "finished")
+    for task_id, code in ((done["id"], -32004), ("no-such-task", -32001)):
+        params = {"id": task_id}
+        async with stream_call(gw, "tasks/resubscribe", params, version=None, request_id=7) as reader:
+            assert_event_stream(reader)
+            frames = await reader.rest()
+        assert [f.event for f in frames] == ["error"] and frames[0].body["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("method", "version"), [("SubscribeToTask", "1.0")])
 async def test_subscribe_to_finished_or_unknown_task_is_plain_json_error(
     gw: httpx.AsyncClient, method: str, version: str | None
 ) -> None:

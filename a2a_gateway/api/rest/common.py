@@ -15,6 +15,7 @@ from starlette.responses import Response
 from a2a_gateway.api.errors import from_validation, http_headers, internal, rest_body
 from a2a_gateway.api.http import read_body
 from a2a_gateway.errors import GatewayError, InvalidParams
+from a2a_gateway.protocol.nesting import check_nesting
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -49,6 +50,7 @@ async def parse(request: Request, model: type[B]) -> B:
         raise InvalidParams("The body is not valid JSON") from None
     if not isinstance(decoded, dict):
         raise InvalidParams("The body must be a JSON object")
+    check_nesting(decoded, raw, root="")
     try:
         return model.model_validate(decoded)
     except ValidationError as exc:

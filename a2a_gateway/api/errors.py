@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 
 from a2a_gateway import errors as e
 from a2a_gateway.api.busy import busy_error, is_database_busy
@@ -149,3 +155,33 @@ def rest_body(error: e.GatewayError) -> tuple[int, dict[str, Any]]:
     if isinstance(error, e.InvalidParams) and error.violations:
         body["error"]["details"] = error.violations
     return mapped.http_status, body
+
+
+def _status_reason(status: int) -> tuple[str, str]:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP_ERROR", "HTTP error"
+    return phrase.upper().replace(" ", "_").replace("-", "_"), phrase
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    # Starlette raises these for unknown routes (404) and methods a route does not serve (405, with Allow).
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code, message = _status_reason(status)
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    if status in (204, 304):
+        return Response(status_code=status, headers=headers)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    error = internal(exc, request.url.path)
+    status, body = rest_body(error)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def http_exception_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Starlette exception handlers giving 404, 405 and any unhandled error the REST error body."""
+    return {HTTPException: _http_exception, Exception: _unhandled}

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from a2a_gateway.api.errors import http_exception_handlers
 from a2a_gateway.api.middleware import RequestLogMiddleware
 from a2a_gateway.app.building import Core
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
@@ -95,6 +96,7 @@ def assemble(runtime: Runtime, routes: list[BaseRoute]) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RequestLogMiddleware, metrics=runtime.core.metrics)],
+        exception_handlers=http_exception_handlers(),
     )
     app.state.service = runtime.service
     return app

@@ -106,6 +106,7 @@ class JsonRpcEndpoint:
             ProtocolVersion.V0_3: methods_v0_3.build(service, cards.extended_v0_3),
         }
         self._scopes = {**methods_v1.SCOPES, **methods_v0_3.SCOPES}
+        self._routed_reads = methods_v1.ROUTED_READS | methods_v0_3.ROUTED_READS
         self._streaming = {
             ProtocolVersion.V1_0: methods_v1.STREAMING,
             ProtocolVersion.V0_3: methods_v0_3.STREAMING,
@@ -165,7 +166,7 @@ class JsonRpcEndpoint:
             check_nesting(envelope.params, body)
             self._check_method(version, method)
             principal = await self._authn.resolve(request)
-            principal.require(self._scopes[method])
+            principal.require(self._scopes[method], routed_tasks=method in self._routed_reads)
             if method in TASK_CREATION:
                 client = request.client.host if request.client else None
                 await self._authn.limiter.check("tasks:create", principal, client)

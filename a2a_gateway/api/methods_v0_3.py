@@ -7,6 +7,7 @@ from typing import Any
 
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.methods_v1 import Handler, parse
+from a2a_gateway.api.task_reads import read_task
 from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3
@@ -26,7 +27,7 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
 
     async def tasks_get(ctx: CallContext, params: dict[str, Any]) -> Any:
         req = parse(v0_3.TaskQueryParams, params)
-        return t.task_to_v0_3(await service.get(ctx.owner, req.id, req.history_length)).wire()
+        return t.task_to_v0_3(await read_task(service, ctx.principal, req.id, req.history_length)).wire()
 
     async def tasks_cancel(ctx: CallContext, params: dict[str, Any]) -> Any:
         req = parse(v0_3.TaskIdParams, params)
@@ -76,6 +77,8 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
 
 
 STREAMING = frozenset({"message/stream", "tasks/resubscribe"})
+# The methods a per-agent key may call: reads of the tasks routed to its agent (decision 0013).
+ROUTED_READS = frozenset({"tasks/get"})
 SCOPES = {
     "message/send": "tasks:write",
     "message/stream": "tasks:write",

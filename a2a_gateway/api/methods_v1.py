@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.errors import from_validation
+from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.service import TaskService
@@ -43,10 +44,11 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
 
     async def get_task(ctx: CallContext, params: dict[str, Any]) -> Any:
         req = parse(v1.GetTaskRequest, params)
-        return orjson.Fragment((await service.get(ctx.owner, req.id, req.history_length)).wire_json())
+        task = await read_task(service, ctx.principal, req.id, req.history_length)
+        return orjson.Fragment(task.wire_json())
 
     async def list_tasks(ctx: CallContext, params: dict[str, Any]) -> Any:
-        return (await service.list_tasks(ctx.owner, parse(v1.ListTasksRequest, params))).wire()
+        return (await list_readable(service, ctx.principal, parse(v1.ListTasksRequest, params))).wire()
 
     async def cancel_task(ctx: CallContext, params: dict[str, Any]) -> Any:
         return (await service.cancel(ctx.owner, parse(v1.CancelTaskRequest, params).id)).wire()
@@ -88,6 +90,8 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
 
 
 STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})
+# The methods a per-agent key may call: reads of the tasks routed to its agent (decision 0013).
+ROUTED_READS = frozenset({"GetTask", "ListTasks"})
 # The scope each method needs; "" means any authenticated caller (checked by the method itself).
 SCOPES = {
     "SendMessage": "tasks:write",

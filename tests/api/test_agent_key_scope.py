@@ -3,15 +3,40 @@ PATCHes and PUTs its agent and sends its heartbeat; other agents are 404, everyt
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from a2a_gateway.app import create_agent_app, create_gateway_app
+from agents_examples.echo import ECHO_AGENT
 from tests.api.test_registry import agent_body, register, user
-from tests.factories import envelope, user_message
+from tests.conftest import make_settings
+from tests.factories import envelope, host_of, user_message
 
 V1 = {"A2A-Version": "1.0"}
+PUBLIC = "93.184.216.34"
+
+
+async def resolver(host: str, port: int) -> list[str]:
+    return [PUBLIC] if host == "echo.test" else []
+
+
+class EchoHost(httpx.AsyncBaseTransport):
+    """echo.test is a kit agent in process."""
+
+    def __init__(self, echo: Any) -> None:
+        self.echo = httpx.ASGITransport(app=echo)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if host_of(request) == "echo.test":
+            return await self.echo.handle_async_request(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+
 LEGACY = {"message": {"kind": "message", "messageId": "m", "role": "user", "parts": []}}
 
 
@@ -165,3 +190,81 @@ async def test_merged_heartbeat_metadata_is_held_to_the_patch_limit(
     assert set((await client.get(url, headers=key)).json()["data"]["metadata"]) == {"region", "a", "b"}
     # Replacing a key keeps the size: the limit is on the merged result, not on the number of beats.
     assert (await beat({"a": "small"})).status_code == 200
+
+
+# --- the tasks routed to its agent --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def routed_net(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    echo = create_agent_app(ECHO_AGENT, make_settings(tmp_path / "echo", public_url="http://echo.test"))
+    gateway = create_gateway_app(
+        make_settings(tmp_path / "gw", outbound_allowlist=[]),
+        local_skills=ECHO_AGENT.skills,
+        outbound_transport=EchoHost(echo),
+        resolver=resolver,
+    )
+    async with (
+        LifespanManager(echo),
+        LifespanManager(gateway),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as gw,
+    ):
+        owner, sender = await user(gw, "owner@example.com"), await user(gw, "sender@example.com")
+        x, y = [
+            (await gw.post("/api/v1/agents", json={"cardUrl": "http://echo.test"}, headers=owner)).json()[
+                "data"
+            ]["id"]
+            for _ in range(2)
+        ]
+
+        async def send(headers: dict[str, str], agent_id: str | None, text: str) -> str:
+            params: dict[str, Any] = {"message": user_message(text)}
+            if agent_id is not None:
+                params["metadata"] = {"agentId": agent_id}
+            body = (
+                await gw.post("/a2a", json=envelope("SendMessage", params), headers={**V1, **headers})
+            ).json()
+            task_id: str = body["result"]["task"]["id"]
+            return task_id
+
+        yield {
+            "gw": gw,
+            "owner": owner,
+            "key": await agent_key(gw, owner, x),
+            "to_x": [await send(sender, x, "first"), await send(sender, x, "second")],
+            "to_y": await send(sender, y, "for y"),
+            "own": await send(owner, None, "the owner's own"),
+        }
+
+
+async def rpc_as(
+    gw: httpx.AsyncClient, headers: dict[str, str], method: str, params: Any, v: str = "1.0"
+) -> Any:
+    return (
+        await gw.post("/a2a", json=envelope(method, params), headers={"A2A-Version": v, **headers})
+    ).json()
+
+
+async def test_an_agent_key_reads_the_tasks_routed_to_its_agent(routed_net: dict[str, Any]) -> None:
+    gw, key, to_x = routed_net["gw"], routed_net["key"], routed_net["to_x"]
+    listed = (await rpc_as(gw, key, "ListTasks", {}))["result"]
+    assert sorted(t["id"] for t in listed["tasks"]) == sorted(to_x) and listed["totalSize"] == 2
+    got = (await rpc_as(gw, key, "GetTask", {"id": to_x[0]}))["result"]
+    assert got["id"] == to_x[0] and got["history"][0]["parts"] == [{"text": "first"}]
+    legacy = (await rpc_as(gw, key, "tasks/get", {"id": to_x[1]}, v="0.3"))["result"]
+    assert legacy["id"] == to_x[1] and legacy["kind"] == "task"
+    rest = (await gw.get("/api/v1/tasks", headers=key)).json()
+    assert sorted(t["id"] for t in rest["data"]) == sorted(to_x) and rest["meta"]["total"] == 2
+    one = (await gw.get(f"/api/v1/tasks/{to_x[0]}", headers=key)).json()["data"]
+    assert one["status"] == "completed" and one["routing"]["agentId"] == one["assignedAgentId"]
+
+
+async def test_an_agent_key_sees_no_other_task(routed_net: dict[str, Any]) -> None:
+    gw, key = routed_net["gw"], routed_net["key"]
+    for other in (routed_net["to_y"], routed_net["own"]):
+        assert (await rpc_as(gw, key, "GetTask", {"id": other}))["error"]["code"] == -32001
+        assert (await rpc_as(gw, key, "tasks/get", {"id": other}, v="0.3"))["error"]["code"] == -32001
+        assert (await gw.get(f"/api/v1/tasks/{other}", headers=key)).status_code == 404
+    # The owner's own view is unchanged: its own task, not the ones others sent to its agents.
+    mine = (await rpc_as(gw, routed_net["owner"], "ListTasks", {}))["result"]["tasks"]
+    assert [t["id"] for t in mine] == [routed_net["own"]]

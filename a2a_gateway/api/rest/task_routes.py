@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.browser_session import dashboard_principal
 from a2a_gateway.api.rest.common import RestBody, data, parse, rest
+from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
@@ -170,9 +171,10 @@ class TaskApi:
             Route("/api/dashboard/tasks", rest(self.dashboard_create), methods=["POST"]),
         ]
 
-    async def _caller(self, request: Request, scope: str) -> Principal:
+    async def _caller(self, request: Request, scope: str, *, routed: bool = False) -> Principal:
+        # ``routed``: a read that a per-agent key answers with the tasks routed to its agent.
         principal = await self._authn.resolve(request, required=True)
-        principal.require(scope)
+        principal.require(scope, routed_tasks=routed)
         return principal
 
     async def _start(
@@ -208,15 +210,15 @@ class TaskApi:
 
     async def get_one(self, request: Request) -> Response:
         """GET /api/v1/tasks/{id}: messages, artifacts, status, and the routing record."""
-        principal = await self._caller(request, "tasks:read")
-        view = task_view(await self._service.get(principal.id, request.path_params["task_id"], None))
+        principal = await self._caller(request, "tasks:read", routed=True)
+        view = task_view(await read_task(self._service, principal, request.path_params["task_id"], None))
         call = await self._calls.get(view["id"]) if self._calls is not None else None
         view["routing"] = routing_view(call) if call is not None else None
         return data(view)
 
     async def list_tasks(self, request: Request) -> Response:
         """GET /api/v1/tasks: the caller's tasks, newest first (``limit``, ``status``, ``cursor``)."""
-        principal = await self._caller(request, "tasks:read")
+        principal = await self._caller(request, "tasks:read", routed=True)
         params = request.query_params
         limit = params.get("limit", "50")
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
@@ -232,7 +234,7 @@ class TaskApi:
         query = v1.ListTasksRequest(
             page_size=int(limit), page_token=params.get("cursor"), status=state, include_artifacts=True
         )
-        page = await self._service.list_tasks(principal.id, query)
+        page = await list_readable(self._service, principal, query)
         meta = {"total": page.total_size, "nextCursor": page.next_page_token or None}
         return Response(
             orjson.dumps({"data": [task_view(t) for t in page.tasks], "meta": meta}),

@@ -47,6 +47,11 @@ def message_text(message: v1.Message) -> str:
     return "\n".join(p.text for p in message.parts if p.text is not None)
 
 
+SUBSCRIPTION_TAG = "subscription"
+"""The card tag of a skill whose task is meant never to end (market data, order updates, positions): its
+events are relayed live and the task keeps only a rolling window of the latest; a caller ends it by
+cancelling."""
+
 SkillHandler = Callable[[SkillContext], AsyncGenerator[AgentEvent, v1.Message | None]]
 """A handler yields events; after ``InputRequired`` it receives the follow-up message via ``asend``."""
 
@@ -70,6 +75,11 @@ class Skill:
     # False for a skill that hands messages on to another agent (a relay): that agent judges media types.
     checks_media_types: bool = True
 
+    @property
+    def subscription(self) -> bool:
+        """Whether the skill's tasks are subscriptions (tagged ``subscription`` on the card)."""
+        return SUBSCRIPTION_TAG in self.tags
+
     def card_entry(self) -> v1.AgentSkill:
         """This skill as it appears on an agent card."""
         return v1.AgentSkill(
@@ -90,8 +100,12 @@ def skill(
     *,
     tags: list[str] | None = None,
     examples: list[str] | None = None,
+    subscription: bool = False,
 ) -> Callable[[SkillHandler], Skill]:
-    """Decorator turning an async generator function into a Skill."""
+    """Decorator turning an async generator function into a Skill (``subscription`` tags it as one)."""
+    all_tags = list(tags or [])
+    if subscription and SUBSCRIPTION_TAG not in all_tags:
+        all_tags.append(SUBSCRIPTION_TAG)
 
     def wrap(handler: SkillHandler) -> Skill:
         return Skill(
@@ -99,7 +113,7 @@ def skill(
             name=name,
             description=description,
             handler=handler,
-            tags=tags or [],
+            tags=all_tags,
             examples=examples or [],
         )
 

@@ -22,15 +22,16 @@ class RoutingAgent(AgentDefinition):
         """A relay when the message names an agent, or a skill or tags no local skill serves; else local."""
         wanted = merged(message.metadata, metadata)
         agent_id = wanted.get(AGENT_KEY)
+        skill_id = wanted.get(SKILL_KEY)
+        named = skill_id if isinstance(skill_id, str) else None
         if agent_id:
-            return self.router.skill_for(str(agent_id))
+            return await self.router.skill_for(str(agent_id), named)
         # Tags that name nothing (" , ", a list of numbers) are no tags: they route nowhere, rather than
         # to whichever agent happens to be online.
-        skill_id, tags = wanted.get(SKILL_KEY), tag_list(wanted.get(TAGS_KEY))
+        tags = tag_list(wanted.get(TAGS_KEY))
         local = {s.id for s in self.skills}
-        if (isinstance(skill_id, str) and skill_id not in local) or (skill_id is None and tags):
-            named = skill_id if isinstance(skill_id, str) else None
-            return self.router.skill_for(await self.router.best_for(named, tags))
+        if (named is not None and named not in local) or (skill_id is None and tags):
+            return await self.router.skill_for(await self.router.best_for(named, tags), named)
         return self.select(message, metadata)
 
     @classmethod

@@ -12,3 +12,10 @@ class Upstream:
     url: str
     version: str
     streams: bool = True
+    subscriptions: frozenset[str] = frozenset()  # ids of the agent's skills that are subscriptions
+    default_skill: str | None = None  # the skill the agent runs when a message names none
+
+    def is_subscription(self, skill_id: str | None) -> bool:
+        """Whether a call of ``skill_id`` (or of the default skill) is a subscription."""
+        wanted = skill_id or self.default_skill
+        return wanted is not None and wanted in self.subscriptions

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 
 from a2a_gateway.agent import AgentEvent, Skill, SkillContext, SkillHandler
+from a2a_gateway.agent.skill import SUBSCRIPTION_TAG
 from a2a_gateway.errors import InvalidParams, NotFound
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
@@ -62,7 +63,13 @@ class Router:
                 f"Unknown agent {agent_id[:64]}",
                 violations=[{"field": "metadata.agentId", "description": "no such agent"}],
             ) from None
-        found = Upstream(agent.endpoint, agent.protocol_version, agent.streaming)
+        found = Upstream(
+            agent.endpoint,
+            agent.protocol_version,
+            agent.streaming,
+            subscriptions=frozenset(s.id for s in agent.skills if SUBSCRIPTION_TAG in s.tags),
+            default_skill=agent.skills[0].id if agent.skills else None,
+        )
         if len(self._lookups) > MAX_CACHED_LOOKUPS:
             self._lookups.clear()
         self._lookups[agent_id] = (now, found)
@@ -80,8 +87,13 @@ class Router:
             violations=[{"field": "metadata", "description": "no online agent matches"}],
         )
 
-    def skill_for(self, agent_id: str) -> Skill:
-        """A skill that forwards the task to ``agent_id``."""
+    async def skill_for(self, agent_id: str, skill_id: str | None = None) -> Skill:
+        """A skill that forwards the task to ``agent_id`` (InvalidParams when it is not registered); a
+        call of one of the agent's subscription skills runs as a subscription."""
+        upstream = await self.lookup(agent_id)
+        return self._relay_skill(agent_id, subscription=upstream.is_subscription(skill_id))
+
+    def _relay_skill(self, agent_id: str, *, subscription: bool) -> Skill:
 
         def relay(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
             skill_id = ctx.metadata.get(SKILL_KEY)
@@ -94,22 +106,24 @@ class Router:
             )
             return RelayRun(self._upstream, call, self).run(ctx)
 
-        return self._skill(agent_id, relay)
+        return self._skill(agent_id, relay, subscription)
 
-    def resume_skill(self, call: RoutedCall) -> Skill:
+    async def resume_skill(self, call: RoutedCall) -> Skill:
         """A skill that re-attaches a restarted gateway's task to its upstream task."""
+        upstream = await self.lookup(call.agent_id)
 
         def resume(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
             return RelayRun(self._upstream, call, self).run(ctx, resume=True)
 
-        return self._skill(call.agent_id, resume)
+        return self._skill(call.agent_id, resume, upstream.is_subscription(call.skill_id))
 
-    def _skill(self, agent_id: str, handler: SkillHandler) -> Skill:
+    def _skill(self, agent_id: str, handler: SkillHandler, subscription: bool) -> Skill:
         return Skill(
             id=RELAY_SKILL_PREFIX + agent_id,
             name="relay",
             description="Forwards to a registered agent",
             handler=handler,
+            tags=[SUBSCRIPTION_TAG] if subscription else [],
             task_metadata={AGENT_KEY: agent_id},
             resumable=True,
             checks_media_types=False,
@@ -149,8 +163,8 @@ class Router:
             adopted = False
             if call.upstream_task_id is not None:
                 try:
-                    await self.lookup(call.agent_id)
-                    adopted = await service.adopt(call.requester, call.task_id, self.resume_skill(call))
+                    skill = await self.resume_skill(call)
+                    adopted = await service.adopt(call.requester, call.task_id, skill)
                 except InvalidParams:
                     adopted = False  # the agent was deleted meanwhile
                 except Exception:

@@ -73,15 +73,22 @@ async def gw() -> Gateway:
 
 
 async def test_a_named_agent_is_routed_to_whatever_else_is_asked(gw: Gateway) -> None:
-    chosen = await gw.resolve({"agentId": "agent-7", "skillId": "echo", "skillTags": "nlp"})
-    assert chosen.id == relay_to("agent-7") and chosen.task_metadata == {"agentId": "agent-7"}
+    seven = await gw.online("seven", {"x": []})
+    chosen = await gw.resolve({"agentId": seven, "skillId": "echo", "skillTags": "nlp"})
+    assert chosen.id == relay_to(seven) and chosen.task_metadata == {"agentId": seven}
     assert chosen.resumable and not chosen.checks_media_types
 
 
 async def test_the_request_names_the_agent_over_the_message(gw: Gateway) -> None:
-    assert (await gw.resolve(message={"agentId": "from-message"})).id == relay_to("from-message")
-    both = await gw.resolve({"agentId": "from-request"}, {"agentId": "from-message"})
-    assert both.id == relay_to("from-request")
+    in_message, in_request = await gw.online("m", {"x": []}), await gw.online("r", {"x": []})
+    assert (await gw.resolve(message={"agentId": in_message})).id == relay_to(in_message)
+    both = await gw.resolve({"agentId": in_request}, {"agentId": in_message})
+    assert both.id == relay_to(in_request)
+
+
+async def test_an_unknown_agent_is_refused_at_once(gw: Gateway) -> None:
+    with pytest.raises(InvalidParams, match="Unknown agent"):
+        await gw.resolve({"agentId": "no-such-agent"})
 
 
 async def test_a_skill_no_local_skill_serves_goes_to_the_best_agent_offering_it(gw: Gateway) -> None:

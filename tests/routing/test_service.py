@@ -90,7 +90,24 @@ async def test_lookup_says_where_and_how_to_call_an_agent(world: World) -> None:
     agent_id = await world.agent("ocr")
     stored = world.repo.rows[agent_id]
     stored.protocol_version, stored.streaming = "0.3", False
-    assert await world.router.lookup(agent_id) == Upstream("https://ocr.example/a2a", "0.3", False)
+    assert await world.router.lookup(agent_id) == Upstream(
+        "https://ocr.example/a2a", "0.3", False, default_skill="ocr"
+    )
+
+
+async def test_a_call_of_a_subscription_skill_runs_as_a_subscription(world: World) -> None:
+    feed = await world.agent("feed", skills=("quote", "ticks"), tags=("subscription",))
+    upstream = await world.router.lookup(feed)
+    assert upstream.subscriptions == frozenset({"quote", "ticks"})
+    assert (await world.router.skill_for(feed, "ticks")).subscription
+    assert (await world.router.skill_for(feed)).subscription  # its default skill is one too
+    plain = await world.agent("plain")
+    assert not (await world.router.skill_for(plain, "ocr")).subscription
+
+
+async def test_a_relay_to_an_unknown_agent_is_refused_before_any_task(world: World) -> None:
+    with pytest.raises(InvalidParams, match="Unknown agent"):
+        await world.router.skill_for("nobody")
 
 
 async def test_lookups_are_cached_until_the_monotonic_clock_moves_past_the_ttl(world: World) -> None:

@@ -91,10 +91,11 @@ class Reviver:
         self._live = live
         self._clock = clock
 
-    def hold(
+    async def hold(
         self, stored: v1.Task, owner: str, origin: TaskOrigin | None = None, resumable: bool = False
     ) -> LiveTask:
-        """Take a stored task into memory (its history and artifacts become lists the runner extends)."""
+        """Take a stored task into memory (its history and artifacts become lists the runner extends),
+        with its webhooks, so what happens from now on is pushed as before the restart."""
         stored.artifacts = list(stored.artifacts or [])
         stored.history = list(stored.history or [])
         live = LiveTask(
@@ -102,6 +103,11 @@ class Reviver:
         )
         live.saved_messages = len(stored.history)
         self._live[stored.id] = live
+        configs = await self._repo.list_push_configs(stored.id)
+        known = {c.id for c in configs}
+        live.push_configs = configs + [
+            c for c in live.push_configs if c.id not in known
+        ]  # attached meanwhile
         return live
 
     def replayable(self, origin: TaskOrigin | None) -> Skill | None:
@@ -130,7 +136,7 @@ class Reviver:
             raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
         first, replies = steps
         # In memory before the replay: a second follow-up meanwhile hears that the task is working.
-        live = self.hold(stored, owner, origin)
+        live = await self.hold(stored, owner, origin)
         live.settle()
         ctx = SkillContext(
             task_id=task_id,

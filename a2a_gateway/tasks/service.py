@@ -293,7 +293,9 @@ class TaskService:
                     raise TaskNotCancelable(
                         f"Task {task_id} is in state {readable(stored.status.state)} and cannot be canceled"
                     )
-                live = self._reviver.hold(stored, owner, None)  # paused before a restart: no skill to stop
+                live = await self._reviver.hold(
+                    stored, owner, None
+                )  # paused before a restart: no skill to stop
         # A task already terminal in memory is finishing its last write: its runner must not be
         # interrupted, or its waiters and subscribers would never hear the end.
         if not live.state.terminal:
@@ -338,7 +340,7 @@ class TaskService:
         stored = await self._repo.get(task_id, owner, None)
         if stored is None or stored.status.state.terminal:
             return False
-        live = self._reviver.hold(stored, owner, None, resumable=True)
+        live = await self._reviver.hold(stored, owner, None, resumable=True)
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
             v1.Message(message_id=new_id(), role=v1.Role.USER, parts=[v1.Part(text="")]),

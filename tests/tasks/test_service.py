@@ -441,3 +441,18 @@ async def test_adopt_resumes_a_stored_task_under_a_resumable_skill(
     assert done.status.state is S.COMPLETED and texts(done) == ["relayed 5"]
     assert not await after.adopt("alice", "missing", relay)
     await after.shutdown()
+
+
+async def test_a_paused_task_keeps_its_webhooks_through_a_restart(
+    repo: FakeTaskRepository, world: World
+) -> None:
+    before = TaskService(make_agent(world), repo, TaskEventBroker(), FakePushNotifier(), clock=Clock())
+    asked = await send(before, "buy", "order", push_url="http://hook/")
+    await before.shutdown()
+    notifier = FakePushNotifier()
+    after = TaskService(make_agent(world), repo, TaskEventBroker(), notifier, clock=Clock())
+    await send(after, "1", "order", task_id=asked.id)
+    states = [e.status_update.status.state for _, e in notifier.sent if e.status_update is not None]
+    assert states == [S.WORKING, S.AUTH_REQUIRED]
+    assert {c.url for c, _ in notifier.sent} == {"http://hook/"}
+    await after.shutdown()

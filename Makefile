@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The gateway with the echo agent on PORT+1; DURATION=SECONDS stops it cleanly after that long.
 demo: $(STAMP)
-	$(BIN)/a2a-gateway demo --host $(HOST) --port $(PORT)
+	$(BIN)/python -m agents_examples.demo --host $(HOST) --port $(PORT) $(if $(DURATION),--duration $(DURATION))
 
 serve: $(STAMP)
 	$(BIN)/a2a-gateway serve --host $(HOST) --port $(PORT)

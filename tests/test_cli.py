@@ -1,16 +1,18 @@
-"""The command line: users create, db upgrade, and the demo with its example network."""
+"""The command line: users create, db upgrade, serve (its start-up errors), help and version."""
 
 from __future__ import annotations
 
+import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
+from importlib import metadata
 from pathlib import Path
 
-import httpx
+from a2a_gateway.cli import build_parser
+from a2a_gateway.server import lock_data_dir
+from a2a_gateway.settings import Settings
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,40 +33,59 @@ def test_users_create_then_duplicate_is_a_clear_error(tmp_path: Path) -> None:
 def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     result = run(tmp_path, "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "revision 0004" in result.stdout
+    versions = Path(__file__).parents[1] / "a2a_gateway" / "storage" / "migrations" / "versions"
+    newest = max(p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert result.stdout == f"database is at revision {newest}\n"
 
 
-def test_demo_runs_the_gateway_with_a_self_registered_echo_agent(tmp_path: Path) -> None:
-    with socket.socket() as s:  # the demo's echo agent takes the next port
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {"A2A_GATEWAY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "A2A_GATEWAY_LOG_LEVEL": "WARNING"}
-    command = [sys.executable, "-m", "a2a_gateway", "demo", "--host", "127.0.0.1", "--port", str(port)]
-    demo = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+def test_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run(tmp_path, "serve", "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"a2a-gateway: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
+    with lock_data_dir(tmp_path):
+        result = run(tmp_path, "serve", "--port", "1")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"a2a-gateway: error: data directory {tmp_path} is in use by another process (pid {os.getpid()}); "
+        "stop it or choose another data directory\n"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline, agents = time.monotonic() + 30, []
-        while time.monotonic() < deadline and not agents:
-            time.sleep(0.2)
-            try:
-                agents = httpx.get(f"{base}/api/v1/discover", params={"status": "online"}).json()["data"]
-            except (httpx.HTTPError, ValueError, KeyError):
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run(tmp_path, "--version")
+    assert result.returncode == 0 and result.stdout == f"a2a-gateway {metadata.version('a2a-gateway')}\n"
+
+
+def test_every_option_has_help_and_shows_its_default(tmp_path: Path) -> None:
+    parser = build_parser(Settings(data_dir=tmp_path))
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):  # its choices are checked one by one
+                parsers.extend(action.choices.values())
                 continue
-        assert [a["name"] for a in agents] == ["Echo Agent"]
-        assert agents[0]["endpoint"] == f"http://127.0.0.1:{port + 1}/a2a"
-        body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
-                "params": {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "hi"}]},
-                           "metadata": {"skillTags": "test"}}}  # fmt: skip
-        task = httpx.post(f"{base}/a2a", json=body, headers={"A2A-Version": "1.0"}).json()["result"]["task"]
-        assert task["status"]["state"] == "TASK_STATE_COMPLETED" and task["metadata"] == {
-            "agentId": agents[0]["id"]
-        }
-    finally:
-        os.killpg(demo.pid, signal.SIGINT)
-        output = demo.communicate(timeout=30)[0].decode()
-    assert "The example network" in output
-    # The echo agent stopped with the demo.
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port + 1)) != 0
+            assert action.help, f"{current.prog}: {action.dest} has no help"
+    serve_help = run(tmp_path, "serve", "--help").stdout
+    assert "(default: 127.0.0.1)" in serve_help and "(default: 8000)" in serve_help
+
+
+def test_a_bad_setting_is_named_without_its_value(tmp_path: Path) -> None:
+    env = {"A2A_GATEWAY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "A2A_GATEWAY_PORT": "s3cret"}
+    command = [sys.executable, "-m", "a2a_gateway", "--version"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "A2A_GATEWAY_PORT" in result.stderr and "s3cret" not in result.stderr
+
+
+def test_the_gateway_imports_nothing_from_the_examples(tmp_path: Path) -> None:
+    code = "import sys, a2a_gateway.cli, a2a_gateway.app; print([m for m in sys.modules if 'examples' in m])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout == "[]\n"
+    assert run(tmp_path, "demo").returncode == 2  # the demo is python -m agents_examples.demo now

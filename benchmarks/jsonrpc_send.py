@@ -166,6 +166,8 @@ def running_server(
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            # Every load connection comes from loopback: lift the per-client cap (default 256) for the run.
+            "A2A_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "100000",
         }
         log_path = scratch / "server.log"
         with log_path.open("wb") as log:

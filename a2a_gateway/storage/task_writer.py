@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -31,7 +32,7 @@ from a2a_gateway.tasks.models import TaskOrigin, TaskWrite
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
 LOCK_WAIT_SECONDS = 10.0
-Rows = tuple[list[dict[str, Any]], ...]  # tasks, history, artifacts, routed calls
+Rows = tuple[list[dict[str, Any]], ...]  # tasks, history, dropped artifacts, artifacts, routed calls
 
 
 def dumps(value: Any) -> str:
@@ -55,6 +56,11 @@ class _Statements:
         )
         # History is append-only: a message an earlier batch already wrote is skipped.
         messages = insert(task_messages).on_conflict_do_nothing()
+        # A subscription's window lets its oldest artifacts go.
+        drop = delete(task_artifacts).where(
+            task_artifacts.c.task_id == bindparam("drop_task_id"),
+            task_artifacts.c.artifact_id == bindparam("drop_artifact_id"),
+        )
         art = insert(task_artifacts)
         art = art.on_conflict_do_update(
             index_elements=[task_artifacts.c.task_id, task_artifacts.c.artifact_id],
@@ -65,7 +71,7 @@ class _Statements:
             index_elements=[routed_calls.c.task_id],
             set_={c.name: calls.excluded[c.name] for c in routed_calls.c if c.name != "task_id"},
         )
-        self.all = tuple(_compile(s, dialect) for s in (upsert, messages, art, calls))
+        self.all = tuple(_compile(s, dialect) for s in (upsert, messages, drop, art, calls))
 
     def execute(self, conn: Connection, rows: Rows) -> None:
         """Run a batch on a connection that is inside a transaction."""
@@ -213,7 +219,7 @@ class TaskWriter:
         self, waiter: asyncio.Future[None], task_id: str, item: TaskWrite | RoutedCall
     ) -> None:
         try:
-            rows = (*_rows((item,)), []) if isinstance(item, TaskWrite) else ([], [], [], [_call_row(item)])
+            rows = (*_rows((item,)), []) if isinstance(item, TaskWrite) else ([], [], [], [], [_call_row(item)])
             await self._commit(rows)
         except Exception:
             log.exception("task write refused", extra={"taskId": task_id})
@@ -298,6 +304,7 @@ def _rows(batch: Iterable[TaskWrite]) -> Rows:
     now = micros(None)
     task_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
+    dropped_rows: list[dict[str, Any]] = []
     artifact_rows: list[dict[str, Any]] = []
     for change in batch:
         task = change.task
@@ -312,7 +319,8 @@ def _rows(batch: Iterable[TaskWrite]) -> Rows:
                 "metadata": dumps(task.metadata) if task.metadata is not None else None,
                 "created_us": micros(change.created_at),
                 "updated_us": now,
-                "origin": _origin(change.origin),
+                # Only an insert stores it (the upsert leaves it), and only a first write inserts.
+                "origin": _origin(change.origin) if change.messages_from == 0 else None,
             }
         )
         history = task.history or []
@@ -324,18 +332,23 @@ def _rows(batch: Iterable[TaskWrite]) -> Rows:
             }
             for seq in range(change.messages_from, len(history))
         )
+        dropped_rows.extend(
+            {"drop_task_id": task.id, "drop_artifact_id": artifact_id}
+            for artifact_id in change.dropped_artifact_ids
+        )
         if change.artifact_ids:
+            base = change.artifact_seq_base
             artifact_rows.extend(
                 {
                     "task_id": task.id,
                     "artifact_id": artifact.artifact_id,
-                    "seq": seq,
+                    "seq": base + seq,
                     "artifact": _json(artifact),
                 }
                 for seq, artifact in enumerate(task.artifacts or [])
                 if artifact.artifact_id in change.artifact_ids
             )
-    return task_rows, message_rows, artifact_rows
+    return task_rows, message_rows, dropped_rows, artifact_rows
 
 
 def _json(model: BaseModel) -> str:

@@ -105,9 +105,8 @@ class Reviver:
         self._live[stored.id] = live
         configs = await self._repo.list_push_configs(stored.id)
         known = {c.id for c in configs}
-        live.push_configs = configs + [
-            c for c in live.push_configs if c.id not in known
-        ]  # attached meanwhile
+        # A config attached while the stored ones were read is kept too.
+        live.push_configs = configs + [c for c in live.push_configs if c.id not in known]
         return live
 
     def replayable(self, origin: TaskOrigin | None) -> Skill | None:

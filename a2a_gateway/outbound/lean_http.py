@@ -218,9 +218,10 @@ class _Malformed(ValueError):
 
 
 async def read_reply(reader: asyncio.StreamReader, max_body: int) -> tuple[LeanReply, bool]:
-    """One final response and whether the connection may be used again; ValueError when malformed.
+    """One final response and whether the connection may be used again.
 
-    The reader's limit bounds each head (and each chunk-size line); ``max_body`` bounds the body.
+    Raises ValueError when the response is malformed, BodyTooLarge past ``max_body``, and the reader's
+    own errors (end of stream, a head or chunk-size line past its limit).
     """
     for _ in range(MAX_INTERIM + 1):
         status, http11, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))

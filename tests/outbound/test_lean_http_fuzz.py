@@ -11,6 +11,7 @@ past the limit fail, and nothing escapes as another exception.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -95,8 +96,11 @@ def lean(memory: Memory) -> UnaryHttp:
     return LeanHttp(SsrfGuard([], resolver=public), max_body_bytes=LIMIT, opener=memory)
 
 
+TLS = ssl.create_default_context()  # built once: loading the trust store costs more than an example
+
+
 def pooled(memory: Memory) -> UnaryHttp:
-    return PooledHttp(SsrfGuard([], resolver=public), max_body_bytes=LIMIT, opener=memory)
+    return PooledHttp(SsrfGuard([], resolver=public), max_body_bytes=LIMIT, opener=memory, tls=TLS)
 
 
 CLIENTS = [pytest.param(lean, id="lean"), pytest.param(pooled, id="pooled")]

@@ -74,6 +74,9 @@ class _Stream(httpcore.AsyncNetworkStream):
             return
         try:
             self._writer.write(buffer)
+            if timeout is None:
+                await self._writer.drain()
+                return
             async with asyncio.timeout(timeout):
                 await self._writer.drain()
         except TimeoutError:

@@ -6,6 +6,7 @@ The limits are tested against a real uvicorn server on a free loopback port, wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from a2a_gateway.settings import Settings
 HEAD_TIMEOUT = 0.2
 CAP = 3
 Scope = dict[str, Any]
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class EchoClient:
@@ -61,23 +63,38 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[tuple[AppServer, EchoClient]]]]:
     """Factory: an AppServer for a fresh EchoClient app on a free loopback port, stopped afterwards."""
-    started: list[AppServer] = []
+    started: list[tuple[AppServer, socket.socket]] = []
 
     async def start(**overrides: Any) -> tuple[AppServer, EchoClient]:
         app = EchoClient()
-        server = AppServer(app, settings_for(tmp_path, **overrides), listen("127.0.0.1", 0))
+        sock = listen("127.0.0.1", 0)
+        server = AppServer(app, settings_for(tmp_path, **overrides), sock)
         await server.start()
-        started.append(server)
+        started.append((server, sock))
         return server, app
 
     yield start
-    for server in started:
+    for server, sock in started:
         server.stop(force=True)
         await server.wait()
+        sock.close()
 
 
-async def connect(server: AppServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", server.port)
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[[AppServer], Awaitable[Conn]]]:
+    """Factory: a raw loopback connection to a server; every one is closed after the test."""
+    opened: list[asyncio.StreamWriter] = []
+
+    async def open_one(server: AppServer) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        opened.append(writer)
+        return reader, writer
+
+    yield open_one
+    for writer in opened:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
 async def get(
@@ -100,7 +117,7 @@ async def read_to_end(reader: asyncio.StreamReader) -> bytes:
         return await reader.read()
 
 
-async def test_forwarded_for_is_not_believed_by_default(serve: Any) -> None:
+async def test_forwarded_for_is_not_believed_by_default(serve: Any, connect: Any) -> None:
     server, _ = await serve()
     reader, writer = await connect(server)
     _, seen = await get(reader, writer, extra=b"X-Forwarded-For: 203.0.113.9\r\n")
@@ -108,7 +125,7 @@ async def test_forwarded_for_is_not_believed_by_default(serve: Any) -> None:
     writer.close()
 
 
-async def test_forwarded_for_is_believed_from_a_trusted_proxy(serve: Any) -> None:
+async def test_forwarded_for_is_believed_from_a_trusted_proxy(serve: Any, connect: Any) -> None:
     server, _ = await serve(trusted_proxies=["127.0.0.1"])
     reader, writer = await connect(server)
     _, seen = await get(reader, writer, extra=b"X-Forwarded-For: 203.0.113.9\r\n")
@@ -116,7 +133,7 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy(serve: Any) -> Non
     writer.close()
 
 
-async def test_one_address_gets_at_most_the_cap_of_connections(serve: Any) -> None:
+async def test_one_address_gets_at_most_the_cap_of_connections(serve: Any, connect: Any) -> None:
     server, _ = await serve()
     held = [await connect(server) for _ in range(CAP)]
     for reader, writer in held:  # answered, and still open (keep-alive)
@@ -142,7 +159,7 @@ async def test_one_address_gets_at_most_the_cap_of_connections(serve: Any) -> No
             await asyncio.sleep(0.01)
 
 
-async def test_a_request_head_that_does_not_arrive_in_time_is_closed(serve: Any) -> None:
+async def test_a_request_head_that_does_not_arrive_in_time_is_closed(serve: Any, connect: Any) -> None:
     server, _ = await serve()
     partial_reader, partial = await connect(server)
     partial.write(b"GET / HTTP/1.1\r\nHost: test\r\n")  # and never the blank line
@@ -154,7 +171,9 @@ async def test_a_request_head_that_does_not_arrive_in_time_is_closed(serve: Any)
             await asyncio.sleep(0.01)
 
 
-async def test_the_head_timeout_applies_to_every_request_on_a_kept_alive_connection(serve: Any) -> None:
+async def test_the_head_timeout_applies_to_every_request_on_a_kept_alive_connection(
+    serve: Any, connect: Any
+) -> None:
     server, _ = await serve()
     reader, writer = await connect(server)
     assert (await get(reader, writer))[0] == b"HTTP/1.1 200 OK"
@@ -162,7 +181,7 @@ async def test_the_head_timeout_applies_to_every_request_on_a_kept_alive_connect
     assert (await read_to_end(reader)).startswith(b"HTTP/1.1 408")
 
 
-async def test_the_head_timeout_does_not_cut_a_request_in_progress(serve: Any) -> None:
+async def test_the_head_timeout_does_not_cut_a_request_in_progress(serve: Any, connect: Any) -> None:
     server, app = await serve()
     reader, writer = await connect(server)
     writer.write(b"GET /hold HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -181,9 +200,10 @@ async def test_an_app_whose_startup_fails_is_a_startup_error(tmp_path: Path) -> 
         await receive()
         await send({"type": "lifespan.startup.failed", "message": "no database"})
 
-    server = AppServer(broken, settings_for(tmp_path), listen("127.0.0.1", 0))
-    with pytest.raises(StartupError, match="failed to start"):
-        await server.start()
+    with listen("127.0.0.1", 0) as sock:
+        server = AppServer(broken, settings_for(tmp_path), sock)
+        with pytest.raises(StartupError, match="failed to start"):
+            await server.start()
 
 
 def test_a_taken_port_is_a_one_line_error() -> None:

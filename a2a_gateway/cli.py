@@ -18,7 +18,7 @@ from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
@@ -73,7 +73,7 @@ async def _upgrade(settings: Settings) -> str | None:
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The ``a2a-gateway`` argument parser; defaults shown in help are the effective ones (env included)."""
     parser = argparse.ArgumentParser(
-        prog="a2a-gateway", description="A2A agent-network gateway", formatter_class=_HelpFormatter
+        prog="a2a-gateway", description="A2A agent-network gateway", formatter_class=HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -81,25 +81,25 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "serve",
         help="run the gateway",
         description="Run the gateway (one process per data directory).",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     serve_cmd.add_argument("--host", default=settings.host, help="address to listen on (A2A_GATEWAY_HOST)")
     serve_cmd.add_argument(
         "--port", type=int, default=settings.port, help="port to listen on (A2A_GATEWAY_PORT)"
     )
     dbp = sub.add_parser(
-        "db", help="database commands", description="Database commands.", formatter_class=_HelpFormatter
+        "db", help="database commands", description="Database commands.", formatter_class=HelpFormatter
     )
     dbp.add_argument("action", choices=["upgrade"], help="upgrade: apply every migration not yet applied")
     users = sub.add_parser(
-        "users", help="user accounts", description="User accounts.", formatter_class=_HelpFormatter
+        "users", help="user accounts", description="User accounts.", formatter_class=HelpFormatter
     )
     users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = users_sub.add_parser(
         "create",
         help="create a user (for operators)",
         description="Create a user account.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     create.add_argument("--email", required=True, help="the user's email address (their login)")
     create.add_argument(

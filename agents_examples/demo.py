@@ -27,6 +27,7 @@ import uvloop
 
 from a2a_gateway import log
 from a2a_gateway.app import build_auth, create_gateway_app
+from a2a_gateway.cli import HelpFormatter
 from a2a_gateway.errors import Conflict
 from a2a_gateway.server import AppServer, StartupError, listen, lock_data_dir, stop_signals
 from a2a_gateway.settings import Settings
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m agents_examples.demo",
         description="Run the gateway with the echo agent registered through it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address the gateway and the echo agent listen on"

@@ -7,6 +7,7 @@ import sys
 
 from a2a_gateway import log
 from a2a_gateway.app import create_agent_app
+from a2a_gateway.cli import HelpFormatter
 from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
 from agents_examples.echo import ECHO_AGENT
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m agents_examples.echo",
         description="Serve the echo example agent.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=9001, help="port to listen on")

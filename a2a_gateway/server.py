@@ -304,12 +304,20 @@ def serve(build_app: Callable[[], ASGIApp], settings: Settings, host: str, port:
     with lock_data_dir(settings.data_dir):
         sock = listen(host, port)
         with sock, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve_until_stopped(build_app(), settings, sock, host))
+            runner.run(_serve_until_stopped(build_app, settings, sock, host))
 
 
-async def _serve_until_stopped(app: ASGIApp, settings: Settings, sock: socket.socket, host: str) -> None:
-    server = AppServer(app, settings, sock)
-    with stop_signals(lambda: server.stop(force=True)) as stop:
+async def _serve_until_stopped(
+    build_app: Callable[[], ASGIApp], settings: Settings, sock: socket.socket, host: str
+) -> None:
+    server: AppServer | None = None
+
+    def force() -> None:
+        if server is not None:
+            server.stop(force=True)
+
+    with stop_signals(force) as stop:  # a signal during start-up stops the server once it is up
+        server = AppServer(build_app(), settings, sock)
         await server.start()
         log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, server.port)
         waiter = asyncio.create_task(stop.wait())

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
         default=None, ge=0, description="History returned when a request gives no historyLength."
     )
     stream_queue_size: int = Field(default=1000, ge=1, description="Events buffered per subscriber.")
+    task_max_artifacts: int = Field(
+        default=1000,
+        ge=1,
+        description="Artifacts one task may hold; past it the task fails (not subscriptions).",
+    )
+    task_max_history: int = Field(
+        default=1000, ge=1, description="Messages one task's history may hold; past it the task fails."
+    )
+    task_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Bytes of artifacts and history one task may store."
+    )
+    subscription_window: int = Field(
+        default=100, ge=1, description="Latest artifacts (and history messages) a subscription task keeps."
+    )
 
     open_gateway: bool = Field(
         default=True, description="Accept anonymous JSON-RPC calls (all skills are free until billing lands)."

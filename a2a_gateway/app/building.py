@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
-from a2a_gateway.agent import Skill
+from a2a_gateway.agent import AgentDefinition, Skill
 from a2a_gateway.api.cards import CardEndpoint
 from a2a_gateway.api.health import HealthEndpoints
 from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
@@ -42,6 +42,7 @@ from a2a_gateway.storage.redis_store import connect as connect_redis
 from a2a_gateway.storage.secrets import load_or_create
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks.broker import TaskEventBroker
+from a2a_gateway.tasks.limits import TaskLimits
 from a2a_gateway.tasks.service import TaskService
 
 RPC_PATH = "/a2a"
@@ -142,10 +143,22 @@ def build_core(
     )
 
 
-def task_service(core: Core, agent: Any) -> TaskService:
+def task_service(core: Core, agent: AgentDefinition) -> TaskService:
     """The task service over ``agent``'s skills (an AgentDefinition or the gateway's routing agent)."""
+    settings = core.settings
+    limits = TaskLimits(
+        max_artifacts=settings.task_max_artifacts,
+        max_history=settings.task_max_history,
+        max_bytes=settings.task_max_bytes,
+        window=settings.subscription_window,
+    )
     return TaskService(
-        agent, core.repo, core.broker, core.notifier, history_default=core.settings.history_default_length
+        agent,
+        core.repo,
+        core.broker,
+        core.notifier,
+        history_default=settings.history_default_length,
+        limits=limits,
     )
 
 

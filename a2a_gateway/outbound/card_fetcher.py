@@ -17,7 +17,9 @@ MAX_CARD_BYTES = 262_144
 def card_location(url: str) -> str:
     """A card URL as given when it names a JSON document, else the well-known path under it."""
     trimmed = url.rstrip("/")
-    return trimmed if trimmed.endswith(".json") else trimmed + CARD_PATH
+    # The path decides, so a query such as ``?A2A-Version=0.3`` (asking for one card form) is kept.
+    path = trimmed.split("#", 1)[0].split("?", 1)[0]
+    return trimmed if path.endswith(".json") else trimmed + CARD_PATH
 
 
 def _refused(why: str) -> InvalidParams:

@@ -219,7 +219,10 @@ class TaskWriter:
         self, waiter: asyncio.Future[None], task_id: str, item: TaskWrite | RoutedCall
     ) -> None:
         try:
-            rows = (*_rows((item,)), []) if isinstance(item, TaskWrite) else ([], [], [], [], [_call_row(item)])
+            if isinstance(item, TaskWrite):
+                rows: Rows = (*_rows((item,)), [])
+            else:
+                rows = ([], [], [], [], [_call_row(item)])
             await self._commit(rows)
         except Exception:
             log.exception("task write refused", extra={"taskId": task_id})

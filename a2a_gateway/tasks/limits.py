@@ -40,17 +40,6 @@ def part_bytes(parts: Iterable[v1.Part]) -> int:
     return size
 
 
-def over(limits: TaskLimits, task: v1.Task, stored_bytes: int) -> str | None:
-    """Why a (non-subscription) task is past its limits, or None."""
-    if len(task.artifacts or ()) > limits.max_artifacts:
-        return f"The task exceeded its limit of {limits.max_artifacts} artifacts"
-    if len(task.history or ()) > limits.max_history:
-        return f"The task exceeded its limit of {limits.max_history} history messages"
-    if stored_bytes > limits.max_bytes:
-        return f"The task exceeded its limit of {limits.max_bytes} stored bytes"
-    return None
-
-
 def keep_window(limits: TaskLimits, task: v1.Task) -> list[str]:
     """Trim a subscription to its window: the oldest artifacts go (their ids are returned), and an
     artifact that keeps growing keeps only its latest parts."""
@@ -66,3 +55,9 @@ def keep_window(limits: TaskLimits, task: v1.Task) -> list[str]:
         if len(artifact.parts) > limits.window:
             del artifact.parts[: len(artifact.parts) - limits.window]
     return dropped
+
+
+def stored_size(task: v1.Task) -> int:
+    """About how many bytes a stored task's artifacts and history take."""
+    artifacts = sum(part_bytes(a.parts) for a in task.artifacts or ())
+    return artifacts + sum(part_bytes(m.parts) for m in task.history or ())

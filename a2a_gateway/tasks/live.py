@@ -48,14 +48,17 @@ class LiveTask:
     resumable: bool = False
     origin: TaskOrigin | None = None
     replay: SkillContext | None = None  # the context of a skill replayed to its pause, until the follow-up
+    subscription: bool = False  # meant never to end: keeps a rolling window instead of failing at limits
+    stored_bytes: int = 0  # about how much the task's artifacts and history take (see tasks/limits.py)
+    dropped_artifacts: int = 0  # artifacts a subscription's window let go, oldest first
 
     @property
     def state(self) -> v1.TaskState:
         """The task's current state."""
         return self.task.status.state
 
-    def changes(self, artifact_id: str | None = None) -> TaskWrite:
-        """What to persist now: the task row, history not yet saved, and a touched artifact."""
+    def changes(self, artifact_id: str | None = None, dropped: list[str] | None = None) -> TaskWrite:
+        """What to persist now: the task row, history not yet saved, a touched artifact, dropped ones."""
         write = TaskWrite(
             task=self.task,
             owner=self.owner,
@@ -63,6 +66,8 @@ class LiveTask:
             messages_from=self.saved_messages,
             artifact_ids={artifact_id} if artifact_id else set(),
             origin=self.origin,
+            dropped_artifact_ids=set(dropped) if dropped else set(),
+            artifact_seq_base=self.dropped_artifacts,
         )
         self.saved_messages = len(self.task.history or ())
         return write

@@ -30,6 +30,10 @@ class TaskWrite:
     # Lands with the task's first write; later writes leave it as it is. A relayed task has none: it
     # resumes from its call record instead.
     origin: TaskOrigin | None = None
+    # A subscription's window drops its oldest artifacts: their stored rows go. Artifacts are stored in
+    # order ``artifact_seq_base + index``, so the rows that stay keep their place.
+    dropped_artifact_ids: set[str] = field(default_factory=set)
+    artifact_seq_base: int = 0
 
     def merge(self, later: TaskWrite) -> None:
         """Fold a later write of the same task into this one."""
@@ -37,6 +41,11 @@ class TaskWrite:
         self.messages_from = min(self.messages_from, later.messages_from)
         if later.artifact_ids:
             self.artifact_ids |= later.artifact_ids
+            self.dropped_artifact_ids -= later.artifact_ids
+        if later.dropped_artifact_ids:
+            self.dropped_artifact_ids |= later.dropped_artifact_ids
+            self.artifact_ids -= later.dropped_artifact_ids
+        self.artifact_seq_base = later.artifact_seq_base
 
 
 @dataclass(slots=True)

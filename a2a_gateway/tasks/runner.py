@@ -14,6 +14,7 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Delivery, TaskEventBroker
+from a2a_gateway.tasks.limits import TaskLimits, keep_window, part_bytes
 from a2a_gateway.tasks.live import Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 
@@ -41,12 +42,15 @@ class TaskRunner:
         notifier: PushNotifier | None,
         clock: Callable[[], datetime],
         forget: Callable[[LiveTask], None],
+        *,
+        limits: TaskLimits | None = None,
     ) -> None:
         self._repo = repo
         self._broker = broker
         self._notifier = notifier
         self._clock = clock
         self._forget = forget
+        self._limits = limits or TaskLimits()
 
     async def drive(
         self,
@@ -113,6 +117,9 @@ class TaskRunner:
     async def _apply(self, live: LiveTask, gen: Handler, event: AgentEvent) -> bool:
         """Apply one event; True when the handler's run stops here (terminal or paused)."""
         if isinstance(event, ArtifactChunk):
+            too_large = self._artifact_over(live, event)
+            if too_large is not None:
+                return await self._fail_over_limit(live, gen, too_large)
             await self._artifact(live, event)
             return False
         if isinstance(event, InputRequired):
@@ -123,6 +130,10 @@ class TaskRunner:
                 return await self._pause(live, gen, event.state, text_parts(event.text or "Input required"))
             if event.state in (v1.TaskState.SUBMITTED, v1.TaskState.UNSPECIFIED):
                 raise ValueError(f"a skill may not move a task to {event.state}")
+            if event.text and not event.state.terminal:
+                too_large = self._message_over(live, text_parts(event.text))
+                if too_large is not None:
+                    return await self._fail_over_limit(live, gen, too_large)
             await self.status(live, event.state, event.text, event.metadata)
             if event.state.terminal:
                 await _close(gen)
@@ -133,9 +144,47 @@ class TaskRunner:
         raise TypeError(f"unknown event {type(event).__name__}")
 
     async def _pause(self, live: LiveTask, gen: Handler, wanted: v1.TaskState, parts: list[v1.Part]) -> bool:
+        too_large = self._message_over(live, parts)
+        if too_large is not None:
+            return await self._fail_over_limit(live, gen, too_large)
         live.generator = gen
+        live.stored_bytes += part_bytes(parts)
         state.set_status(live.task, wanted, self._clock(), state.agent_message(live.task, parts))
         await self.emit(live, state.status_event, interrupted=True)
+        return True
+
+    # --- limits (tasks/limits.py) -----------------------------------------------------------------
+
+    def _artifact_over(self, live: LiveTask, chunk: ArtifactChunk) -> str | None:
+        """Why storing this chunk would take the task past its limits (a subscription never is)."""
+        if live.subscription:
+            return None
+        limits = self._limits
+        artifacts = live.task.artifacts or []
+        known = chunk.artifact_id is not None and any(a.artifact_id == chunk.artifact_id for a in artifacts)
+        extends_last = chunk.append and chunk.artifact_id is None and bool(artifacts)
+        if not known and not extends_last and len(artifacts) >= limits.max_artifacts:
+            return f"The task exceeded its limit of {limits.max_artifacts} artifacts"
+        if live.stored_bytes + part_bytes(chunk.parts) > limits.max_bytes:
+            return f"The task exceeded its limit of {limits.max_bytes} stored bytes"
+        return None
+
+    def _message_over(self, live: LiveTask, parts: list[v1.Part]) -> str | None:
+        """Why one more agent message would take the task past its limits."""
+        if live.subscription:
+            return None
+        limits = self._limits
+        if len(live.task.history or ()) >= limits.max_history:
+            return f"The task exceeded its limit of {limits.max_history} history messages"
+        if live.stored_bytes + part_bytes(parts) > limits.max_bytes:
+            return f"The task exceeded its limit of {limits.max_bytes} stored bytes"
+        return None
+
+    async def _fail_over_limit(self, live: LiveTask, gen: Handler, reason: str) -> bool:
+        """Fail the task with the limit it reached and stop its skill (a relay cancels upstream)."""
+        log.warning("task stopped at a size limit: %s", reason, extra={"taskId": live.task.id})
+        await self.status(live, v1.TaskState.FAILED, reason)
+        await _close(gen)
         return True
 
     async def _artifact(self, live: LiveTask, chunk: ArtifactChunk) -> None:
@@ -150,12 +199,21 @@ class TaskRunner:
             parts=chunk.parts,
             metadata=chunk.metadata,
         )
+        replaced = (
+            None if chunk.append else next((a for a in artifacts if a.artifact_id == artifact_id), None)
+        )
         state.put_artifact(live.task, artifact, chunk.append)
+        dropped: list[str] = []
+        if live.subscription:
+            dropped = keep_window(self._limits, live.task)
+            live.dropped_artifacts += len(dropped)
+        else:
+            live.stored_bytes += part_bytes(chunk.parts) - (part_bytes(replaced.parts) if replaced else 0)
 
         def event(task: v1.Task) -> v1.StreamResponse:
             return state.artifact_event(task, artifact, chunk.append, chunk.last_chunk)
 
-        await self.emit(live, event, artifact_id=artifact_id)
+        await self.emit(live, event, artifact_id=artifact_id, dropped=dropped)
 
     async def status(
         self,
@@ -166,7 +224,11 @@ class TaskRunner:
     ) -> None:
         """Move the task to a state (with an optional agent message) and publish it."""
         message = state.agent_message(live.task, text_parts(text)) if text else None
-        state.set_status(live.task, wanted, self._clock(), message)
+        # A subscription's history stops growing at its window: the latest status message is kept.
+        record = not (live.subscription and len(live.task.history or ()) >= self._limits.window)
+        if message is not None and record:
+            live.stored_bytes += part_bytes(message.parts)
+        state.set_status(live.task, wanted, self._clock(), message, record=record)
 
         def event(task: v1.Task) -> v1.StreamResponse:
             return state.status_event(task, metadata)
@@ -181,12 +243,13 @@ class TaskRunner:
         terminal: bool = False,
         interrupted: bool = False,
         artifact_id: str | None = None,
+        dropped: list[str] | None = None,
     ) -> None:
         """Persist, then fan out: a stopping state is durable before anyone hears of it.
 
         ``event`` builds the stream event; it is only called when a subscriber or webhook listens.
         """
-        written = self._repo.submit(live.changes(artifact_id))
+        written = self._repo.submit(live.changes(artifact_id, dropped))
         if terminal or interrupted:
             try:
                 await asyncio.shield(written)

@@ -21,6 +21,7 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
+from a2a_gateway.tasks.limits import TaskLimits, part_bytes, stored_size
 from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
@@ -57,6 +58,7 @@ class TaskService:
         *,
         clock: Callable[[], datetime] = utc_now,
         history_default: int | None = None,
+        limits: TaskLimits | None = None,
     ) -> None:
         self.agent = agent
         self._repo = repo
@@ -64,7 +66,7 @@ class TaskService:
         self._clock = clock
         self._history_default = history_default
         self._live: dict[str, LiveTask] = {}
-        self._runner = TaskRunner(repo, broker, notifier, clock, self._forget)
+        self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits)
         self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
         self.push = PushConfigs(repo, notifier, self._visible)
 
@@ -153,6 +155,8 @@ class TaskService:
         # A relay resumes from its call record; any other skill is started again from its origin.
         origin = None if skill.resumable else TaskOrigin(skill.id, dict(ctx.metadata), ctx.streaming)
         live = LiveTask(task=task, owner=owner, created_at=now, resumable=skill.resumable, origin=origin)
+        live.subscription = skill.subscription
+        live.stored_bytes = part_bytes(message.parts)
         self._live[task_id] = live
         live.pending = (gen, first, None)
         return live, self._repo.submit(live.changes())
@@ -341,6 +345,8 @@ class TaskService:
         if stored is None or stored.status.state.terminal:
             return False
         live = await self._reviver.hold(stored, owner, None, resumable=True)
+        live.subscription = skill.subscription
+        live.stored_bytes = stored_size(stored)
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
             v1.Message(message_id=new_id(), role=v1.Role.USER, parts=[v1.Part(text="")]),

@@ -36,10 +36,18 @@ def agent_message(task: v1.Task, parts: list[v1.Part], metadata: dict[str, Any] 
     )
 
 
-def set_status(task: v1.Task, state: v1.TaskState, now: datetime, message: v1.Message | None = None) -> None:
-    """Move a task to ``state``; an explanatory message also joins the history."""
+def set_status(
+    task: v1.Task,
+    state: v1.TaskState,
+    now: datetime,
+    message: v1.Message | None = None,
+    *,
+    record: bool = True,
+) -> None:
+    """Move a task to ``state``; an explanatory message also joins the history (unless ``record`` is
+    False: a subscription whose history is full keeps only its latest status message)."""
     task.status = v1.TaskStatus(state=state, message=message, timestamp=now)
-    if message is not None:
+    if message is not None and record:
         assert task.history is not None
         task.history.append(message)
 

@@ -205,3 +205,30 @@ async def test_fail_inflight_spares_paused_tasks_of_the_named_skills(repo: SqlTa
         "old": v1.TaskState.FAILED,
         "working": v1.TaskState.FAILED,
     }
+
+
+async def test_a_windowed_task_drops_its_oldest_artifacts_and_keeps_the_rest_in_order(
+    repo: SqlTaskRepository,
+) -> None:
+    task = new("w1")
+    assert task.artifacts is not None
+    for n in range(1, 6):
+        task.artifacts.append(v1.Artifact(artifact_id=f"a{n}", parts=[v1.Part(text=str(n))]))
+    await write(repo, task, artifacts={f"a{n}" for n in range(1, 6)})
+    # The window moves on: a1 and a2 go, a6 arrives; a3..a5 are not rewritten and keep their place.
+    del task.artifacts[:2]
+    task.artifacts.append(v1.Artifact(artifact_id="a6", parts=[v1.Part(text="6")]))
+    await repo.submit(
+        TaskWrite(
+            task=task,
+            owner="alice",
+            created_at=T0,
+            messages_from=1,
+            artifact_ids={"a6"},
+            dropped_artifact_ids={"a1", "a2"},
+            artifact_seq_base=2,
+        )
+    )
+    stored = await repo.get("w1", "alice", None)
+    assert stored is not None
+    assert [a.artifact_id for a in stored.artifacts or []] == ["a3", "a4", "a5", "a6"]

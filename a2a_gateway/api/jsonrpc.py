@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -47,6 +47,8 @@ from a2a_gateway.tasks.service import TaskService
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 2.0
 TASK_CREATION = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+ParamsHook = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""Rewrites the params of a request (method name, params) before it is checked and run."""
 
 
 def _error_as_stream(method: str, error: GatewayError) -> bool:
@@ -122,12 +124,8 @@ class JsonRpcEndpoint:
             return from_validation(exc)
         return internal(exc, where)
 
-    async def handle_for_agent(self, request: Request) -> Response:
-        """POST /a2a/agents/{agentId}: the same endpoint, with every message routed to that agent."""
-        return await self.handle(request, request.path_params["agent_id"])
-
-    async def handle(self, request: Request, agent_id: str | None = None) -> Response:
-        """Handle one POST."""
+    async def handle(self, request: Request, params_hook: ParamsHook | None = None) -> Response:
+        """Handle one POST; ``params_hook`` may rewrite a request's params (the per-agent proxy does)."""
         started = time.perf_counter()
         version = ProtocolVersion.V0_3
         request_id: jsonrpc.RequestId = None
@@ -139,11 +137,9 @@ class JsonRpcEndpoint:
             if isinstance(decoded, dict) and "params" in decoded and isinstance(decoded["params"], list):
                 raise InvalidParams("params must be an object")
             envelope = jsonrpc.parse_envelope(decoded)
-            if agent_id is not None and envelope.method in TASK_CREATION:
-                metadata = envelope.params.get("metadata")
-                routed = {**(metadata if isinstance(metadata, dict) else {}), "agentId": agent_id}
+            if params_hook is not None:
                 envelope = jsonrpc.Envelope(
-                    envelope.id, envelope.method, {**envelope.params, "metadata": routed}
+                    envelope.id, envelope.method, params_hook(envelope.method, envelope.params)
                 )
             method = envelope.method
             asked = raw_header(request, b"a2a-version")

@@ -12,6 +12,7 @@ from a2a_gateway.api.cards import CardEndpoint
 from a2a_gateway.api.health import HealthEndpoints
 from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.proxy import AgentProxy
 from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes, task_routes
 from a2a_gateway.registry.service import RegistryService
@@ -54,13 +55,14 @@ def gateway_routes(
     deadlines: Deadlines | None = None,
 ) -> list[BaseRoute]:
     """What only the gateway serves: identity, the registry, and the per-agent proxy with its card."""
+    proxy = AgentProxy(rpc)
     return [
         *auth_routes.routes(authn),
         *api_key_routes.routes(authn),
         *agent_routes.routes(authn, registry),
         *task_routes.TaskApi(authn, service, calls, deadlines).routes(),
-        Route("/a2a/agents/{agent_id}", rpc.handle_for_agent, methods=["POST"]),
-        Route("/a2a/agents/{agent_id}/", rpc.handle_for_agent, methods=["POST"]),
+        Route("/a2a/agents/{agent_id}", proxy.handle, methods=["POST"]),
+        Route("/a2a/agents/{agent_id}/", proxy.handle, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/.well-known/agent-card.json", proxy_cards.serve, methods=["GET"]),
         Route("/a2a/agents/{agent_id}/.well-known/agent.json", proxy_cards.serve, methods=["GET"]),
     ]

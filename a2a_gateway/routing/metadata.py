@@ -22,3 +22,8 @@ def tag_list(raw: object) -> list[str]:
     """Skill tags from a list or a comma-separated string; anything else is no tags."""
     values = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
     return [t.strip() for t in values if isinstance(t, str) and t.strip()]
+
+
+def pinned(metadata: object, agent_id: str) -> dict[str, Any]:
+    """Request metadata that routes the message to ``agent_id``, whatever else it says."""
+    return {**(metadata if isinstance(metadata, dict) else {}), AGENT_KEY: agent_id}

@@ -69,6 +69,8 @@ class Mirror:
             parts = list(message.parts) if message is not None else []
             auth = status.state is v1.TaskState.AUTH_REQUIRED
             return [InputRequired(said or "Input required", parts=parts, auth=auth)]
+        if status.state is v1.TaskState.SUBMITTED:
+            return [Status(v1.TaskState.SUBMITTED, text)]  # relayed only as a task's first event
         return [Status(v1.TaskState.WORKING, text)]
 
     def snapshot(self, task: v1.Task, *, quiet_history: bool = False) -> list[AgentEvent]:

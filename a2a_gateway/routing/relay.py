@@ -89,6 +89,8 @@ class RelayRun:
                             if isinstance(mapped, InputRequired):
                                 pause = mapped
                                 break
+                            if _accepted(mapped) and self.started:
+                                continue  # "accepted" only makes sense as the first event
                             last = _ends(mapped)
                             if last:
                                 self._end(REPLIED if isinstance(mapped, Reply) else _outcome(mapped))
@@ -241,6 +243,11 @@ class RelayRun:
         else:
             return []
         return mapped
+
+
+def _accepted(event: AgentEvent) -> bool:
+    """Whether the event only says the upstream accepted the task (it has not started yet)."""
+    return isinstance(event, Status) and event.state is v1.TaskState.SUBMITTED
 
 
 def _ends(event: AgentEvent) -> bool:

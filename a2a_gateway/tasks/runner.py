@@ -70,6 +70,10 @@ class TaskRunner:
                     if isinstance(fetched, _Stopped):
                         return
                     first = fetched
+                if isinstance(first, Status) and first.state is v1.TaskState.SUBMITTED:
+                    # "Accepted": the task exists and stays submitted until the skill says more (a relay
+                    # passes on an upstream task that has not started yet).
+                    first = await gen.__anext__()
                 if not isinstance(first, Status):
                     await self.status(live, v1.TaskState.WORKING)
                 event = first

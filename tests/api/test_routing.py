@@ -285,3 +285,40 @@ async def test_a_relayed_task_keeps_the_agents_progress_messages(
             ("ROLE_AGENT", "Counting down from 2"),
         ]
     )
+
+
+def frame_shape(frame: dict[str, Any]) -> tuple[str, ...]:
+    """A stream frame without ids or times: its kind, state or artifact text, and status text."""
+    if "task" in frame:
+        return ("task", frame["task"]["status"]["state"])
+    if "statusUpdate" in frame:
+        status = frame["statusUpdate"]["status"]
+        said = " ".join(p.get("text", "") for p in status.get("message", {}).get("parts", []))
+        return ("status", status["state"], said)
+    parts = frame["artifactUpdate"]["artifact"]["parts"]
+    return ("artifact", " ".join(p.get("text", "") for p in parts))
+
+
+async def test_the_proxy_streams_the_same_frames_as_the_agent_itself(net: dict[str, Any]) -> None:
+    """Every upstream event is relayed as it comes: none held back, none added."""
+
+    async def frames(client: httpx.AsyncClient, path: str) -> list[tuple[str, ...]]:
+        params = {"message": user_message("2"), "metadata": {"skillId": "countdown"}}
+        body = envelope("SendStreamingMessage", params)
+        async with client.stream("POST", path, json=body, headers={"A2A-Version": "1.0"}) as response:
+            return [
+                frame_shape(orjson.loads(line[6:])["result"])
+                async for line in response.aiter_lines()
+                if line.startswith("data: ")
+            ]
+
+    direct = await frames(net["upstream"], "/a2a")
+    proxied = await frames(net["gw"], f"/a2a/agents/{net['v1']}")
+    assert proxied == direct
+    assert direct == [
+        ("task", "TASK_STATE_SUBMITTED"),
+        ("status", "TASK_STATE_WORKING", "Counting down from 2"),
+        ("artifact", "2"),
+        ("artifact", "1"),
+        ("status", "TASK_STATE_COMPLETED", ""),
+    ]

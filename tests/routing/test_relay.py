@@ -186,7 +186,7 @@ async def test_the_first_upstream_event_is_passed_on_before_the_upstream_goes_on
     # The upstream now waits at the gate: the relay must have passed its task on already.
     first = await asyncio.wait_for(gen.__anext__(), timeout=5)
     assert not gate.opened.is_set()
-    assert isinstance(first, Status) and first.text is None
+    assert isinstance(first, Status) and first.state is v1.TaskState.SUBMITTED  # accepted, not started
     gate.opened.set()
     rest = await collect(gen)
     assert shape(rest) == [

@@ -157,6 +157,14 @@ def rest_body(error: e.GatewayError) -> tuple[int, dict[str, Any]]:
     return mapped.http_status, body
 
 
+def error_response(error: e.GatewayError) -> Response:
+    """The REST error response: ``{"error": {"code", "message"}}`` with the mapped status and headers."""
+    status, body = rest_body(error)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=http_headers(error)
+    )
+
+
 def _status_reason(status: int) -> tuple[str, str]:
     try:
         phrase = HTTPStatus(status).phrase

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_gateway.api.cards import Clock, FirstServed, asked_form, card_response
-from a2a_gateway.api.rest.common import error_response
+from a2a_gateway.api.errors import error_response
 from a2a_gateway.errors import GatewayError
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now

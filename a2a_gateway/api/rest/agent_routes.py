@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.api_key_routes import NewKeyBody, key_view
-from a2a_gateway.api.rest.common import RestBody, data, parse, rest
+from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.base import format_timestamp

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.common import RestBody, data, parse, rest
+from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
 from a2a_gateway.auth.models import ApiKeyRecord
 from a2a_gateway.auth.service import CONNECT_KINDS
 from a2a_gateway.protocol.base import format_timestamp

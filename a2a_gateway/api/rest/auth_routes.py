@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.busy import retry_when_busy
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
 from a2a_gateway.api.rest.browser_session import (
     REFRESH_COOKIE,
     SESSION_COOKIE,
@@ -19,7 +20,6 @@ from a2a_gateway.api.rest.browser_session import (
     dashboard_principal,
     set_cookies,
 )
-from a2a_gateway.api.rest.common import RestBody, data, parse, rest
 from a2a_gateway.auth.models import Session, User
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.base import format_timestamp, utc_now

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
 from a2a_gateway.api.rest.browser_session import dashboard_principal
-from a2a_gateway.api.rest.common import RestBody, data, parse, rest
 from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams

@@ -1,4 +1,4 @@
-"""REST plumbing shared by every resource: the NEXUS response shapes and one error boundary."""
+"""REST request and response bodies: the body model base, parsing with clear errors, ``{"data": ...}``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_gateway.api.errors import from_validation, http_headers, internal, rest_body
+from a2a_gateway.api.errors import error_response, from_validation, internal
 from a2a_gateway.api.http import read_body
 from a2a_gateway.errors import GatewayError, InvalidParams
 from a2a_gateway.protocol.nesting import check_nesting
@@ -32,13 +32,6 @@ class RestBody(BaseModel):
 def data(payload: Any, status: int = 200) -> Response:
     """``{"data": payload}``."""
     return Response(orjson.dumps({"data": payload}), status_code=status, media_type="application/json")
-
-
-def error_response(error: GatewayError) -> Response:
-    """``{"error": {"code", "message"}}`` with the mapped status and headers."""
-    status, body = rest_body(error)
-    headers = http_headers(error)
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def parse(request: Request, model: type[B]) -> B:

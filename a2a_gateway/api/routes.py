@@ -14,7 +14,11 @@ from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.proxy import AgentProxy
 from a2a_gateway.api.proxy_cards import ProxyCards
-from a2a_gateway.api.rest import agent_routes, api_key_routes, auth_routes, task_routes
+from a2a_gateway.api.rest.agent_routes import AgentApi
+from a2a_gateway.api.rest.api_key_routes import ApiKeyApi
+from a2a_gateway.api.rest.auth_routes import AuthApi
+from a2a_gateway.api.rest.mount import rest_mount
+from a2a_gateway.api.rest.task_routes import TaskApi
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.ports import CallLog
@@ -54,13 +58,15 @@ def gateway_routes(
     calls: CallLog | None = None,
     deadlines: Deadlines | None = None,
 ) -> list[BaseRoute]:
-    """What only the gateway serves: identity, the registry, and the per-agent proxy with its card."""
+    """What only the gateway serves: the REST resources (one error boundary) and the per-agent proxy."""
     proxy = AgentProxy(rpc)
     return [
-        *auth_routes.routes(authn),
-        *api_key_routes.routes(authn),
-        *agent_routes.routes(authn, registry),
-        *task_routes.TaskApi(authn, service, calls, deadlines).routes(),
+        rest_mount(
+            AuthApi(authn),
+            ApiKeyApi(authn),
+            AgentApi(authn, registry),
+            TaskApi(authn, service, calls, deadlines),
+        ),
         Route("/a2a/agents/{agent_id}", proxy.handle, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/", proxy.handle, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/.well-known/agent-card.json", proxy_cards.serve, methods=["GET"]),

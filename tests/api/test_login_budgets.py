@@ -16,7 +16,9 @@ from starlette.applications import Starlette
 
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
-from a2a_gateway.api.rest import api_key_routes, auth_routes
+from a2a_gateway.api.rest.api_key_routes import ApiKeyApi
+from a2a_gateway.api.rest.auth_routes import AuthApi
+from a2a_gateway.api.rest.mount import rest_mount
 from a2a_gateway.app import create_gateway_app
 from a2a_gateway.auth.models import ApiKeyRecord, User
 from a2a_gateway.auth.ports import IdentityStores
@@ -94,7 +96,7 @@ async def identity_client(users: MemoryUsers, keys: MemoryKeys) -> Any:
     auth = memory_auth(IdentityStores(users, keys, stores.refresh_tokens, stores.failures))
     limiter = RateLimiter(MemoryRateLimitStore(), {"auth:register": parse_limit("100/minute")})
     authn = Authenticator(auth, False, limiter, 65_536)
-    app = Starlette(routes=[*auth_routes.routes(authn), *api_key_routes.routes(authn)])
+    app = Starlette(routes=[rest_mount(AuthApi(authn), ApiKeyApi(authn))])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.api_key_routes import NewKeyBody, key_view
-from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
+from a2a_gateway.api.rest.api_key_routes import NewKeyBody
+from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
+from a2a_gateway.api.rest.views import agent_view, key_view
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
-from a2a_gateway.protocol.base import format_timestamp
 from a2a_gateway.registry.models import Agent, DiscoveryQuery
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.registry.spec import AgentPatch, AgentRegistration
@@ -36,39 +35,6 @@ class HeartbeatBody(RestBody):
 
     status: str | None = None
     metadata: dict[str, Any] | None = Field(default=None)
-
-
-def agent_view(agent: Agent, registry: RegistryService) -> dict[str, Any]:
-    """An agent as the API shows it."""
-    return {
-        "id": agent.id,
-        "ownerId": agent.owner_id,
-        "name": agent.name,
-        "description": agent.description,
-        "endpoint": agent.endpoint,
-        "skills": [
-            {"id": s.id, "name": s.name, "description": s.description, "tags": s.tags,
-             "inputSchema": s.input_schema, "outputSchema": s.output_schema}
-            for s in agent.skills
-        ],
-        "tags": agent.tags,
-        "category": agent.category,
-        "metadata": agent.metadata,
-        "pricePerTask": agent.price_per_task,
-        "protocolVersion": agent.protocol_version,
-        "status": agent.status(registry.now(), registry.offline_after_seconds),
-        "lastHeartbeat": format_timestamp(agent.last_heartbeat) if agent.last_heartbeat else None,
-        "trustScore": agent.trust_score,
-        "health": {
-            "callsFailing": agent.call_failing,
-            "latencyMs": agent.latency_ms,
-            "lastProbeAt": format_timestamp(agent.probed_at) if agent.probed_at else None,
-            "lastProbeOk": agent.probe_ok,
-        },
-        "cardUrl": agent.card_url,
-        "createdAt": format_timestamp(agent.created_at),
-        "updatedAt": format_timestamp(agent.updated_at),
-    }  # fmt: skip
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -113,11 +79,6 @@ def discovery_query(request: Request) -> DiscoveryQuery:
     )
 
 
-def routes(authn: Authenticator, registry: RegistryService) -> list[BaseRoute]:
-    """The registry routes."""
-    return AgentApi(authn, registry).routes()
-
-
 class AgentApi:
     """The registry routes: agents, their heartbeats and keys, and discovery."""
 
@@ -130,17 +91,17 @@ class AgentApi:
         """The route table of this resource."""
         one, keys = "/api/v1/agents/{agent_id}", "/api/v1/agents/{agent_id}/api-keys"
         return [
-            Route("/api/v1/agents", rest(self.register), methods=["POST"]),
-            Route("/api/v1/agents", rest(self.list_mine), methods=["GET"]),
-            Route(one, rest(self.get_one), methods=["GET"]),
-            Route(one, rest(self.patch), methods=["PATCH"]),
-            Route(one, rest(self.replace), methods=["PUT"]),
-            Route(one, rest(self.remove), methods=["DELETE"]),
-            Route(one + "/heartbeat", rest(self.heartbeat), methods=["POST"]),
-            Route(keys, rest(self.create_agent_key), methods=["POST"]),
-            Route(keys, rest(self.list_agent_keys), methods=["GET"]),
-            Route(keys + "/{key_id}", rest(self.revoke_agent_key), methods=["DELETE"]),
-            Route("/api/v1/discover", rest(self.discover), methods=["GET"]),
+            Route("/api/v1/agents", self.register, methods=["POST"]),
+            Route("/api/v1/agents", self.list_mine, methods=["GET"]),
+            Route(one, self.get_one, methods=["GET"]),
+            Route(one, self.patch, methods=["PATCH"]),
+            Route(one, self.replace, methods=["PUT"]),
+            Route(one, self.remove, methods=["DELETE"]),
+            Route(one + "/heartbeat", self.heartbeat, methods=["POST"]),
+            Route(keys, self.create_agent_key, methods=["POST"]),
+            Route(keys, self.list_agent_keys, methods=["GET"]),
+            Route(keys + "/{key_id}", self.revoke_agent_key, methods=["DELETE"]),
+            Route("/api/v1/discover", self.discover, methods=["GET"]),
         ]
 
     async def _caller(self, request: Request, scope: str, *, agent: bool = False) -> Principal:
@@ -213,10 +174,9 @@ class AgentApi:
         if principal.authenticated:
             principal.require("agents:read")
         query = discovery_query(request)
-        page = await self._registry.discover(query)
-        body = {"data": [self._view(a) for a in page.agents],
-                "meta": {"total": page.total, "limit": query.limit, "offset": query.offset}}  # fmt: skip
-        return data_with_meta(body)
+        found = await self._registry.discover(query)
+        meta = {"total": found.total, "limit": query.limit, "offset": query.offset}
+        return page([self._view(a) for a in found.agents], meta)
 
     async def create_agent_key(self, request: Request) -> Response:
         """POST /api/v1/agents/{id}/api-keys: a per-agent key (nxk_), shown once."""
@@ -241,8 +201,3 @@ class AgentApi:
         key_id = request.path_params["key_id"]
         await self._auth.revoke_key(principal, key_id, agent.id)
         return data({"id": key_id, "revoked": True})
-
-
-def data_with_meta(body: dict[str, Any]) -> Response:
-    """A list response carrying its page metadata beside ``data``."""
-    return Response(orjson.dumps(body), media_type="application/json")

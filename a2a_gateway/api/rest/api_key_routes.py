@@ -5,7 +5,7 @@ Listing needs ``keys:read``, minting and revoking ``keys:write`` (checked by the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 from starlette.requests import Request
@@ -13,10 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
-from a2a_gateway.auth.models import ApiKeyRecord
-from a2a_gateway.auth.service import CONNECT_KINDS
-from a2a_gateway.protocol.base import format_timestamp
+from a2a_gateway.api.rest.bodies import RestBody, data, parse
+from a2a_gateway.api.rest.views import key_view
 
 
 class NewKeyBody(RestBody):
@@ -30,31 +28,26 @@ class NewKeyBody(RestBody):
     )
 
 
-def key_view(record: ApiKeyRecord) -> dict[str, Any]:
-    """A key as listed: prefix and metadata, never the key or its hash."""
-    view: dict[str, Any] = {
-        "id": record.id,
-        "mode": record.kind if record.kind in CONNECT_KINDS else None,
-        "name": record.name,
-        "prefix": record.lookup,
-        "scopes": record.scopes,
-        "createdAt": format_timestamp(record.created_at),
-        "expiresAt": format_timestamp(record.expires_at) if record.expires_at else None,
-    }
-    if record.revoked_at is not None:
-        view["revokedAt"] = format_timestamp(record.revoked_at)
-    return view
+class ApiKeyApi:
+    """The user-key routes: mint (shown once), list, revoke."""
 
+    def __init__(self, authn: Authenticator) -> None:
+        self._authn = authn
+        self._auth = authn.auth
 
-def routes(authn: Authenticator) -> list[BaseRoute]:
-    """The API-key routes."""
-    auth = authn.auth
+    def routes(self) -> list[BaseRoute]:
+        """The route table of this resource."""
+        return [
+            Route("/api/v1/api-keys", self.create, methods=["POST"]),
+            Route("/api/v1/api-keys", self.list_keys, methods=["GET"]),
+            Route("/api/v1/api-keys/{key_id}", self.revoke, methods=["DELETE"]),
+        ]
 
-    @rest
-    async def create(request: Request) -> Response:
-        principal = await authn.resolve(request, required=True)
+    async def create(self, request: Request) -> Response:
+        """POST /api/v1/api-keys: a user key, or an Agent Connect key with its signing secret (``mode``)."""
+        principal = await self._authn.resolve(request, required=True)
         body = await parse(request, NewKeyBody)
-        issued = await auth.create_key(
+        issued = await self._auth.create_key(
             principal, body.name, body.scopes, body.expires_in_days, kind=body.mode or "user"
         )
         view = {**key_view(issued.record), "key": issued.plaintext}
@@ -62,20 +55,14 @@ def routes(authn: Authenticator) -> list[BaseRoute]:
             view["secret"] = issued.secret
         return data(view, 201)
 
-    @rest
-    async def list_keys(request: Request) -> Response:
-        principal = await authn.resolve(request, required=True)
-        return data([key_view(k) for k in await auth.list_keys(principal)])
+    async def list_keys(self, request: Request) -> Response:
+        """GET /api/v1/api-keys: the caller's keys, without key material."""
+        principal = await self._authn.resolve(request, required=True)
+        return data([key_view(k) for k in await self._auth.list_keys(principal)])
 
-    @rest
-    async def revoke(request: Request) -> Response:
-        principal = await authn.resolve(request, required=True)
+    async def revoke(self, request: Request) -> Response:
+        """DELETE /api/v1/api-keys/{keyId}."""
+        principal = await self._authn.resolve(request, required=True)
         key_id = request.path_params["key_id"]
-        await auth.revoke_key(principal, key_id)
+        await self._auth.revoke_key(principal, key_id)
         return data({"id": key_id, "revoked": True})
-
-    return [
-        Route("/api/v1/api-keys", create, methods=["POST"]),
-        Route("/api/v1/api-keys", list_keys, methods=["GET"]),
-        Route("/api/v1/api-keys/{key_id}", revoke, methods=["DELETE"]),
-    ]

@@ -1,9 +1,8 @@
-"""/api/v1/auth: register, login, refresh, logout, me (seed 000)."""
+"""/api/v1/auth (register, login, refresh, logout, me; seed 000) and the dashboard's session and logout."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from pydantic import Field
 from starlette.requests import Request
@@ -12,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.busy import retry_when_busy
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
+from a2a_gateway.api.rest.bodies import RestBody, data, parse
 from a2a_gateway.api.rest.browser_session import (
     REFRESH_COOKIE,
     SESSION_COOKIE,
@@ -20,9 +19,9 @@ from a2a_gateway.api.rest.browser_session import (
     dashboard_principal,
     set_cookies,
 )
-from a2a_gateway.auth.models import Session, User
+from a2a_gateway.api.rest.views import session_view, user_view
+from a2a_gateway.auth.models import Session
 from a2a_gateway.errors import InvalidParams
-from a2a_gateway.protocol.base import format_timestamp, utc_now
 
 # Budgets (Settings.rate_limits): logins per client address and per account, registrations per address.
 LOGIN_BUDGET = "auth:login"
@@ -64,91 +63,81 @@ def account_of(email: str) -> str:
     return f"account:{digest}"
 
 
-def user_view(user: User) -> dict[str, Any]:
-    """A user as the API shows it (never the password hash)."""
-    return {"id": user.id, "email": user.email, "createdAt": format_timestamp(user.created_at)}
+class AuthApi:
+    """The identity routes: accounts and sessions by token, and the dashboard's browser session."""
 
+    def __init__(self, authn: Authenticator) -> None:
+        self._authn = authn
+        self._auth = authn.auth
 
-def session_view(session: Session) -> dict[str, Any]:
-    """Tokens of a session."""
-    return {
-        "accessToken": session.access_token,
-        "tokenType": "Bearer",
-        "expiresIn": max(0, int((session.access_expires_at - utc_now()).total_seconds())),
-        "refreshToken": session.refresh_token,
-        "refreshExpiresAt": format_timestamp(session.refresh_expires_at),
-        "user": user_view(session.user),
-    }
+    def routes(self) -> list[BaseRoute]:
+        """The route table of this resource."""
+        return [
+            Route("/api/v1/auth/register", self.register, methods=["POST"]),
+            Route("/api/v1/auth/login", self.login, methods=["POST"]),
+            Route("/api/v1/auth/refresh", self.refresh, methods=["POST"]),
+            Route("/api/v1/auth/logout", self.logout, methods=["POST"]),
+            Route("/api/v1/auth/me", self.me, methods=["GET"]),
+            Route("/api/dashboard/session", self.dashboard_session, methods=["GET"]),
+            Route("/api/dashboard/logout", self.dashboard_logout, methods=["POST"]),
+        ]
 
-
-def routes(authn: Authenticator) -> list[BaseRoute]:
-    """The auth routes."""
-    auth = authn.auth
-
-    def session_response(request: Request, session: Session) -> Response:
+    def _session_response(self, request: Request, session: Session) -> Response:
         response = data(session_view(session))
-        set_cookies(response, request, auth, session)
+        set_cookies(response, request, self._auth, session)
         return response
 
-    @rest
-    async def register(request: Request) -> Response:
-        await authn.limiter.spend(REGISTER_BUDGET, client_of(request))
+    async def register(self, request: Request) -> Response:
+        """POST /api/v1/auth/register: a new account (201), within the address's registration budget."""
+        await self._authn.limiter.spend(REGISTER_BUDGET, client_of(request))
         body = await parse(request, Credentials)
-        user = await retry_when_busy(lambda: auth.register(body.email, body.password))
+        user = await retry_when_busy(lambda: self._auth.register(body.email, body.password))
         return data(user_view(user), 201)
 
-    @rest
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
+        """POST /api/v1/auth/login: a session (tokens in the body and in browser cookies)."""
         # The address budget is spent before anything is parsed or hashed; the account budget slows a
         # spread-out guessing attempt against one account, next to its lockout.
-        await authn.limiter.spend(LOGIN_BUDGET, client_of(request))
+        await self._authn.limiter.spend(LOGIN_BUDGET, client_of(request))
         body = await parse(request, Credentials)
-        await authn.limiter.spend(LOGIN_ACCOUNT_BUDGET, account_of(body.email))
-        session = await retry_when_busy(lambda: auth.login(body.email, body.password))
-        return session_response(request, session)
+        await self._authn.limiter.spend(LOGIN_ACCOUNT_BUDGET, account_of(body.email))
+        session = await retry_when_busy(lambda: self._auth.login(body.email, body.password))
+        return self._session_response(request, session)
 
-    @rest
-    async def refresh(request: Request) -> Response:
+    async def refresh(self, request: Request) -> Response:
+        """POST /api/v1/auth/refresh: a new session for a refresh token, which is used up."""
         body = await parse(request, RefreshBody)
         # Not retried: a refresh marks its token used first, and a second attempt would look like reuse.
-        return session_response(request, await auth.refresh(refresh_token_of(request, body)))
+        return self._session_response(request, await self._auth.refresh(refresh_token_of(request, body)))
 
-    @rest
-    async def logout(request: Request) -> Response:
+    async def logout(self, request: Request) -> Response:
+        """POST /api/v1/auth/logout: end the refresh token's session and clear the cookies."""
         body = await parse(request, RefreshBody)
-        await auth.logout(refresh_token_of(request, body))
+        await self._auth.logout(refresh_token_of(request, body))
         response = data({"loggedOut": True})
         clear_cookies(response)
         return response
 
-    @rest
-    async def dashboard_session(request: Request) -> Response:
-        principal = dashboard_principal(request, auth)
-        token = request.cookies[SESSION_COOKIE]
-        return data({"user": user_view(await auth.me(principal)), "csrfToken": auth.csrf_token(token)})
+    async def me(self, request: Request) -> Response:
+        """GET /api/v1/auth/me: the caller's account."""
+        principal = await self._authn.resolve(request, required=True)
+        principal.require()  # a per-agent key speaks for its agent, not as its owner
+        return data(user_view(await self._auth.me(principal)))
 
-    @rest
-    async def dashboard_logout(request: Request) -> Response:
-        dashboard_principal(request, auth)
+    async def dashboard_session(self, request: Request) -> Response:
+        """GET /api/dashboard/session: the session cookie's user and the CSRF token to send back."""
+        principal = dashboard_principal(request, self._auth)
+        token = request.cookies[SESSION_COOKIE]
+        return data(
+            {"user": user_view(await self._auth.me(principal)), "csrfToken": self._auth.csrf_token(token)}
+        )
+
+    async def dashboard_logout(self, request: Request) -> Response:
+        """POST /api/dashboard/logout: end the browser session (CSRF-checked)."""
+        dashboard_principal(request, self._auth)
         refresh_cookie = request.cookies.get(REFRESH_COOKIE)
         if refresh_cookie:
-            await auth.logout(refresh_cookie)
+            await self._auth.logout(refresh_cookie)
         response = data({"loggedOut": True})
         clear_cookies(response)
         return response
-
-    @rest
-    async def me(request: Request) -> Response:
-        principal = await authn.resolve(request, required=True)
-        principal.require()  # a per-agent key speaks for its agent, not as its owner
-        return data(user_view(await auth.me(principal)))
-
-    return [
-        Route("/api/v1/auth/register", register, methods=["POST"]),
-        Route("/api/v1/auth/login", login, methods=["POST"]),
-        Route("/api/v1/auth/refresh", refresh, methods=["POST"]),
-        Route("/api/v1/auth/logout", logout, methods=["POST"]),
-        Route("/api/v1/auth/me", me, methods=["GET"]),
-        Route("/api/dashboard/session", dashboard_session, methods=["GET"]),
-        Route("/api/dashboard/logout", dashboard_logout, methods=["POST"]),
-    ]

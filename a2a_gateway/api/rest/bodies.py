@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -12,13 +10,11 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_gateway.api.errors import error_response, from_validation, internal
+from a2a_gateway.api.errors import from_validation
 from a2a_gateway.api.http import read_body
-from a2a_gateway.errors import GatewayError, InvalidParams
+from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol.nesting import check_nesting
 
-log = logging.getLogger(__name__)
-Handler = Callable[[Request], Awaitable[Response]]
 B = TypeVar("B", bound=BaseModel)
 BODY_LIMIT = 65_536
 
@@ -32,6 +28,11 @@ class RestBody(BaseModel):
 def data(payload: Any, status: int = 200) -> Response:
     """``{"data": payload}``."""
     return Response(orjson.dumps({"data": payload}), status_code=status, media_type="application/json")
+
+
+def page(items: list[Any], meta: dict[str, Any]) -> Response:
+    """A list with its page metadata beside it: ``{"data": items, "meta": meta}``."""
+    return Response(orjson.dumps({"data": items, "meta": meta}), media_type="application/json")
 
 
 async def parse(request: Request, model: type[B]) -> B:
@@ -48,19 +49,3 @@ async def parse(request: Request, model: type[B]) -> B:
         return model.model_validate(decoded)
     except ValidationError as exc:
         raise from_validation(exc) from None
-
-
-def rest(handler: Handler) -> Handler:
-    """Route wrapper: domain errors become REST error bodies; anything else a generic 500."""
-
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except GatewayError as error:
-            return error_response(error)
-        except Exception as exc:
-            return error_response(internal(exc, request.url.path))
-
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return run

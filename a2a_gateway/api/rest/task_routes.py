@@ -13,31 +13,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.bodies import RestBody, data, parse, rest
+from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
 from a2a_gateway.api.rest.browser_session import dashboard_principal
+from a2a_gateway.api.rest.views import STATUS_NAMES, parts_view, routing_view, task_view
 from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
-from a2a_gateway.protocol.base import format_timestamp
 from a2a_gateway.protocol.ids import new_id
-from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.metadata import AGENT_KEY
 from a2a_gateway.routing.ports import CallLog
 from a2a_gateway.tasks.service import TaskService
 
-STATUS_NAMES = {
-    v1.TaskState.SUBMITTED: "assigned",
-    v1.TaskState.WORKING: "running",
-    v1.TaskState.INPUT_REQUIRED: "input_required",
-    v1.TaskState.AUTH_REQUIRED: "auth_required",
-    v1.TaskState.COMPLETED: "completed",
-    v1.TaskState.FAILED: "failed",
-    v1.TaskState.CANCELED: "cancelled",
-    v1.TaskState.REJECTED: "rejected",
-    v1.TaskState.UNSPECIFIED: "unknown",
-}
 MAX_TIMEOUT = 86_400
 
 
@@ -78,57 +66,11 @@ class DashboardTask(RestBody):
     message: str = Field(min_length=1, max_length=20_000)
 
 
-def _parts(parts: list[v1.Part]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for part in parts:
-        if part.text is not None:
-            out.append({"type": "text", "data": part.text})
-        elif part.data is not None:
-            out.append({"type": "data", "data": part.data})
-        else:
-            out.append({"type": "file", "data": part.url or part.raw, "mediaType": part.media_type})
-    return out
-
-
-def task_view(task: v1.Task) -> dict[str, Any]:
-    """A gateway task in the NEXUS task shape."""
-    meta = task.metadata or {}
-    return {
-        "id": task.id,
-        "assignedAgentId": meta.get(AGENT_KEY),
-        "status": STATUS_NAMES[task.status.state],
-        "updatedAt": format_timestamp(task.status.timestamp) if task.status.timestamp else None,
-        "messages": [
-            {"role": "user" if m.role is v1.Role.USER else "agent", "parts": _parts(m.parts)}
-            for m in task.history or []
-        ],
-        "artifacts": [
-            {"id": a.artifact_id, "name": a.name, "parts": _parts(a.parts)} for a in task.artifacts or []
-        ],
-    }
-
-
-def routing_view(call: RoutedCall) -> dict[str, Any]:
-    """The gateway's record of how a task was routed: agent, upstream ids, timings, outcome."""
-    return {
-        "agentId": call.agent_id,
-        "skillId": call.skill_id,
-        "upstreamTaskId": call.upstream_task_id,
-        "upstreamContextId": call.upstream_context_id,
-        "startedAt": format_timestamp(call.started_at),
-        "firstResponseMs": call.first_response_ms,
-        "finishedAt": format_timestamp(call.finished_at) if call.finished_at else None,
-        "durationMs": call.duration_ms,
-        "outcome": call.outcome,
-        "error": call.error,
-    }
-
-
 def _message(parts: list[v1.Part], task_id: str | None = None) -> v1.Message:
     return v1.Message(message_id=new_id(), role=v1.Role.USER, parts=parts, task_id=task_id)
 
 
-def _reply_parts(body: ReplyBody) -> list[v1.Part]:
+def _replyparts_view(body: ReplyBody) -> list[v1.Part]:
     if body.message.role != "user":
         raise InvalidParams(
             "Replies are user messages", violations=[{"field": "message.role", "description": "user"}]
@@ -162,13 +104,13 @@ class TaskApi:
     def routes(self) -> list[BaseRoute]:
         """The route table of this resource."""
         return [
-            Route("/api/v1/tasks", rest(self.create), methods=["POST"]),
-            Route("/api/v1/tasks", rest(self.list_tasks), methods=["GET"]),
-            Route("/api/v1/tasks/{task_id}", rest(self.get_one), methods=["GET"]),
-            Route("/api/v1/tasks/{task_id}/cancel", rest(self.cancel), methods=["POST"]),
-            Route("/api/v1/tasks/{task_id}/reply", rest(self.reply), methods=["POST"]),
-            Route("/api/v1/tasks/{task_id}/stream", rest(self.stream), methods=["GET"]),
-            Route("/api/dashboard/tasks", rest(self.dashboard_create), methods=["POST"]),
+            Route("/api/v1/tasks", self.create, methods=["POST"]),
+            Route("/api/v1/tasks", self.list_tasks, methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}", self.get_one, methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}/cancel", self.cancel, methods=["POST"]),
+            Route("/api/v1/tasks/{task_id}/reply", self.reply, methods=["POST"]),
+            Route("/api/v1/tasks/{task_id}/stream", self.stream, methods=["GET"]),
+            Route("/api/dashboard/tasks", self.dashboard_create, methods=["POST"]),
         ]
 
     async def _caller(self, request: Request, scope: str, *, routed: bool = False) -> Principal:
@@ -234,12 +176,9 @@ class TaskApi:
         query = v1.ListTasksRequest(
             page_size=int(limit), page_token=params.get("cursor"), status=state, include_artifacts=True
         )
-        page = await list_readable(self._service, principal, query)
-        meta = {"total": page.total_size, "nextCursor": page.next_page_token or None}
-        return Response(
-            orjson.dumps({"data": [task_view(t) for t in page.tasks], "meta": meta}),
-            media_type="application/json",
-        )
+        found = await list_readable(self._service, principal, query)
+        meta = {"total": found.total_size, "nextCursor": found.next_page_token or None}
+        return page([task_view(t) for t in found.tasks], meta)
 
     async def cancel(self, request: Request) -> Response:
         """POST /api/v1/tasks/{id}/cancel (cancels upstream too)."""
@@ -250,7 +189,7 @@ class TaskApi:
         """POST /api/v1/tasks/{id}/reply: a follow-up message to a task waiting for input."""
         principal = await self._caller(request, "tasks:write")
         body = await parse(request, ReplyBody)
-        message = _message(_reply_parts(body), request.path_params["task_id"])
+        message = _message(_replyparts_view(body), request.path_params["task_id"])
         result = await self._service.send(
             principal.id, v1.SendMessageRequest(message=message), streaming=False
         )
@@ -295,7 +234,7 @@ async def _events(snapshot: v1.Task, sub: Any) -> AsyncIterator[ServerSentEvent]
         if event.status_update is not None:
             status = event.status_update.status
             if status.message is not None:
-                yield _sse("message", {"role": "agent", "parts": _parts(status.message.parts)})
+                yield _sse("message", {"role": "agent", "parts": parts_view(status.message.parts)})
             if status.state.terminal:
                 yield _sse(
                     "complete", {"status": STATUS_NAMES[status.state], "artifacts": list(artifacts.values())}
@@ -304,7 +243,7 @@ async def _events(snapshot: v1.Task, sub: Any) -> AsyncIterator[ServerSentEvent]
             yield _sse("status", {"status": STATUS_NAMES[status.state]})
         elif event.artifact_update is not None:
             art = event.artifact_update.artifact
-            chunk = {"id": art.artifact_id, "name": art.name, "parts": _parts(art.parts)}
+            chunk = {"id": art.artifact_id, "name": art.name, "parts": parts_view(art.parts)}
             if event.artifact_update.append and art.artifact_id in artifacts:
                 artifacts[art.artifact_id]["parts"].extend(chunk["parts"])
             else:

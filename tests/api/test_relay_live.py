@@ -1,4 +1,5 @@
-"""A relayed task past its size limits fails and its upstream task is cancelled; a relayed subscription
+"""Relays against real servers. A relayed task's first frame goes out as soon as the upstream accepts it;
+a relayed task past its size limits fails and its upstream task is cancelled; a relayed subscription
 keeps a rolling window, streams every event, and ends when its caller cancels it."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from a2a_gateway.agent import AgentDefinition, AgentEvent, ArtifactChunk, SkillContext, skill
+from a2a_gateway.agent import AgentDefinition, AgentEvent, ArtifactChunk, SkillContext, Status, skill
 from a2a_gateway.app import create_agent_app, create_gateway_app
 from a2a_gateway.protocol import v1
 from tests.conftest import LiveServer, free_port, make_settings
@@ -39,7 +40,17 @@ async def quotes(ctx: SkillContext) -> Events:
         await asyncio.sleep(0)
 
 
-FEED = AgentDefinition(name="Feed", description="Streams", skills=[flood, quotes])
+GATE = asyncio.Event()
+
+
+@skill("gated", "Gated", "Starts working without a word, then waits until the test opens the gate")
+async def gated(ctx: SkillContext) -> Events:
+    yield Status(v1.TaskState.WORKING)
+    await GATE.wait()
+    yield ArtifactChunk.of_text("after the gate")
+
+
+FEED = AgentDefinition(name="Feed", description="Streams", skills=[flood, quotes, gated])
 
 
 @pytest.fixture
@@ -132,3 +143,28 @@ async def test_a_relayed_subscription_streams_live_keeps_a_window_and_ends_on_ca
     async with asyncio.timeout(10):
         while await upstream_state(net["up"]) != "TASK_STATE_CANCELED":
             await asyncio.sleep(0.01)
+
+
+async def test_the_first_frame_goes_out_before_the_upstream_does_anything_else(net: dict[str, Any]) -> None:
+    GATE.clear()
+    params = {"message": user_message("go"), "metadata": {"agentId": net["feed"], "skillId": "gated"}}
+    body = envelope("SendStreamingMessage", params)
+    shapes: list[str] = []
+    try:
+        async with net["gw"].stream("POST", "/a2a", json=body, headers={"A2A-Version": "1.0"}) as response:
+            # Before the fix nothing came until the gate opened (the upstream's task and its WORKING
+            # without a word were held back): the read timed out.
+            lines = response.aiter_lines()
+            async for line in lines:
+                if line.startswith("data: "):
+                    shapes.append(next(iter(orjson.loads(line[6:])["result"])))
+                    if len(shapes) == 2:
+                        break
+            assert shapes == ["task", "statusUpdate"]
+            GATE.set()
+            async for line in lines:
+                if line.startswith("data: "):
+                    shapes.append(next(iter(orjson.loads(line[6:])["result"])))
+    finally:
+        GATE.set()
+    assert shapes[-2:] == ["artifactUpdate", "statusUpdate"]

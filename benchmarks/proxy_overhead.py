@@ -3,10 +3,12 @@
 Run: python -m benchmarks.proxy_overhead [--duration 10] [--concurrency 1,64] [--client lean|pooled]
 
 Two subprocesses on loopback: the echo agent, and the gateway with the echo agent registered (from its
-card) and rate limits off. The same load is sent to both; the table shows the added p50 latency and the
-share of direct throughput kept. Targets: at most 1.5 ms added at p50 (concurrency 1), at least 50% of
-direct throughput (concurrency 64). ``--client`` picks the gateway's client of unary upstream calls
-(A2A_GATEWAY_UPSTREAM_HTTP: the hand-written ``lean`` one, or httpcore's pool, ``pooled``).
+card) and rate limits off. The same load is sent to both; the table shows the latency percentiles and
+maximum, the added p50 latency and the share of direct throughput kept. A second table times a streamed
+call's first frames both ways. Targets: at most 1.5 ms added at p50 (concurrency 1), at least 50% of
+direct throughput (concurrency 64), the first streamed frame at most 5 ms later through the proxy.
+``--client`` picks the gateway's client of unary upstream calls (A2A_GATEWAY_UPSTREAM_HTTP: the
+hand-written ``lean`` one, or httpcore's pool, ``pooled``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +29,8 @@ from benchmarks.load import Target, run_load
 
 TARGET_ADDED_P50_MS = 1.5
 TARGET_KEPT_THROUGHPUT = 0.50
+TARGET_FIRST_FRAME_ADDED_MS = 5.0
+FIRST_FRAME_CALLS = 50
 
 
 def _echo(port: int, scratch: Path) -> list[str]:
@@ -80,6 +87,40 @@ def register(gateway: Target, echo: Target) -> str:
         return agent_id
 
 
+async def first_frames(target: Target, calls: int) -> dict[str, float]:
+    """Time from sending a streaming countdown to its first and second SSE frames, over ``calls`` calls
+    made one after the other (p50 and max in ms)."""
+    url = f"http://{target.host}:{target.port}{target.path}"
+    firsts: list[float] = []
+    seconds: list[float] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        for n in range(calls):
+            body = {
+                "jsonrpc": "2.0",
+                "id": n,
+                "method": "SendStreamingMessage",
+                "params": {
+                    "message": {"messageId": f"ff-{n}", "role": "ROLE_USER", "parts": [{"text": "1"}]},
+                    "metadata": {"skillId": "countdown"},
+                },
+            }
+            started = time.perf_counter()
+            frames: list[float] = []
+            async with http.stream("POST", url, json=body, headers={"A2A-Version": "1.0"}) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        frames.append((time.perf_counter() - started) * 1000)
+            firsts.append(frames[0])
+            seconds.append(frames[1] if len(frames) > 1 else math.nan)
+    firsts.sort()
+    seconds.sort()
+    return {
+        "first_p50": statistics.median(firsts),
+        "first_max": firsts[-1],
+        "second_p50": statistics.median(seconds),
+    }
+
+
 async def compare(levels: list[int], duration: float, warmup: float, client: str = "lean") -> int:
     """Run both targets at every level and print the side-by-side table."""
     lifetime = (duration + warmup + 5) * len(levels) * 2 + 60
@@ -98,11 +139,15 @@ async def compare(levels: list[int], duration: float, warmup: float, client: str
             direct = (await run_load(echo.target, level, duration, warmup)).summary()
             routed = (await run_load(proxy, level, duration, warmup)).summary()
             rows.append((level, direct, routed))
+        streams = [
+            (name, await first_frames(t, FIRST_FRAME_CALLS))
+            for name, t in (("direct", echo.target), ("proxy", proxy))
+        ]
     print(
-        "\n| concurrency | direct rps | direct p50 ms | direct p99 ms | proxy rps | proxy p50 ms | "
-        "proxy p99 ms | added p50 ms | kept throughput | errors |"
+        "\n| concurrency | direct rps | direct p50 ms | direct p99 ms | direct max ms | proxy rps | "
+        "proxy p50 ms | proxy p99 ms | proxy max ms | added p50 ms | kept throughput | errors |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     verdicts = []
     for level, direct, routed in rows:
         added = routed["p50_ms"] - direct["p50_ms"]
@@ -110,9 +155,9 @@ async def compare(levels: list[int], duration: float, warmup: float, client: str
         errors = direct["errors"] + routed["errors"]
         print(
             f"| {level} | {_fmt(direct['rps'], 0)} | {_fmt(direct['p50_ms'], 2)} | "
-            f"{_fmt(direct['p99_ms'], 2)} | "
+            f"{_fmt(direct['p99_ms'], 2)} | {_fmt(direct['max_ms'], 1)} | "
             f"{_fmt(routed['rps'], 0)} | {_fmt(routed['p50_ms'], 2)} | {_fmt(routed['p99_ms'], 2)} | "
-            f"{added:.2f} | {kept:.0%} | {errors} |"
+            f"{_fmt(routed['max_ms'], 1)} | {added:.2f} | {kept:.0%} | {errors} |"
         )
         if level == 1:
             verdicts.append(
@@ -124,6 +169,20 @@ async def compare(levels: list[int], duration: float, warmup: float, client: str
                 f"kept throughput at c=64 >= {TARGET_KEPT_THROUGHPUT:.0%}: {kept:.0%} "
                 f"{'PASS' if kept >= TARGET_KEPT_THROUGHPUT else 'FAIL'}"
             )
+    print(
+        f"\nStreamed countdown (SendStreamingMessage, {FIRST_FRAME_CALLS} calls one after the other):\n"
+        "\n| path | first frame p50 ms | first frame max ms | second frame p50 ms |"
+        "\n| --- | ---: | ---: | ---: |"
+    )
+    for name, stream in streams:
+        print(
+            f"| {name} | {stream['first_p50']:.2f} | {stream['first_max']:.2f} | {stream['second_p50']:.2f} |"
+        )
+    added_first = streams[1][1]["first_p50"] - streams[0][1]["first_p50"]
+    verdicts.append(
+        f"first frame added p50 <= {TARGET_FIRST_FRAME_ADDED_MS} ms: {added_first:.2f} ms "
+        f"{'PASS' if added_first <= TARGET_FIRST_FRAME_ADDED_MS else 'FAIL'}"
+    )
     print("\nTargets: " + "; ".join(verdicts))
     return 0
 

@@ -185,9 +185,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    error = internal(exc, request.url.path)
-    status, body = rest_body(error)
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    # A locked database becomes 503 here: it carries its Retry-After like every mapped error.
+    return error_response(internal(exc, request.url.path))
 
 
 def http_exception_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:

@@ -126,3 +126,17 @@ async def test_an_unexpected_error_answers_the_json_error_body_without_its_text(
         response = await c.get("/boom")
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "INTERNAL", "message": "Internal error"}}
+
+
+async def test_a_locked_database_outside_any_route_boundary_is_503_with_retry_after() -> None:
+    import sqlite3
+
+    async def locked(request: Request) -> Response:
+        raise sqlite3.OperationalError("database is locked")
+
+    app = Starlette(routes=[Route("/locked", locked)], exception_handlers=http_exception_handlers())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        response = await c.get("/locked")
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["message"] == "The database is busy; retry shortly"

@@ -44,11 +44,17 @@ class CardFetcher:
             # httpx raises these before any transport runs, so the guard never sees such a URL.
             raise _refused("not a valid URL") from None
         try:
-            async with self._client.stream("GET", location, timeout=self._timeout) as response:
+            # Asked for and read raw: a compressed card could not grow past the limit inside one chunk.
+            identity = {"Accept-Encoding": "identity"}
+            async with self._client.stream(
+                "GET", location, timeout=self._timeout, headers=identity
+            ) as response:
                 if response.status_code != 200:
                     raise _refused(f"the server answered HTTP {response.status_code}")
+                if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+                    raise _refused("the card was sent compressed although it was asked for uncompressed")
                 body = b""
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.aiter_bytes():  # identity only, so these are the raw bytes
                     body += chunk
                     if len(body) > MAX_CARD_BYTES:
                         raise _refused(f"the card is larger than {MAX_CARD_BYTES} bytes")

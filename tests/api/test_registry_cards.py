@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ PUBLIC = "93.184.216.34"
 
 
 async def public_resolver(host: str, port: int) -> list[str]:
-    return {"echo.test": [PUBLIC], "garbage.test": [PUBLIC], "internal.test": ["10.1.2.3"]}.get(host, [])
+    known = {
+        "echo.test": [PUBLIC],
+        "garbage.test": [PUBLIC],
+        "bomb.test": [PUBLIC],
+        "internal.test": ["10.1.2.3"],
+    }
+    return known.get(host, [])
 
 
 @pytest.fixture
@@ -28,6 +35,10 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<html>not a card</html>"))
 
     async def route(request: httpx.Request) -> httpx.Response:
+        if host_of(request) == "bomb.test":
+            # 64 MiB of JSON whitespace in a few KB of gzip, sent compressed whatever was asked for.
+            bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024) + b"}")
+            return httpx.Response(200, headers={"content-encoding": "gzip"}, content=bomb)
         if host_of(request) == "echo.test":
             return await httpx.ASGITransport(app=echo).handle_async_request(request)
         return await garbage.handle_async_request(request)
@@ -92,6 +103,7 @@ async def test_import_the_card_both_versions_read(gateway: httpx.AsyncClient, pa
         ("http://127.0.0.1:9", "endpoint not allowed"),
         ("http://169.254.169.254", "endpoint not allowed"),
         ("http://garbage.test", "not JSON"),
+        ("http://bomb.test", "compressed"),
         ("http://nowhere.test", "endpoint not allowed"),
         ("http://echo.test/missing.json", "HTTP 404"),
         ("file:///etc/passwd", "scheme"),

@@ -186,6 +186,6 @@ class Router:
 
     async def release(self) -> None:
         """After the task service has stopped: finish health writes of the last calls, close connections."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        while self._background:  # a write that ends may be followed by one queued meanwhile
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         await self._upstream.aclose()

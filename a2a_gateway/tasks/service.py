@@ -66,6 +66,9 @@ class TaskService:
         self._clock = clock
         self._history_default = history_default
         self._live: dict[str, LiveTask] = {}
+        # Every runner still going, including those of tasks that ended and left _live but are still
+        # closing their skill (a relay's last health write starts there): shutdown waits for them.
+        self._runs: set[asyncio.Task[None]] = set()
         self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits)
         self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
         self.push = PushConfigs(repo, notifier, self._visible)
@@ -190,7 +193,9 @@ class TaskService:
         assert live.pending is not None
         gen, first, resume = live.pending
         live.pending = None
-        live.runner = asyncio.create_task(self._runner.drive(live, gen, first, resume))
+        live.runner = runner = asyncio.create_task(self._runner.drive(live, gen, first, resume))
+        self._runs.add(runner)
+        runner.add_done_callback(self._runs.discard)
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -389,6 +394,10 @@ class TaskService:
             if not live.state.terminal and not live.resumable and not stays_paused:
                 await self._runner.status(live, v1.TaskState.FAILED, SHUT_DOWN)
             live.settle()
+        # Tasks that ended just before are still closing their skills: let them finish, so nothing
+        # they start (a store write) outlives the app.
+        if self._runs:
+            await asyncio.gather(*list(self._runs), return_exceptions=True)
         await self._repo.flush()
         self._broker.close_all()
 

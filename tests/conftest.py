@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,26 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def sqlite_workers() -> set[threading.Thread]:
+    """The threads of open aiosqlite connections (aiosqlite runs each one on a thread named after its
+    worker function)."""
+    return {t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")}
+
+
+@pytest.fixture(autouse=True)
+def no_database_connection_outlives_its_test() -> Iterator[None]:
+    """Fail a test that leaves a SQLite connection open: an engine not disposed, or work still running
+    on it when its app stopped (its thread would later answer into a closed event loop)."""
+    before = sqlite_workers()
+    yield  # torn down after the test's other fixtures, so after its apps have stopped
+    left = sqlite_workers() - before
+    for thread in left:
+        thread.join(timeout=2)  # a closed connection's thread ends at once
+    alive = sorted(t.name for t in left if t.is_alive())
+    if alive:
+        pytest.fail(f"database connections left open by this test: {', '.join(alive)}", pytrace=False)
 
 
 @pytest.fixture

@@ -48,17 +48,44 @@ class Router:
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
         self._lookups: dict[str, tuple[float, Upstream]] = {}
+        self._fetching: dict[str, asyncio.Task[Upstream]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def lookup(self, agent_id: str) -> Upstream:
-        """Where and how to call a registered agent (cached for a few seconds); InvalidParams if unknown."""
+        """Where and how to call a registered agent (cached for a few seconds); InvalidParams if unknown.
+
+        Concurrent callers share one read (a cache that expired under load once sent every in-flight
+        call to the database at the same instant: the proxy's latency tail), and an entry past half its
+        life is refreshed in the background while callers keep using it.
+        """
         now = self._monotonic()
         cached = self._lookups.get(agent_id)
         if cached is not None and now - cached[0] < LOOKUP_TTL_SECONDS:
+            if now - cached[0] >= LOOKUP_TTL_SECONDS / 2 and agent_id not in self._fetching:
+                self._fetch(agent_id)
             return cached[1]
+        reading = self._fetching.get(agent_id) or self._fetch(agent_id)
+        return await asyncio.shield(reading)
+
+    def _fetch(self, agent_id: str) -> asyncio.Task[Upstream]:
+        """Start the one read of an agent that callers share until it lands."""
+        reading = asyncio.create_task(self._read(agent_id, self._monotonic()))
+        self._fetching[agent_id] = reading
+
+        def landed(done: asyncio.Task[Upstream]) -> None:
+            if self._fetching.get(agent_id) is done:
+                del self._fetching[agent_id]
+            if not done.cancelled() and not isinstance(done.exception(), (InvalidParams, type(None))):
+                log.warning("reading an agent for routing failed", exc_info=done.exception())
+
+        reading.add_done_callback(landed)
+        return reading
+
+    async def _read(self, agent_id: str, started: float) -> Upstream:
         try:
             agent = await self._registry.get(agent_id)
         except NotFound:
+            self._lookups.pop(agent_id, None)
             raise InvalidParams(
                 f"Unknown agent {agent_id[:64]}",
                 violations=[{"field": "metadata.agentId", "description": "no such agent"}],
@@ -72,7 +99,7 @@ class Router:
         )
         if len(self._lookups) > MAX_CACHED_LOOKUPS:
             self._lookups.clear()
-        self._lookups[agent_id] = (now, found)
+        self._lookups[agent_id] = (started, found)
         return found
 
     async def best_for(self, skill_id: str | None, tags: list[str]) -> str:
@@ -185,7 +212,10 @@ class Router:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def release(self) -> None:
-        """After the task service has stopped: finish health writes of the last calls, close connections."""
+        """After the task service has stopped: finish health writes of the last calls and agent reads,
+        close connections."""
+        if self._fetching:
+            await asyncio.gather(*list(self._fetching.values()), return_exceptions=True)
         while self._background:  # a write that ends may be followed by one queued meanwhile
             await asyncio.gather(*list(self._background), return_exceptions=True)
         await self._upstream.aclose()

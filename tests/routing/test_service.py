@@ -4,6 +4,7 @@ No app, socket or database."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -277,3 +278,35 @@ async def test_recover_adopts_calls_with_an_upstream_task_and_marks_the_others_l
         assert lost.outcome == LOST and lost.finished_at is not None, task_id
     assert world.calls.rows["finished"].outcome == "completed"
     assert [r.message for r in caplog.records] == ["could not resume a relayed task"]
+
+
+async def test_concurrent_lookups_share_one_read(world: World) -> None:
+    agent_id = await world.agent("ocr")
+    reads = world.repo.reads
+    found = await asyncio.gather(*(world.router.lookup(agent_id) for _ in range(50)))
+    assert len(set(found)) == 1 and world.repo.reads == reads + 1
+    # Expired under load: still one read for every caller, not one each (the proxy's latency tail).
+    world.monotonic.now += LOOKUP_TTL_SECONDS
+    await asyncio.gather(*(world.router.lookup(agent_id) for _ in range(50)))
+    assert world.repo.reads == reads + 2
+
+
+async def test_an_entry_past_half_its_life_is_refreshed_while_callers_keep_using_it(world: World) -> None:
+    agent_id = await world.agent("ocr")
+    first = await world.router.lookup(agent_id)
+    await world.registry.update(OWNER, agent_id, AgentPatch(endpoint="https://moved.example/a2a"))
+    reads = world.repo.reads
+    world.monotonic.now += LOOKUP_TTL_SECONDS / 2
+    assert await world.router.lookup(agent_id) == first  # answered from the cache at once
+    await world.router.release()  # waits for the background read
+    assert world.repo.reads == reads + 1
+    assert (await world.router.lookup(agent_id)).url == "https://moved.example/a2a"
+
+
+async def test_a_deleted_agent_is_forgotten_when_its_entry_is_read_again(world: World) -> None:
+    agent_id = await world.agent("ocr")
+    await world.router.lookup(agent_id)
+    await world.registry.delete(OWNER, agent_id)
+    world.monotonic.now += LOOKUP_TTL_SECONDS
+    with pytest.raises(InvalidParams, match="Unknown agent"):
+        await world.router.lookup(agent_id)

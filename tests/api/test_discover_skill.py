@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
 
-from tests.factories import legacy_message, rpc
+from a2a_gateway.app import create_gateway_app
+from tests.conftest import make_settings
+from tests.factories import legacy_message, rpc, user_message
 
 SKILL = {"skillId": "discover"}
 
@@ -61,3 +65,17 @@ async def test_bad_discovery_request_is_rejected_with_a_reason(client: httpx.Asy
     task = body["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_REJECTED"
     assert "limit" in task["status"]["message"]["parts"][0]["text"]
+
+
+async def test_the_gateway_card_lists_only_the_gateways_own_skills(tmp_path: Path) -> None:
+    """The echo agent is reached by routing: the gateway serves and advertises only its own skill."""
+    app = create_gateway_app(make_settings(tmp_path))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c,
+    ):
+        card = (await c.get("/.well-known/agent-card.json", headers={"A2A-Version": "1.0"})).json()
+        assert [s["id"] for s in card["skills"]] == ["discover"]
+        # A message naming no skill, agent or tags runs it.
+        body = await rpc(c, "SendMessage", {"message": user_message("anything")})
+        assert body["result"]["task"]["artifacts"][0]["parts"][0]["data"] == {"agents": [], "total": 0}

@@ -16,6 +16,7 @@ from datetime import datetime
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext, Status
 from a2a_gateway.errors import TaskNotFound, UnsupportedOperation
 from a2a_gateway.protocol import v1
+from a2a_gateway.tasks.limits import stored_size
 from a2a_gateway.tasks.live import Handler, LiveTask
 from a2a_gateway.tasks.models import TaskOrigin
 from a2a_gateway.tasks.ports import TaskRepository
@@ -102,6 +103,7 @@ class Reviver:
             task=stored, owner=owner, created_at=self._clock(), resumable=resumable, origin=origin
         )
         live.saved_messages = len(stored.history)
+        live.stored_bytes = stored_size(stored)  # the size limits count on from what is stored
         self._live[stored.id] = live
         configs = await self._repo.list_push_configs(stored.id)
         known = {c.id for c in configs}
@@ -136,6 +138,7 @@ class Reviver:
         first, replies = steps
         # In memory before the replay: a second follow-up meanwhile hears that the task is working.
         live = await self.hold(stored, owner, origin)
+        live.subscription = skill.subscription
         live.settle()
         ctx = SkillContext(
             task_id=task_id,

@@ -21,7 +21,7 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
-from a2a_gateway.tasks.limits import TaskLimits, part_bytes, stored_size
+from a2a_gateway.tasks.limits import TaskLimits, part_bytes
 from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
@@ -351,7 +351,6 @@ class TaskService:
             return False
         live = await self._reviver.hold(stored, owner, None, resumable=True)
         live.subscription = skill.subscription
-        live.stored_bytes = stored_size(stored)
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
             v1.Message(message_id=new_id(), role=v1.Role.USER, parts=[v1.Part(text="")]),

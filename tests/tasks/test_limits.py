@@ -8,7 +8,15 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from a2a_gateway.agent import AgentDefinition, AgentEvent, ArtifactChunk, SkillContext, Status, skill
+from a2a_gateway.agent import (
+    AgentDefinition,
+    AgentEvent,
+    ArtifactChunk,
+    InputRequired,
+    SkillContext,
+    Status,
+    skill,
+)
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.broker import TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits
@@ -117,3 +125,26 @@ async def test_a_subscription_keeps_its_window_and_runs_until_cancelled(service:
     assert task.status.message is not None and task.status.message.parts[0].text.startswith("quote")
     canceled = await service.cancel("alice", result.task.id)
     assert canceled.status.state is v1.TaskState.CANCELED and stopped == [result.task.id]
+
+
+@skill("big", "Big", "A large artifact, a question, then another large artifact")
+async def big(ctx: SkillContext) -> Events:
+    yield ArtifactChunk.of_text("x" * 1_200, artifact_id="first")
+    yield InputRequired("more?")
+    yield ArtifactChunk.of_text("y" * 1_200, artifact_id="second")
+
+
+async def test_a_task_brought_back_after_a_restart_counts_on_from_what_it_stored() -> None:
+    repo = FakeTaskRepository()
+    agent = AgentDefinition(name="Big", description="Grows", skills=[big])
+    before = TaskService(agent, repo, TaskEventBroker(), clock=Clock(), limits=LIMITS)
+    asked = await run(before, "big")
+    assert asked.status.state is v1.TaskState.INPUT_REQUIRED
+    await before.shutdown()
+    after = TaskService(agent, repo, TaskEventBroker(), clock=Clock(), limits=LIMITS)
+    reply = v1.Message(message_id="r", role=v1.Role.USER, parts=[v1.Part(text="yes")], task_id=asked.id)
+    done = (await after.send("alice", v1.SendMessageRequest(message=reply), streaming=False)).task
+    assert done is not None and done.status.state is v1.TaskState.FAILED  # 2,400 bytes > 2,000
+    assert done.status.message is not None
+    assert done.status.message.parts[0].text == "The task exceeded its limit of 2000 stored bytes"
+    await after.shutdown()

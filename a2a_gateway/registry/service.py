@@ -194,6 +194,9 @@ class RegistryService:
         agent.category = spec.category
         agent.metadata = dict(spec.metadata or {})
         agent.price_per_task = spec.price_per_task or 0
+        # What a card import had set is reset too: the record is now what this body says, as a
+        # registration by body would make it.
+        agent.protocol_version, agent.card_url, agent.streaming = "1.0", None, True
         agent.updated_at = self._clock()
         await self._repo.save(agent)
         return agent

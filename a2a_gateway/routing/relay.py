@@ -130,9 +130,13 @@ class RelayRun:
         """A run that stops without an outcome was abandoned: cancel upstream, unless the gateway is
         stopping, in which case the record stays open for the next start to resume."""
         if self.call.outcome is None and not self.hooks.stopping:
+            # Recorded first: a second cancel arriving during the upstream cancel must not leave the
+            # record open (the next start would try to resume a cancelled task).
+            self._end("canceled")
+            self.hooks.settle(self.call)
             if self.upstream_task is not None:
                 await asyncio.shield(self.a2a.cancel(self.url, self.version, self.upstream_task))
-            self._end("canceled")
+            return
         if self.call.outcome is not None:
             self.hooks.settle(self.call)
 

@@ -346,3 +346,16 @@ async def test_a_probe_is_stored_and_counts_like_a_call(reg: Registry) -> None:
         await reg.service.record_probe(agent.id, False, None)
     stored = reg.stored(agent.id)
     assert stored.probe_ok is False and stored.probed_at == reg.clock.now and stored.call_failing
+
+
+async def test_a_put_resets_what_a_card_import_had_set(reg: Registry) -> None:
+    reg.cards.cards[CARD_URL] = card(rpc("https://agent.example/v03", "0.3.0"), skills=[])
+    imported = await reg.service.import_card(ALICE, CARD_URL, AgentPatch())
+    assert imported.protocol_version == "0.3" and imported.card_url == CARD_URL
+    spec = AgentRegistration.model_validate(
+        {"name": "Plain", "endpoint": "https://agent.example/v1", "skills": [{"id": "s", "name": "S"}]}
+    )
+    replaced = await reg.service.replace(ALICE, imported.id, spec)
+    assert replaced.protocol_version == "1.0" and replaced.card_url is None and replaced.streaming
+    stored = reg.repo.rows[imported.id]
+    assert stored.protocol_version == "1.0" and stored.card_url is None

@@ -293,3 +293,24 @@ async def test_an_abandoned_relay_cancels_the_upstream_task(version: str) -> Non
     await gen.__anext__()
     await gen.aclose()
     assert upstream.calls[-1] == "cancel" and hooks.records[-1] == "canceled"
+
+
+async def test_a_second_cancel_during_the_upstream_cancel_still_closes_the_record() -> None:
+    class SlowCancel(ScriptedUpstream):
+        def __init__(self) -> None:
+            super().__init__(stream=[snapshot(WORKING), Gate()])
+            self.cancelling = asyncio.Event()
+
+        async def cancel(self, url: str, version: str, task_id: str) -> None:
+            self.cancelling.set()
+            await asyncio.Event().wait()  # the agent never answers the cancel
+
+    upstream = SlowCancel()
+    hooks = Hooks()
+    gen = run_of(upstream, hooks).run(context())
+    await gen.__anext__()
+    closing = asyncio.create_task(gen.aclose())  # the first cancel: the relay cancels upstream
+    await upstream.cancelling.wait()
+    closing.cancel()  # a second cancel (an expiry at the same moment) while that call hangs
+    await asyncio.gather(closing, return_exceptions=True)
+    assert hooks.records[-1] == "canceled" and [c.outcome for c in hooks.settled] == ["canceled"]

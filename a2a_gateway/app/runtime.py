@@ -86,7 +86,15 @@ def assemble(runtime: Runtime, routes: list[BaseRoute]) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BaseException:
+            # A start that fails half-way (a migration, recovery) still closes what it opened.
+            try:
+                await runtime.stop()
+            except Exception:
+                log.exception("stopping after a failed start failed too")
+            raise
         try:
             yield
         finally:

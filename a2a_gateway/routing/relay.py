@@ -79,6 +79,10 @@ class RelayRun:
         metadata = {k: v for k, v in ctx.metadata.items() if k != AGENT_KEY} or None
         message = ctx.message.model_copy(update={"task_id": None, "context_id": None})
         self.started = resume
+        if not resume:
+            # Queued now, it commits with the task's first write: the routed agent's own key sees the
+            # task (and REST shows its routing) from the start, not once the agent has answered.
+            self.hooks.record(self.call)
         try:
             while True:
                 pause: InputRequired | None = None

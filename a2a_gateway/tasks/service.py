@@ -213,7 +213,7 @@ class TaskService:
     async def get_routed(self, agent_id: str, task_id: str, history_length: int | None) -> v1.Task:
         """A task routed to ``agent_id``, whoever sent it: what that agent's own key may read."""
         history = history_length if history_length is not None else self._history_default
-        await self._repo.flush()  # the routed-call record commits with the task's first write
+        await self._repo.flush()  # a relay queues its routed-call record as it starts
         stored = await self._repo.get_routed(task_id, agent_id, history)
         if stored is None:
             raise TaskNotFound(f"Task {task_id} not found")

@@ -314,3 +314,16 @@ async def test_a_second_cancel_during_the_upstream_cancel_still_closes_the_recor
     closing.cancel()  # a second cancel (an expiry at the same moment) while that call hangs
     await asyncio.gather(closing, return_exceptions=True)
     assert hooks.records[-1] == "canceled" and [c.outcome for c in hooks.settled] == ["canceled"]
+
+
+async def test_the_call_is_recorded_as_the_relay_starts_before_the_agent_answers() -> None:
+    gate = Gate()
+    upstream = ScriptedUpstream(stream=[gate, snapshot(WORKING), status(COMPLETED)])
+    hooks = Hooks()
+    gen = run_of(upstream, hooks).run(context())
+    first = asyncio.create_task(gen.__anext__())
+    await gate.reached.wait()  # the agent has said nothing yet
+    assert hooks.records == [None]  # an open record: the routed agent's key can already see the task
+    gate.opened.set()
+    await first
+    await gen.aclose()

@@ -96,6 +96,7 @@ def create_gateway_app(
     )
     service = task_service(core, RoutingAgent.around(own, router))
     deadlines = Deadlines(service)
+    service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
     if settings.health_check_seconds > 0:
         cards_in = CardFetcher(core.client, settings.outbound_timeout_seconds)

@@ -18,6 +18,10 @@ class Expiring(Protocol):
         """Fail a task that ran out of time; False when it had already stopped."""
         ...
 
+    def is_live(self, task_id: str) -> bool:
+        """Whether the task is still running or paused here (a task that ended needs no deadline)."""
+        ...
+
 
 class Deadlines:
     """One timer per task with a time limit; the limit runs from the moment the deadline is set, which the
@@ -31,6 +35,8 @@ class Deadlines:
     def set(self, owner: str, task_id: str, seconds: float) -> None:
         """Fail ``task_id`` if it is still running ``seconds`` from now."""
         self.clear(task_id)
+        if not self._tasks.is_live(task_id):
+            return  # it ended already (its end was announced before the deadline was set)
         timer = asyncio.create_task(self._expire_later(owner, task_id, seconds))
         self._timers[task_id] = timer
         timer.add_done_callback(lambda done: self._forget(task_id, done))
@@ -38,8 +44,8 @@ class Deadlines:
     def clear(self, task_id: str) -> None:
         """Drop the deadline of a task, if it has one."""
         timer = self._timers.pop(task_id, None)
-        if timer is not None:
-            timer.cancel()
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()  # (the timer that is expiring the task lets itself finish)
 
     def pending(self) -> int:
         """How many deadlines are set."""

@@ -69,6 +69,7 @@ class TaskService:
         # Every runner still going, including those of tasks that ended and left _live but are still
         # closing their skill (a relay's last health write starts there): shutdown waits for them.
         self._runs: set[asyncio.Task[None]] = set()
+        self._end_listeners: list[Callable[[str], None]] = []
         self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits)
         self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
         self.push = PushConfigs(repo, notifier, self._visible)
@@ -404,8 +405,18 @@ class TaskService:
         """How many tasks are running or paused in memory."""
         return len(self._live)
 
+    def is_live(self, task_id: str) -> bool:
+        """Whether the task is running or paused in memory."""
+        return task_id in self._live
+
+    def on_end(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with a task's id when the task ends (deadlines drop their timers)."""
+        self._end_listeners.append(listener)
+
     def _forget(self, live: LiveTask) -> None:
         self._live.pop(live.task.id, None)
+        for listener in self._end_listeners:
+            listener(live.task.id)
 
 
 async def _first_event(gen: Handler, skill_id: str, *, refusals: bool) -> AgentEvent | Crash | None:

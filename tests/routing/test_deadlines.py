@@ -25,6 +25,9 @@ class Tasks:
         self.changed.set()
         return self.running
 
+    def is_live(self, task_id: str) -> bool:
+        return True
+
     async def until_expired(self, count: int) -> None:
         while len(self.expired) < count:
             self.changed.clear()
@@ -148,3 +151,49 @@ async def test_a_failing_expiry_is_logged_not_lost(
     await settled(lambda: deadlines.pending() == 0)
     await turns()
     assert any(r.message == "expiring a task failed" and r.taskId == "t1" for r in caplog.records)
+
+
+async def test_a_task_that_ends_first_drops_its_deadline(sleep: ManualSleep) -> None:
+    from a2a_gateway.agent import AgentDefinition, ArtifactChunk, skill
+    from a2a_gateway.protocol import v1
+    from a2a_gateway.tasks.broker import TaskEventBroker
+    from a2a_gateway.tasks.service import TaskService
+    from tests.factories import Clock
+    from tests.fakes import FakeTaskRepository
+
+    @skill("quick", "Quick", "Done at once")
+    async def quick(ctx):  # type: ignore[no-untyped-def]
+        yield ArtifactChunk.of_text("done")
+
+    service = TaskService(
+        AgentDefinition(name="A", description="d", skills=[quick]),
+        FakeTaskRepository(),
+        TaskEventBroker(),
+        clock=Clock(),
+    )
+    deadlines = Deadlines(service, sleep=sleep)
+    service.on_end(deadlines.clear)
+    message = v1.Message(message_id="m", role=v1.Role.USER, parts=[v1.Part(text="go")])
+    started = await service.send(
+        "alice",
+        v1.SendMessageRequest(
+            message=message, configuration=v1.SendMessageConfiguration(return_immediately=True)
+        ),
+        streaming=False,
+    )
+    assert started.task is not None
+    deadlines.set("alice", started.task.id, 3600)
+    await service.get("alice", started.task.id, None)
+    await settled(lambda: deadlines.pending() == 0)  # the task ended: its hour-long timer is gone
+    await settled(lambda: sleep.pending() == [])
+    await service.shutdown()
+
+
+async def test_a_task_that_ended_before_its_deadline_was_set_gets_none(sleep: ManualSleep) -> None:
+    class Ended(Tasks):
+        def is_live(self, task_id: str) -> bool:
+            return False
+
+    deadlines = Deadlines(Ended(), sleep=sleep)
+    deadlines.set("alice", "t1", 3600)
+    assert deadlines.pending() == 0 and sleep.pending() == []

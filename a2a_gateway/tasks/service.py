@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG = v1.SendMessageConfiguration()
 RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
+SET_UP_FAILED = "The task could not be set up (its push notification config could not be stored)."
 SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
 
 
@@ -97,7 +98,11 @@ class TaskService:
                 return SendResult(message=started)
             live, created = started
         if inline_push is not None:
-            await self.push.attach(live, inline_push)
+            try:
+                await self.push.attach(live, inline_push)
+            except BaseException:
+                await self._abandon(live)
+                raise
         # No await may come between starting the run and subscribing, or early events would be missed.
         self._start_runner(live)
         history = config.history_length if config.history_length is not None else self._history_default
@@ -189,6 +194,19 @@ class TaskService:
         state.add_message(live.task, message)
         live.pending = (gen, None, message)
         return live
+
+    async def _abandon(self, live: LiveTask) -> None:
+        """A task whose set-up failed before its run started: close its skill (a relay cancels upstream)
+        and end it failed, so nothing is left waiting in memory."""
+        pending, live.pending = live.pending, None
+        if pending is not None:
+            try:
+                await pending[0].aclose()
+            except Exception:
+                log.exception("skill failed while closing", extra={"taskId": live.task.id})
+        if not live.state.terminal:
+            await self._runner.status(live, v1.TaskState.FAILED, SET_UP_FAILED)
+        self._forget(live)
 
     def _start_runner(self, live: LiveTask) -> None:
         assert live.pending is not None

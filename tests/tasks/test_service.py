@@ -262,6 +262,23 @@ async def test_push_config_in_the_request(service: TaskService) -> None:
     assert {c.url for c, _ in notifier.sent} == {"http://hook/"}
 
 
+async def test_a_task_whose_push_config_cannot_be_stored_is_ended_not_left_waiting(world: World) -> None:
+    repo = FakeTaskRepository()
+    svc = TaskService(make_agent(world), repo, TaskEventBroker(), FakePushNotifier(), clock=Clock())
+
+    async def store_down(task_id: str, config: v1.TaskPushNotificationConfig) -> None:
+        raise UpstreamUnavailable("the store is down")
+
+    repo.put_push_config = store_down  # type: ignore[method-assign]
+    world.gate.set()
+    with pytest.raises(UpstreamUnavailable):
+        await send(svc, "x", "slow", push_url="http://hook/")
+    assert svc.live_count() == 0 and len(world.closed) == 1  # the skill was closed, nothing waits
+    (stored,) = repo.rows.values()
+    assert stored.task.status.state is S.FAILED
+    await svc.shutdown()
+
+
 # --- resume, cancel, list -------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from a2a_gateway.errors import (
     InvalidParams,
     TaskNotCancelable,
     TaskNotFound,
+    Unavailable,
     UnsupportedOperation,
 )
 from a2a_gateway.protocol import v1
@@ -115,11 +116,14 @@ class TaskService:
             return SendResult(task=state.snapshot(live.task, history))
         handed = state.snapshot(live.task, history)
         if created is not None:
-            # The caller polls by id from now on: the task is stored before its id is handed out.
+            # The caller polls by id from now on: the task is stored before its id is handed out, and
+            # an id that could not be stored is not handed out (the writer has logged why).
             try:
                 await asyncio.shield(created)
             except Exception:
-                log.exception("task write failed", extra={"taskId": live.task.id})
+                await self._halt(live)
+                self._forget(live)
+                raise Unavailable("The task could not be stored; try again") from None
         return SendResult(task=handed)
 
     async def _start(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from a2a_gateway.errors import (
     InvalidParams,
     TaskNotCancelable,
     TaskNotFound,
+    Unavailable,
     UnsupportedOperation,
     UpstreamUnavailable,
 )
@@ -276,6 +278,21 @@ async def test_a_task_whose_push_config_cannot_be_stored_is_ended_not_left_waiti
     assert svc.live_count() == 0 and len(world.closed) == 1  # the skill was closed, nothing waits
     (stored,) = repo.rows.values()
     assert stored.task.status.state is S.FAILED
+    await svc.shutdown()
+
+
+async def test_an_id_that_could_not_be_stored_is_not_handed_out(world: World) -> None:
+    class Refusing(FakeTaskRepository):
+        def submit(self, change: Any) -> Any:
+            self.refuse.add(change.task.id)  # every write of every task is refused
+            return super().submit(change)
+
+    svc = TaskService(make_agent(world), Refusing(), TaskEventBroker(), clock=Clock())
+    with pytest.raises(Unavailable):
+        await send(svc, "x", "slow", immediate=True)
+    for _ in range(5):
+        await asyncio.sleep(0)  # turns of the loop: a run left behind would start the skill here
+    assert svc.live_count() == 0 and not world.started.is_set()  # stopped, not left running unseen
     await svc.shutdown()
 
 

@@ -1,4 +1,4 @@
-"""Ports of routing: the upstream A2A client and the durable call records; app.py fills them."""
+"""Ports of routing: the upstream A2A client and the call records; the composition root fills them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ports the task service talks through; app.py fills them with adapters."""
+"""Ports the task service talks through; the composition root (app/) fills them with adapters."""
 
 from __future__ import annotations
 

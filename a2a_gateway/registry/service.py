@@ -255,9 +255,13 @@ class RegistryService:
                 await self._repo.set_health(agent_id, latest)
 
     async def record_probe(self, agent_id: str, ok: bool, latency_ms: float | None) -> None:
-        """The result of an active health check: stored, and counted like a routed call."""
-        await self._repo.set_probe(agent_id, ok, self._clock())
+        """The result of an active health check: counted like a routed call, then stored.
+
+        The verdict (and its latency) is written first: a reader who sees the probe's result sees what
+        it measured as well, never a fresh ``probe_ok`` beside a latency still missing.
+        """
         await self.record_outcome(agent_id, ok, latency_ms)
+        await self._repo.set_probe(agent_id, ok, self._clock())
 
     async def _check_endpoint(self, url: str) -> None:
         try:

@@ -5,7 +5,7 @@ socket or database."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -346,6 +346,20 @@ async def test_a_probe_is_stored_and_counts_like_a_call(reg: Registry) -> None:
         await reg.service.record_probe(agent.id, False, None)
     stored = reg.stored(agent.id)
     assert stored.probe_ok is False and stored.probed_at == reg.clock.now and stored.call_failing
+
+
+async def test_a_probe_result_is_stored_after_the_latency_it_measured(reg: Registry) -> None:
+    agent = await reg.register()
+    seen: list[float | None] = []
+    store_probe = reg.repo.set_probe
+
+    async def watching(agent_id: str, ok: bool, at: datetime) -> None:
+        seen.append(reg.repo.rows[agent_id].latency_ms)  # what a reader sees once probe_ok is set
+        await store_probe(agent_id, ok, at)
+
+    reg.repo.set_probe = watching  # type: ignore[method-assign]
+    await reg.service.record_probe(agent.id, True, 42.0)
+    assert seen == [42.0] and reg.stored(agent.id).probe_ok is True
 
 
 async def test_a_put_resets_what_a_card_import_had_set(reg: Registry) -> None:

@@ -163,3 +163,15 @@ routed_calls = Table(
     Column("outcome", String(32), nullable=True, index=True),
     Column("error", Text, nullable=True),
 )
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    # Base64 of the AES-256-GCM nonce and ciphertext of the PKCS#8 PEM: unreadable without the pepper.
+    Column("private_key", Text, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("retires_us", BigInteger, nullable=True),
+)

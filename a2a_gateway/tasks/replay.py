@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext, Status
+from a2a_gateway.agent.caller import ANONYMOUS, Caller
+from a2a_gateway.auth.models import ANONYMOUS_ID
 from a2a_gateway.errors import TaskNotFound, UnsupportedOperation
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.limits import stored_size
@@ -27,6 +29,12 @@ log = logging.getLogger(__name__)
 NOT_RESUMED = (
     "The skill could not be brought back to this task's pause after a restart; it was marked failed."
 )
+
+
+def caller_of_owner(owner: str) -> Caller:
+    """The caller a task is made for when only its owner is known (a task brought back after a restart):
+    the owner's user id, with no key; the open gateway's anonymous owner stays anonymous."""
+    return ANONYMOUS if not owner or owner == ANONYMOUS_ID else Caller(user=owner)
 
 
 class ReplayMismatch(Exception):
@@ -147,6 +155,7 @@ class Reviver:
             metadata=dict(origin.metadata),
             streaming=origin.streaming,
             owner=owner,
+            caller=caller_of_owner(owner),
             replaying=True,
         )
         gen = skill.handler(ctx)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext
+from a2a_gateway.agent.caller import Caller
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
@@ -27,7 +28,7 @@ from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarte
 from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
-from a2a_gateway.tasks.replay import Reviver
+from a2a_gateway.tasks.replay import Reviver, caller_of_owner
 from a2a_gateway.tasks.runner import TaskRunner
 from a2a_gateway.tasks.state import readable
 
@@ -78,8 +79,14 @@ class TaskService:
 
     # --- sending -----------------------------------------------------------------------------------
 
-    async def send(self, owner: str, request: v1.SendMessageRequest, *, streaming: bool) -> SendResult:
-        """Start a task (or get a direct reply), or continue a paused one, with A2A semantics."""
+    async def send(
+        self, owner: str, request: v1.SendMessageRequest, *, streaming: bool, caller: Caller | None = None
+    ) -> SendResult:
+        """Start a task (or get a direct reply), or continue a paused one, with A2A semantics.
+
+        ``caller`` is who a new task is made for, as its skill sees it (by default the owner, with no key);
+        a follow-up keeps the caller its task started with.
+        """
         message = request.message
         if message.role is not v1.Role.USER:
             raise InvalidParams(
@@ -94,7 +101,7 @@ class TaskService:
         if message.task_id:
             live = await self._resume(owner, message)
         else:
-            started = await self._start(owner, request, streaming)
+            started = await self._start(owner, request, streaming, caller or caller_of_owner(owner))
             if isinstance(started, v1.Message):
                 return SendResult(message=started)
             live, created = started
@@ -127,7 +134,7 @@ class TaskService:
         return SendResult(task=handed)
 
     async def _start(
-        self, owner: str, request: v1.SendMessageRequest, streaming: bool = False
+        self, owner: str, request: v1.SendMessageRequest, streaming: bool, caller: Caller
     ) -> tuple[LiveTask, Awaitable[None]] | v1.Message:
         task_id = new_id()
         context_id = request.message.context_id or new_id()
@@ -145,6 +152,7 @@ class TaskService:
             metadata=request.metadata or {},
             streaming=streaming or immediate,
             owner=owner,
+            caller=caller,
         )
         gen = skill.handler(ctx)
         first: AgentEvent | Crash | Unstarted | None = UNSTARTED
@@ -385,6 +393,7 @@ class TaskService:
             metadata=stored.metadata or {},
             streaming=True,
             owner=owner,
+            caller=caller_of_owner(owner),  # the key it came with was not stored
         )
         gen = skill.handler(ctx)
         first = await _first_event(gen, skill.id, refusals=False)

@@ -20,6 +20,7 @@ from a2a_gateway.agent import (
     SkillContext,
     Status,
 )
+from a2a_gateway.agent.caller import ANONYMOUS, Caller
 from a2a_gateway.agent.skill import message_text
 from a2a_gateway.errors import (
     InvalidParams,
@@ -51,6 +52,7 @@ class World:
     closed: list[str] = field(default_factory=list)
     refusal: Exception | None = None
     ends_early: bool = False
+    callers: list[Caller] = field(default_factory=list)
 
 
 def make_agent(world: World) -> AgentDefinition:
@@ -88,8 +90,16 @@ def make_agent(world: World) -> AgentDefinition:
             name="order",
         )
 
+    async def who(ctx: SkillContext) -> Events:
+        # Notes who the task is made for, before its question and after the answer.
+        world.callers.append(ctx.caller)
+        yield InputRequired("Anything else?")
+        world.callers.append(ctx.caller)
+        yield ArtifactChunk.of_text(ctx.caller.user or "-", name="who")
+
     skills = [
         Skill("echo", "Echo", "echo", echo),
+        Skill("who", "Who", "names its caller", who),
         Skill("reply", "Reply", "direct reply", reply),
         Skill("slow", "Slow", "slow first event", slow),
         Skill("order", "Order", "asks twice", order),
@@ -296,6 +306,51 @@ async def test_an_id_that_could_not_be_stored_is_not_handed_out(world: World) ->
     await svc.shutdown()
 
 
+# --- the caller --------------------------------------------------------------------------------------
+
+
+async def test_the_skill_sees_the_caller_the_task_is_sent_for(service: TaskService, world: World) -> None:
+    session = Caller(user="alice", key_kind="session")
+    asked = await service.send("alice", request("hi", "who"), streaming=False, caller=session)
+    assert asked.task is not None and asked.task.status.state is S.INPUT_REQUIRED
+    assert world.callers == [session]
+
+
+async def test_without_a_caller_the_owner_is_the_caller_and_anonymous_stays_anonymous(
+    service: TaskService, world: World
+) -> None:
+    await send(service, "hi", "who")
+    await send(service, "hi", "who", owner="anonymous")
+    assert world.callers == [Caller(user="alice"), ANONYMOUS]
+
+
+async def test_a_follow_up_keeps_the_caller_its_task_started_with(service: TaskService, world: World) -> None:
+    session = Caller(user="alice", key_kind="session", key_id=None)
+    asked = await service.send("alice", request("hi", "who"), streaming=False, caller=session)
+    assert asked.task is not None
+    key = Caller(user="alice", key_kind="user", key_id="k1")
+    follow_up = request("more", "who", task_id=asked.task.id)
+    done = await service.send("alice", follow_up, streaming=False, caller=key)
+    assert done.task is not None and done.task.status.state is S.COMPLETED
+    assert world.callers == [session, session]
+
+
+async def test_a_task_brought_back_after_a_restart_is_made_for_its_owner(
+    repo: FakeTaskRepository, world: World
+) -> None:
+    before = service_over(repo, world)
+    session = Caller(user="alice", key_kind="session")
+    asked = await before.send("alice", request("hi", "who"), streaming=False, caller=session)
+    assert asked.task is not None
+    await before.shutdown()
+    after = service_over(repo, world)
+    done = await send(after, "more", "who", task_id=asked.task.id)
+    assert texts(done) == ["alice"]
+    # Replayed to its pause, then answered: the key it came with is not stored, its owner is.
+    assert world.callers == [session, Caller(user="alice"), Caller(user="alice")]
+    await after.shutdown()
+
+
 # --- resume, cancel, list -------------------------------------------------------------------------------
 
 
@@ -462,8 +517,11 @@ async def test_adopt_resumes_a_stored_task_under_a_resumable_skill(
     asked = await send(before, "buy", "order")
     await before.shutdown()
 
+    callers: list[Caller] = []
+
     async def reattach(ctx: SkillContext) -> Events:
         # Like a relay: re-attach, find the upstream still waiting, then pass the answer on.
+        callers.append(ctx.caller)
         answer = yield InputRequired("still waiting")
         yield ArtifactChunk.of_text(f"relayed {message_text(answer) if answer else ''}")
 
@@ -473,6 +531,7 @@ async def test_adopt_resumes_a_stored_task_under_a_resumable_skill(
     assert await after.recover(keep=[asked.id]) == 0
     done = await send(after, "5", "order", task_id=asked.id)
     assert done.status.state is S.COMPLETED and texts(done) == ["relayed 5"]
+    assert callers == [Caller(user="alice")]  # who the task is made for, from its owner
     assert not await after.adopt("alice", "missing", relay)
     await after.shutdown()
 

@@ -1,4 +1,7 @@
-"""Command line: serve, db upgrade, users create. (The demo lives with the examples: agents_examples.demo.)"""
+"""Command line: serve, db upgrade, users create, keys list/rotate.
+
+(The demo lives with the examples: agents_examples.demo.)
+"""
 
 from __future__ import annotations
 
@@ -59,6 +62,47 @@ async def _create_user(settings: Settings, email: str, password: str) -> str:
         await engine.dispose()
 
 
+async def _keys(settings: Settings, action: str) -> list[str]:
+    from datetime import timedelta
+
+    from a2a_gateway.app.building import key_ring
+    from a2a_gateway.protocol.base import format_timestamp, utc_now
+    from a2a_gateway.storage import engine as db
+
+    engine = db.create_engine(settings.resolved_database_url())
+    try:
+        if engine.dialect.name == "sqlite":
+            await db.upgrade(engine)
+        ring = key_ring(settings, engine)
+        lines: list[str] = []
+        if action == "rotate":
+            # The keys being replaced verify for as long as any token they signed may live, plus the
+            # interval in which every running process picks the new key up (and a little skew).
+            grace = timedelta(
+                seconds=max(settings.access_token_ttl_seconds, settings.assertion_ttl_seconds) + 30 + 60
+            )
+            fresh = await ring.rotate(grace)
+            lines.append(
+                f"new signing key {fresh.kid}; the previous keys verify until "
+                f"{format_timestamp(fresh.created_at + grace)}"
+            )
+        now = utc_now()
+        stored = await ring.keys()
+        signing = next((k.kid for k in stored if k.retires_at is None), None)  # the newest unretired
+        for key in stored:
+            if key.kid == signing:
+                state = "signing"
+            elif key.retires_at is None or key.retires_at > now:
+                until = "" if key.retires_at is None else f" until {format_timestamp(key.retires_at)}"
+                state = "verifying" + until
+            else:
+                state = "retired"
+            lines.append(f"{key.kid}  {key.algorithm}  created {format_timestamp(key.created_at)}  {state}")
+        return lines
+    finally:
+        await engine.dispose()
+
+
 async def _upgrade(settings: Settings) -> str | None:
     from a2a_gateway.storage import engine as db
 
@@ -105,6 +149,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     create.add_argument(
         "--password", default=None, help="the password; omit to be prompted (keeps it out of shell history)"
     )
+    keys = sub.add_parser(
+        "keys",
+        help="the signing keys of access tokens and caller assertions",
+        description="The key ring that signs access tokens and caller assertions (served at "
+        "/.well-known/jwks.json). Rotation makes a new key sign at once; the previous ones keep "
+        "verifying until every token they signed has expired.",
+        formatter_class=HelpFormatter,
+    )
+    keys.add_argument("action", choices=["list", "rotate"], help="list: show the keys; rotate: add a new key")
     return parser
 
 
@@ -133,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"error: {error.message}", file=sys.stderr)
             raise SystemExit(2) from None
         print(f"created user {user_id} ({args.email.strip().lower()})")
+        return
+    if args.command == "keys":
+        for line in asyncio.run(_keys(settings, args.action)):
+            print(line)
         return
     if args.command == "db":
         revision = asyncio.run(_upgrade(settings))

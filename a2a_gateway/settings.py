@@ -81,11 +81,16 @@ class Settings(BaseSettings):
     open_gateway: bool = Field(
         default=True, description="Accept anonymous JSON-RPC calls (all skills are free until billing lands)."
     )
-    jwt_secret: SecretStr | None = Field(
-        default=None, description="HS256 key of access tokens; generated if unset."
-    )
     key_pepper: SecretStr | None = Field(
-        default=None, description="HMAC key of stored API-key hashes; generated."
+        default=None,
+        description="HMAC key of stored API-key hashes and the key that encrypts signing keys; generated.",
+    )
+    token_issuer: str | None = Field(
+        default=None,
+        description="The iss of access tokens and caller assertions; default public_url.",
+    )
+    assertion_ttl_seconds: int = Field(
+        default=60, ge=5, le=3600, description="Lifetime of the caller assertion on a relayed call."
     )
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
@@ -111,6 +116,25 @@ class Settings(BaseSettings):
         default=None, description="Kit agents: the owner's key used to register and heartbeat."
     )
     heartbeat_seconds: float = Field(default=30.0, gt=0, description="Kit agents: heartbeat interval.")
+    agent_id: str | None = Field(
+        default=None,
+        description="Kit agents: this agent's id at the gateway, when it is not registered by gateway_key.",
+    )
+    agent_key: SecretStr | None = Field(
+        default=None,
+        description="Kit agents: this agent's nxk_ key (heartbeat, introspection); minted if unset.",
+    )
+    gateway_issuer: str | None = Field(
+        default=None, description="Kit agents: the iss the gateway's tokens carry; default gateway_url."
+    )
+    require_gateway: bool = Field(
+        default=False,
+        description="Kit agents: refuse calls without a valid caller assertion (owner direct calls pass).",
+    )
+    direct_callers: list[str] = Field(
+        default_factory=list,
+        description="Kit agents: gateway user ids allowed to call directly when require_gateway is on.",
+    )
     health_check_seconds: float = Field(
         default=0.0,
         ge=0,
@@ -118,6 +142,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Share rate limits and nonces between processes.")
     redis_prefix: str = "a2a-gateway:"
+
+    def issuer(self) -> str:
+        """The issuer of the gateway's tokens: the setting, or the public URL without a trailing slash."""
+        return (self.token_issuer or self.public_url).rstrip("/")
 
     def resolved_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in the data directory."""

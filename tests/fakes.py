@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from a2a_gateway.auth.ports import SigningKey
 from a2a_gateway.errors import InvalidParams, OutboundRefused, TaskNotFound, Unavailable, UpstreamUnavailable
 from a2a_gateway.protocol import v1
 from a2a_gateway.registry.health import HealthChange
@@ -493,3 +495,35 @@ class ManualSleep:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+
+# --- auth.ports.SigningKeyStore ----------------------------------------------------------------------
+
+
+class MemorySigningKeys:
+    """Implements auth.ports.SigningKeyStore in a list; ``reads`` counts loads of the whole ring."""
+
+    def __init__(self) -> None:
+        self.keys: list[SigningKey] = []
+        self.reads = 0
+
+    async def all(self) -> list[SigningKey]:
+        """Every key, newest first."""
+        self.reads += 1
+        return sorted(self.keys, key=lambda k: (k.created_at, k.kid), reverse=True)
+
+    async def add_first(self, key: SigningKey) -> bool:
+        """Store ``key`` only into an empty ring."""
+        if self.keys:
+            return False
+        self.keys.append(key)
+        return True
+
+    async def rotate(self, new: SigningKey, retire_at: datetime, prune_before: datetime) -> None:
+        """Retire the current keys, add ``new``, prune keys retired before ``prune_before``."""
+        kept = [
+            k if k.retires_at is not None else dataclasses.replace(k, retires_at=retire_at)
+            for k in self.keys
+            if k.retires_at is None or k.retires_at >= prune_before
+        ]
+        self.keys = [*kept, new]

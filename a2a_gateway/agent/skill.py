@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from a2a_gateway.agent.caller import ANONYMOUS, Caller
 from a2a_gateway.agent.events import AgentEvent
 from a2a_gateway.protocol import v1
 
@@ -23,6 +24,7 @@ class SkillContext:
     # then streams upstream too, so it learns the upstream task id early and can resume after a restart.
     streaming: bool = False
     owner: str = ""  # who asked (the task's owner)
+    caller: Caller = ANONYMOUS  # who the call is made for, and whether the gateway vouches for it
     # True while the kit runs the handler again after a restart to bring a paused task back to the pause
     # it was in: what it yields meanwhile is dropped (the task holds it already), and a handler with side
     # effects (an order placed, a mail sent) skips them. False again once the caller's new reply arrives.

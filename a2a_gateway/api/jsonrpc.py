@@ -161,12 +161,12 @@ class JsonRpcEndpoint:
                 )
             check_nesting(envelope.params, body)
             self._check_method(version, method)
-            principal = await self._authn.resolve(request)
+            principal, caller = await self._authn.identify(request)
             principal.require(self._scopes[method], routed_tasks=method in self._routed_reads)
             if method in TASK_CREATION:
                 client = request.client.host if request.client else None
                 await self._authn.limiter.check("tasks:create", principal, client)
-            ctx = CallContext(principal=principal, version=version, request_id=envelope.id)
+            ctx = CallContext(principal=principal, version=version, request_id=envelope.id, caller=caller)
             if method in STREAMING_METHODS:
                 return await self._stream(ctx, envelope)
             response = await self._unary(ctx, envelope)

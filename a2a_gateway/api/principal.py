@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from a2a_gateway.agent.caller import Caller
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.rate_limiter import RateLimiter
 from a2a_gateway.auth import signing
+from a2a_gateway.auth.assertions import caller_of
 from a2a_gateway.auth.keys import kind_of
 from a2a_gateway.auth.models import ANONYMOUS_ID, Principal
 from a2a_gateway.auth.service import CONNECT_KINDS, AuthService, SignedRequest
@@ -37,6 +39,11 @@ class Authenticator:
             raise Unauthenticated("Agent Connect keys go in X-NX-Key, with X-NX-Timestamp and X-NX-Signature")
         return principal
 
+    async def identify(self, conn: Request) -> tuple[Principal, Caller]:
+        """The caller as ``resolve`` finds it, and who its tasks are made for (a kit agent overrides this)."""
+        principal = await self.resolve(conn)
+        return principal, caller_of(principal)
+
     async def _connect(self, conn: Request, key: str) -> Principal:
         signed = SignedRequest(
             method=conn.scope["method"],
@@ -61,7 +68,7 @@ class Authenticator:
                 raise Unauthenticated("Use 'Authorization: Bearer <token or key>' or 'X-API-Key: <key>'")
             if kind_of(credentials) is not None:
                 return await self.auth.authenticate_key(credentials)
-            return self.auth.authenticate_access_token(credentials)
+            return await self.auth.authenticate_access_token(credentials)
         if required or not self.open_gateway:
             raise Unauthenticated()
         return self._anonymous

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.cards import CardEndpoint
 from a2a_gateway.api.health import HealthEndpoints
 from a2a_gateway.api.jsonrpc import JsonRpcEndpoint
+from a2a_gateway.api.jwks import JwksEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.proxy import AgentProxy
 from a2a_gateway.api.proxy_cards import ProxyCards
@@ -19,6 +20,7 @@ from a2a_gateway.api.rest.api_key_routes import ApiKeyApi
 from a2a_gateway.api.rest.auth_routes import AuthApi
 from a2a_gateway.api.rest.mount import rest_mount
 from a2a_gateway.api.rest.task_routes import TaskApi
+from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.ports import CallLog
@@ -57,10 +59,16 @@ def gateway_routes(
     *,
     calls: CallLog | None = None,
     deadlines: Deadlines | None = None,
+    ring: KeyRing | None = None,
 ) -> list[BaseRoute]:
-    """What only the gateway serves: the REST resources (one error boundary) and the per-agent proxy."""
+    """What only the gateway serves: the REST resources (one error boundary), the per-agent proxy and,
+    as the network's identity provider, the JWKS."""
     proxy = AgentProxy(rpc)
+    keys: list[BaseRoute] = (
+        [] if ring is None else [Route("/.well-known/jwks.json", JwksEndpoint(ring).serve, methods=["GET"])]
+    )
     return [
+        *keys,
         rest_mount(
             AuthApi(authn),
             ApiKeyApi(authn),

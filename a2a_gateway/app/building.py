@@ -19,6 +19,8 @@ from a2a_gateway.api.metrics import Metrics, MetricsEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
 from a2a_gateway.api.routes import build_routes
+from a2a_gateway.auth.assertions import CallerAssertions
+from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.rate_limit import MemoryRateLimitStore
 from a2a_gateway.auth.service import AuthService
@@ -40,6 +42,7 @@ from a2a_gateway.storage.identity_repository import (
 from a2a_gateway.storage.redis_store import RedisNonceStore, RedisRateLimitStore
 from a2a_gateway.storage.redis_store import connect as connect_redis
 from a2a_gateway.storage.secrets import load_or_create
+from a2a_gateway.storage.signing_key_repository import SqlSigningKeyStore
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks.broker import TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits
@@ -48,10 +51,22 @@ from a2a_gateway.tasks.service import TaskService
 RPC_PATH = "/a2a"
 
 
-def build_auth(settings: Settings, engine: AsyncEngine, nonces: NonceStore | None = None) -> AuthService:
-    """The identity service with its SQL repositories and the server secrets."""
-    jwt_key = settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else None
-    pepper = settings.key_pepper.get_secret_value().encode() if settings.key_pepper else None
+def server_pepper(settings: Settings) -> bytes:
+    """The server's pepper: the setting, or the secret generated into the data directory."""
+    if settings.key_pepper is not None:
+        return settings.key_pepper.get_secret_value().encode()
+    return load_or_create(settings.data_dir, "api-key-pepper")
+
+
+def key_ring(settings: Settings, engine: AsyncEngine) -> KeyRing:
+    """The signing keys shared by every gateway process on this database (decision 0015)."""
+    return KeyRing(SqlSigningKeyStore(engine, server_pepper(settings)))
+
+
+def build_auth(
+    settings: Settings, engine: AsyncEngine, nonces: NonceStore | None = None, ring: KeyRing | None = None
+) -> AuthService:
+    """The identity service with its SQL repositories, the key ring and the server secrets."""
     stores = IdentityStores(
         SqlUserRepository(engine),
         SqlApiKeyRepository(engine),
@@ -61,24 +76,25 @@ def build_auth(settings: Settings, engine: AsyncEngine, nonces: NonceStore | Non
     return AuthService(
         stores,
         AccessTokens(
-            jwt_key or load_or_create(settings.data_dir, "jwt-signing-key"),
+            ring or key_ring(settings, engine),
+            issuer=settings.issuer(),
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
-        pepper or load_or_create(settings.data_dir, "api-key-pepper"),
+        server_pepper(settings),
         nonces=nonces,
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
     )
 
 
 def build_authenticator(
-    settings: Settings, engine: AsyncEngine, rate_limits: bool
+    settings: Settings, engine: AsyncEngine, rate_limits: bool, ring: KeyRing
 ) -> tuple[Authenticator, Redis | None]:
     """Credentials, budgets and signature nonces; budgets and nonces go to Redis when a URL is configured."""
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     limits = {name: parse_limit(spec) for name, spec in settings.rate_limits.items()} if rate_limits else {}
     store = RedisRateLimitStore(redis, settings.redis_prefix) if redis is not None else MemoryRateLimitStore()
     nonces = RedisNonceStore(redis, settings.redis_prefix) if redis is not None else None
-    auth = build_auth(settings, engine, nonces)
+    auth = build_auth(settings, engine, nonces, ring)
     return Authenticator(
         auth, settings.open_gateway, RateLimiter(store, limits), settings.max_body_bytes
     ), redis
@@ -100,6 +116,8 @@ class Core:
     authn: Authenticator
     redis: Redis | None
     metrics: Metrics
+    ring: KeyRing
+    assertions: CallerAssertions
 
 
 def build_core(
@@ -126,7 +144,8 @@ def build_core(
         base_backoff=settings.push_backoff_seconds,
     )
     notifier = WebhookNotifier(guard, delivery) if settings.push_notifications else None
-    authn, redis = build_authenticator(settings, engine, rate_limits)
+    ring = key_ring(settings, engine)
+    authn, redis = build_authenticator(settings, engine, rate_limits, ring)
     return Core(
         settings=settings,
         engine=engine,
@@ -140,6 +159,10 @@ def build_core(
         authn=authn,
         redis=redis,
         metrics=Metrics(),
+        ring=ring,
+        assertions=CallerAssertions(
+            ring, issuer=settings.issuer(), ttl_seconds=settings.assertion_ttl_seconds
+        ),
     )
 
 

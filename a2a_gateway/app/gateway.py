@@ -87,7 +87,7 @@ def create_gateway_app(
         max_body_bytes=max_body,
         max_line_bytes=max_line,
     )
-    router = Router(registry, upstream, calls)
+    router = Router(registry, upstream, calls, core.assertions)
     template = load_card_template()
     own = AgentDefinition(
         name=str(template.get("name", "A2A Gateway")),
@@ -106,7 +106,9 @@ def create_gateway_app(
             max_body_bytes=max_body,
             max_line_bytes=max_line,
         )
-        runtime.prober = HealthProber(registry, cards_in, probe_client, settings.health_check_seconds)
+        runtime.prober = HealthProber(
+            registry, cards_in, probe_client, settings.health_check_seconds, core.assertions
+        )
     cards = card_endpoint(core, template, own.skills)
     rpc, routes = base_routes(core, service, cards)
     proxy_cards = ProxyCards(
@@ -117,7 +119,7 @@ def create_gateway_app(
         settings.card_max_age,
     )
     routes += gateway_routes(
-        rpc, core.authn, registry, proxy_cards, service, calls=calls, deadlines=deadlines
+        rpc, core.authn, registry, proxy_cards, service, calls=calls, deadlines=deadlines, ring=core.ring
     )
     app = assemble(runtime, routes)
     app.state.registry = registry

@@ -15,6 +15,8 @@ from a2a_gateway.auth.tokens import constant_time_equal, keyed_hash
 KEY_PREFIXES: Final[Mapping[str, str]] = MappingProxyType(
     {"user": "nex_", "agent": "nxk_", "live": "nx_live_", "sandbox": "nx_test_"}
 )
+USER_KIND: Final = "user"
+AGENT_KIND: Final = "agent"
 _BODY_BYTES: Final = 32
 _BODY: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32): 43 base64url characters, no padding
 _LOOKUP_CHARS: Final = 8  # of the body kept in clear: enough to find and show a key, too few to guess it

@@ -93,3 +93,36 @@ class IdentityStores:
     api_keys: ApiKeyRepository
     refresh_tokens: RefreshTokenRepository
     failures: LoginFailures
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One asymmetric key of the gateway's key ring (the private half never leaves the process).
+
+    The key that signs is the newest one without ``retires_at``; a key being rotated out keeps
+    verifying (and stays in the JWKS) until ``retires_at``, after which it may be pruned.
+    """
+
+    kid: str
+    algorithm: str  # a JWS "alg": "EdDSA" (Ed25519) or "ES256"
+    private_pem: bytes  # PKCS#8 PEM; storage adapters encrypt it at rest
+    public_jwk: dict[str, str]  # the public half as a JWK, with kid, alg and use
+    created_at: datetime
+    retires_at: datetime | None = None
+
+
+class SigningKeyStore(Protocol):
+    """The key ring at rest, shared by every gateway process on one database."""
+
+    async def all(self) -> list[SigningKey]:
+        """Every stored key, newest first."""
+        ...
+
+    async def add_first(self, key: SigningKey) -> bool:
+        """Store ``key`` if the store holds no key yet; False when one exists (another process won)."""
+        ...
+
+    async def rotate(self, new: SigningKey, retire_at: datetime, prune_before: datetime) -> None:
+        """In one transaction: every key without ``retires_at`` gets ``retire_at``, ``new`` is stored,
+        and keys whose ``retires_at`` is before ``prune_before`` are deleted."""
+        ...

@@ -19,6 +19,7 @@ from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 
 BAD_LOGIN = "Invalid email or password"
+INTROSPECTION_REFUSED = "Only a registered agent may introspect credentials: authenticate with its nxk_ key"
 CONNECT_KINDS = frozenset({"live", "sandbox"})
 MAX_KEY_DAYS = 3650
 
@@ -32,6 +33,18 @@ class SignedRequest:
     body: bytes
     timestamp: str | None
     signature: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Introspection:
+    """The answer about one presented credential: inactive, or whom it stands for."""
+
+    active: bool
+    subject: str | None = None
+    kind: str | None = None  # "session" (an access token) or "user" (a nex_ key)
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    key_id: str | None = None
 
 
 def _principal(record: ApiKeyRecord) -> Principal:
@@ -174,7 +187,7 @@ class AuthService:
 
     async def _open_session(self, user: User, family_id: str) -> Session:
         now = self._clock()
-        access, access_expires = self._tokens.issue(user.id, [scopes.ALL])
+        access, access_expires = await self._tokens.issue(user.id, [scopes.ALL])
         plaintext = new_secret_token()
         record = RefreshRecord(
             token_hash=keyed_hash(self._pepper, plaintext),
@@ -188,9 +201,9 @@ class AuthService:
 
     # --- authentication ---------------------------------------------------------------------------
 
-    def authenticate_access_token(self, token: str) -> Principal:
+    async def authenticate_access_token(self, token: str) -> Principal:
         """The principal of a valid access JWT."""
-        claims = self._tokens.verify(token)
+        claims = await self._tokens.verify(token)
         return Principal(id=claims.subject, kind="user", scopes=claims.scopes)
 
     async def authenticate_key(self, presented: str) -> Principal:
@@ -218,6 +231,39 @@ class AuthService:
             now_ms=int(self._clock().timestamp() * 1000),
         )
         return _principal(record)
+
+    async def introspect(self, principal: Principal, token: str) -> Introspection:
+        """What a gateway credential presented to an agent stands for (RFC 7662 in spirit).
+
+        Only a registered agent may ask, with its per-agent key; the answer names the user, the kind and
+        scopes, never key material. Access tokens and ``nex_`` user keys can be active; any other
+        credential, and any that fails to verify, is inactive.
+        """
+        if principal.key_kind != keys.AGENT_KIND or principal.agent_id is None:
+            raise Forbidden(INTROSPECTION_REFUSED)
+        try:
+            if keys.kind_of(token) is None:
+                claims = await self._tokens.verify(token)
+                return Introspection(
+                    active=True,
+                    subject=claims.subject,
+                    kind="session",
+                    scopes=tuple(sorted(claims.scopes)),
+                    expires_at=claims.expires_at,
+                )
+            record = await self._key_record(token)
+        except Unauthenticated:
+            return Introspection(active=False)
+        if record.kind != keys.USER_KIND:
+            return Introspection(active=False)
+        return Introspection(
+            active=True,
+            subject=record.owner_id,
+            kind="user",
+            scopes=tuple(sorted(record.scopes)),
+            expires_at=record.expires_at,
+            key_id=record.id,
+        )
 
     def csrf_token(self, access_token: str) -> str:
         """The CSRF token bound to a browser session (stateless: derived from the session's token)."""

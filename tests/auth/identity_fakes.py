@@ -8,15 +8,21 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 
+from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.auth.models import ApiKeyRecord, RefreshRecord, User
 from a2a_gateway.auth.passwords import PasswordHashing
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.service import AuthService
 from a2a_gateway.auth.tokens import AccessTokens
 from tests.factories import Clock
+from tests.fakes import MemorySigningKeys
 
 PEPPER = b"test-pepper-" * 4
-JWT_KEY = b"test-jwt-signing-key-" * 3
+
+
+def memory_tokens() -> AccessTokens:
+    """Access tokens signed by a key ring held in memory."""
+    return AccessTokens(KeyRing(MemorySigningKeys()))
 
 
 def cheap_hasher() -> PasswordHasher:
@@ -128,7 +134,7 @@ def memory_auth(
     """An AuthService over in-memory stores, with a cheap hasher unless one is given."""
     return AuthService(
         stores or memory_stores(),
-        AccessTokens(JWT_KEY),
+        memory_tokens(),
         PEPPER,
         clock=clock or Clock(),
         passwords=passwords or PasswordHashing(cheap_hasher()),

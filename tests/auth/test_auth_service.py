@@ -14,7 +14,6 @@ from a2a_gateway.auth.models import Principal
 from a2a_gateway.auth.passwords import PasswordHashing
 from a2a_gateway.auth.ports import IdentityStores
 from a2a_gateway.auth.service import AuthService
-from a2a_gateway.auth.tokens import AccessTokens
 from a2a_gateway.errors import AccountLocked, Unauthenticated
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.identity_repository import (
@@ -23,7 +22,7 @@ from a2a_gateway.storage.identity_repository import (
     SqlRefreshTokenRepository,
     SqlUserRepository,
 )
-from tests.auth.identity_fakes import JWT_KEY, PEPPER
+from tests.auth.identity_fakes import PEPPER, memory_tokens
 from tests.factories import Clock
 
 # Cheap, but not the cheapest: the rehash test needs weaker parameters than these.
@@ -46,9 +45,7 @@ async def sql_stores(tmp_path: Path) -> AsyncIterator[IdentityStores]:
 @pytest.fixture
 def service(sql_stores: IdentityStores) -> tuple[AuthService, Clock]:
     clock = Clock()
-    auth = AuthService(
-        sql_stores, AccessTokens(JWT_KEY), PEPPER, clock=clock, passwords=PasswordHashing(HASHER)
-    )
+    auth = AuthService(sql_stores, memory_tokens(), PEPPER, clock=clock, passwords=PasswordHashing(HASHER))
     return auth, clock
 
 
@@ -97,9 +94,9 @@ async def test_access_tokens_expire(service: tuple[AuthService, Clock]) -> None:
     auth, _ = service
     await auth.register("jwt@example.com", "right password")
     session = await auth.login("jwt@example.com", "right password")
-    assert auth.authenticate_access_token(session.access_token).id == session.user.id
+    assert (await auth.authenticate_access_token(session.access_token)).id == session.user.id
     with pytest.raises(Unauthenticated):
-        auth.authenticate_access_token(session.access_token + "x")
+        await auth.authenticate_access_token(session.access_token + "x")
 
 
 async def test_login_upgrades_an_outdated_password_hash(

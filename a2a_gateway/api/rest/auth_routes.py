@@ -19,7 +19,7 @@ from a2a_gateway.api.rest.browser_session import (
     dashboard_principal,
     set_cookies,
 )
-from a2a_gateway.api.rest.views import session_view, user_view
+from a2a_gateway.api.rest.views import introspection_view, session_view, user_view
 from a2a_gateway.auth.models import Session
 from a2a_gateway.errors import InvalidParams
 
@@ -34,6 +34,12 @@ class Credentials(RestBody):
 
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class IntrospectionBody(RestBody):
+    """Introspection body: the credential an agent was handed."""
+
+    token: str = Field(min_length=1, max_length=8192)
 
 
 class RefreshBody(RestBody):
@@ -78,6 +84,7 @@ class AuthApi:
             Route("/api/v1/auth/refresh", self.refresh, methods=["POST"]),
             Route("/api/v1/auth/logout", self.logout, methods=["POST"]),
             Route("/api/v1/auth/me", self.me, methods=["GET"]),
+            Route("/api/v1/auth/introspect", self.introspect, methods=["POST"]),
             Route("/api/dashboard/session", self.dashboard_session, methods=["GET"]),
             Route("/api/dashboard/logout", self.dashboard_logout, methods=["POST"]),
         ]
@@ -124,9 +131,15 @@ class AuthApi:
         principal.require()  # a per-agent key speaks for its agent, not as its owner
         return data(user_view(await self._auth.me(principal)))
 
+    async def introspect(self, request: Request) -> Response:
+        """POST /api/v1/auth/introspect: whom a credential stands for; registered agents (nxk_) only."""
+        principal = await self._authn.resolve(request, required=True)
+        body = await parse(request, IntrospectionBody)
+        return data(introspection_view(await self._auth.introspect(principal, body.token)))
+
     async def dashboard_session(self, request: Request) -> Response:
         """GET /api/dashboard/session: the session cookie's user and the CSRF token to send back."""
-        principal = dashboard_principal(request, self._auth)
+        principal = await dashboard_principal(request, self._auth)
         token = request.cookies[SESSION_COOKIE]
         return data(
             {"user": user_view(await self._auth.me(principal)), "csrfToken": self._auth.csrf_token(token)}
@@ -134,7 +147,7 @@ class AuthApi:
 
     async def dashboard_logout(self, request: Request) -> Response:
         """POST /api/dashboard/logout: end the browser session (CSRF-checked)."""
-        dashboard_principal(request, self._auth)
+        await dashboard_principal(request, self._auth)
         refresh_cookie = request.cookies.get(REFRESH_COOKIE)
         if refresh_cookie:
             await self._auth.logout(refresh_cookie)

@@ -49,12 +49,12 @@ def clear_cookies(response: Response) -> None:
     response.delete_cookie(CSRF_COOKIE)
 
 
-def dashboard_principal(request: Request, auth: AuthService) -> Principal:
+async def dashboard_principal(request: Request, auth: AuthService) -> Principal:
     """The caller of a dashboard route: from the session cookie, with a CSRF check on state changes."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthenticated("Dashboard routes need a session; log in first")
-    principal = auth.authenticate_access_token(token)
+    principal = await auth.authenticate_access_token(token)
     if request.method not in SAFE_METHODS:
         presented = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(presented.encode(), auth.csrf_token(token).encode()):

@@ -208,7 +208,7 @@ class TaskApi:
 
     async def dashboard_create(self, request: Request) -> Response:
         """POST /api/dashboard/tasks: session cookie + CSRF, 20/min."""
-        principal = dashboard_principal(request, self._authn.auth)
+        principal = await dashboard_principal(request, self._authn.auth)
         client = request.client.host if request.client else None
         await self._authn.limiter.check("dashboard:tasks", principal, client)
         body = await parse(request, DashboardTask)

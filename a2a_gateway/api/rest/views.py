@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from a2a_gateway.auth.models import ApiKeyRecord, Session, User
-from a2a_gateway.auth.service import CONNECT_KINDS
+from a2a_gateway.auth.service import CONNECT_KINDS, Introspection
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import format_timestamp, utc_now
 from a2a_gateway.registry.models import Agent
@@ -34,6 +34,20 @@ STATUS_NAMES = {
 def user_view(user: User) -> dict[str, Any]:
     """A user as the API shows it (never the password hash)."""
     return {"id": user.id, "email": user.email, "createdAt": format_timestamp(user.created_at)}
+
+
+def introspection_view(answer: Introspection) -> dict[str, Any]:
+    """An introspection answer: ``{"active": false}`` alone, or whom the credential stands for."""
+    if not answer.active:
+        return {"active": False}
+    return {
+        "active": True,
+        "sub": answer.subject,
+        "kind": answer.kind,
+        "scopes": list(answer.scopes),
+        "keyId": answer.key_id,
+        "exp": format_timestamp(answer.expires_at) if answer.expires_at is not None else None,
+    }
 
 
 def session_view(session: Session) -> dict[str, Any]:

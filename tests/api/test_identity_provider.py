@@ -3,6 +3,7 @@ sessions working, and introspection answers registered agents only, never with k
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from a2a_gateway.app import create_gateway_app
 from a2a_gateway.cli import main
+from a2a_gateway.settings import Settings
 from tests.api.test_agent_key_scope import agent_key
 from tests.api.test_registry import register, user
 from tests.conftest import make_settings
@@ -34,8 +36,8 @@ async def test_the_jwks_verifies_the_gateways_access_tokens(client: httpx.AsyncC
     (key,) = await jwks(client)
     assert set(key) == {"kty", "crv", "x", "kid", "alg", "use"}  # no private half ("d")
     assert jwt.get_unverified_header(token)["kid"] == key["kid"]
-    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["EdDSA"], audience="http://127.0.0.1:8000")
-    assert claims["iss"] == "http://127.0.0.1:8000" and claims["scope"] == "*"
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["EdDSA"], audience="http://testserver")
+    assert claims["iss"] == "http://testserver" and claims["scope"] == "*"
 
 
 async def test_a_token_signed_with_another_key_is_refused_with_a_clear_401(client: httpx.AsyncClient) -> None:
@@ -50,35 +52,45 @@ async def test_a_token_signed_with_another_key_is_refused_with_a_clear_401(clien
     assert (await client.get("/api/v1/auth/me", headers=owner)).status_code == 200
 
 
-async def test_rotation_by_the_cli_keeps_sessions_and_new_tokens_use_the_new_key(
+async def session_and_keys(settings: Settings, login: bool) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    async with (
+        LifespanManager(create_gateway_app(settings)) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://gw") as client,
+    ):
+        if not login:
+            return await user(client, "rotate@example.com"), await jwks(client)
+        answer = await client.post(
+            "/api/v1/auth/login", json={"email": "rotate@example.com", "password": "long enough"}
+        )
+        return {"Authorization": f"Bearer {answer.json()['data']['accessToken']}"}, await jwks(client)
+
+
+async def accepted(settings: Settings, headers: dict[str, str]) -> bool:
+    async with (
+        LifespanManager(create_gateway_app(settings)) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://gw") as client,
+    ):
+        return (await client.get("/api/v1/auth/me", headers=headers)).status_code == 200
+
+
+def test_rotation_by_the_cli_keeps_sessions_and_new_tokens_use_the_new_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path)
-    async with LifespanManager(create_gateway_app(settings)) as manager, httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=manager.app), base_url="http://gw"
-    ) as client:
-        before = await user(client, "rotate@example.com")
-        (old,) = await jwks(client)
-    # The operator rotates with the CLI against the same database, while no gateway runs...
-    monkeypatch.setenv("A2A_GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    before, (old,) = asyncio.run(session_and_keys(settings, login=False))
+    # The operator rotates with the CLI against the same database...
+    monkeypatch.setenv("A2A_GATEWAY_DATA_DIR", str(tmp_path))
     main(["keys", "rotate"])
     printed = capsys.readouterr().out
     assert "new signing key" in printed and old["kid"] in printed and "verifying until" in printed
     main(["keys", "list"])
     listing = capsys.readouterr().out.splitlines()
     assert len(listing) == 2 and listing[0].endswith("signing") and old["kid"] in listing[1]
-    # ...and the gateway, started again, signs with the new key and still accepts the old session.
-    async with LifespanManager(create_gateway_app(settings)) as manager, httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=manager.app), base_url="http://gw"
-    ) as client:
-        assert (await client.get("/api/v1/auth/me", headers=before)).status_code == 200
-        published = await jwks(client)
-        assert [k["kid"] for k in published][1:] == [old["kid"]]
-        login = await client.post(
-            "/api/v1/auth/login", json={"email": "rotate@example.com", "password": "long enough"}
-        )
-        fresh = login.json()["data"]["accessToken"]
-        assert jwt.get_unverified_header(fresh)["kid"] == published[0]["kid"] != old["kid"]
+    # ...and the gateway signs new sessions with the new key, and still accepts the old one.
+    after, published = asyncio.run(session_and_keys(settings, login=True))
+    assert [k["kid"] for k in published][1:] == [old["kid"]]
+    assert jwt.get_unverified_header(after["Authorization"][7:])["kid"] == published[0]["kid"] != old["kid"]
+    assert asyncio.run(accepted(settings, before)) and asyncio.run(accepted(settings, after))
 
 
 async def introspect(client: httpx.AsyncClient, headers: dict[str, str], token: str) -> httpx.Response:

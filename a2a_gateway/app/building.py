@@ -30,7 +30,7 @@ from a2a_gateway.outbound.push_notifier import WebhookNotifier
 from a2a_gateway.outbound.ssrf import GuardedTransport, Resolver, SsrfGuard
 from a2a_gateway.outbound.webhook_delivery import WebhookDelivery
 from a2a_gateway.protocol import v1
-from a2a_gateway.protocol.card import build_card
+from a2a_gateway.protocol.card import CardSecurity, build_card
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.identity_repository import (
@@ -185,8 +185,10 @@ def task_service(core: Core, agent: AgentDefinition) -> TaskService:
     )
 
 
-def card_endpoint(core: Core, template: dict[str, Any], skills: list[Skill]) -> CardEndpoint:
-    """The app's own card, served at the well-known paths."""
+def card_endpoint(
+    core: Core, template: dict[str, Any], skills: list[Skill], security: CardSecurity | None = None
+) -> CardEndpoint:
+    """The app's own card, served at the well-known paths (a kit agent passes its own ``security``)."""
     settings = core.settings
     card = build_card(
         template,
@@ -196,6 +198,7 @@ def card_endpoint(core: Core, template: dict[str, Any], skills: list[Skill]) -> 
             streaming=True, push_notifications=settings.push_notifications, extended_agent_card=True
         ),
         anonymous_allowed=settings.open_gateway,
+        security=security,
     )
     return CardEndpoint(card, settings.card_max_age)
 

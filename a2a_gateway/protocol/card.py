@@ -18,7 +18,7 @@ SECURITY_SCHEMES = {
     "bearer": {
         "httpAuthSecurityScheme": {
             "scheme": "bearer",
-            "bearerFormat": "JWT access token, or an API key (nex_..., nxk_...)",
+            "bearerFormat": "JWT access token, or a user key (nex_...)",
             "description": "Authorization: Bearer <token or key>",
         }
     },
@@ -30,6 +30,44 @@ SECURITY_SCHEMES = {
         }
     },
 }
+
+
+# A kit agent behind the gateway: calls come relayed, with the gateway's caller assertion; its owner (and
+# any allowlisted user) may also call directly with a gateway credential, which the agent verifies.
+KIT_SECURITY_SCHEMES = {
+    "gatewayAssertion": {
+        "apiKeySecurityScheme": {
+            "location": "header",
+            "name": "A2A-Caller-Assertion",
+            "description": "The signed caller assertion the gateway adds to every call it relays",
+        }
+    },
+    "bearer": {
+        "httpAuthSecurityScheme": {
+            "scheme": "bearer",
+            "bearerFormat": "The gateway's JWT access token, or a gateway user key (nex_...)",
+            "description": "Direct calls: Authorization: Bearer <gateway token or key>",
+        }
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardSecurity:
+    """The security schemes a card declares and the requirements any one of which a caller meets."""
+
+    schemes: dict[str, Any]
+    requirements: list[dict[str, Any]]
+
+
+def kit_security(require_gateway: bool) -> CardSecurity:
+    """A kit agent's card security: the gateway's assertion or a gateway credential; anonymous too unless
+    the agent requires the gateway."""
+    required: list[dict[str, Any]] = [
+        {"schemes": {"gatewayAssertion": {"list": []}}},
+        {"schemes": {"bearer": {"list": []}}},
+    ]
+    return CardSecurity(KIT_SECURITY_SCHEMES, required if require_gateway else [*required, {"schemes": {}}])
 
 
 def security_requirements(anonymous_allowed: bool) -> list[dict[str, Any]]:
@@ -47,8 +85,14 @@ def build_card(
     skills: list[v1.AgentSkill],
     capabilities: v1.AgentCapabilities,
     anonymous_allowed: bool = True,
+    *,
+    security: CardSecurity | None = None,
 ) -> v1.AgentCard:
-    """The 1.0 card: the template's identity, one JSON-RPC interface per version, real capabilities."""
+    """The 1.0 card: the template's identity, one JSON-RPC interface per version, real capabilities.
+
+    Security is the gateway's (bearer token or key, anonymous when allowed) unless ``security`` says else.
+    """
+    declared = security or CardSecurity(SECURITY_SCHEMES, security_requirements(anonymous_allowed))
     skip = {"supportedInterfaces", "capabilities", "skills", "securitySchemes", "securityRequirements"}
     fields = {k: v for k, v in template.items() if k not in skip}
     card = v1.AgentCard.model_validate(
@@ -59,8 +103,8 @@ def build_card(
                 {"url": rpc_url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
             ],
             "capabilities": capabilities.wire(),
-            "securitySchemes": SECURITY_SCHEMES,
-            "securityRequirements": security_requirements(anonymous_allowed),
+            "securitySchemes": declared.schemes,
+            "securityRequirements": declared.requirements,
             "skills": [s.wire() for s in skills] + list(template.get("skills", [])),
         }
     )

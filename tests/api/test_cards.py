@@ -123,7 +123,7 @@ async def test_a2a_version_0_3_gives_the_pure_0_3_card(
     assert card["securitySchemes"]["bearer"] == {
         "type": "http",
         "scheme": "bearer",
-        "bearerFormat": "JWT access token, or an API key (nex_..., nxk_...)",
+        "bearerFormat": "JWT access token, or a user key (nex_...)",
         "description": "Authorization: Bearer <token or key>",
     }
 

@@ -132,8 +132,8 @@ class GatewayIdentity:
         self._keys = keys
         self._audience = audience
         self._introspector = introspector
-        self._replays = replays or ReplayGuard(clock=clock)
-        self._cache = cache or IntrospectionCache()
+        self._replays = replays if replays is not None else ReplayGuard(clock=clock)  # both have a len()
+        self._cache = cache if cache is not None else IntrospectionCache()
         self._clock = clock
 
     async def verify_assertion(self, token: str) -> Caller:

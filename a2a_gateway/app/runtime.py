@@ -41,6 +41,9 @@ class Runtime:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
         if self.core.migrate:
             await db.upgrade(self.core.engine)
+        # The key ring first: a pepper that cannot decrypt the stored keys stops the start here, with its
+        # reason, rather than failing every login later.
+        await self.core.ring.load()
         if self.router is not None:
             resumed, failed = await self.router.recover(self.service)
             if resumed:

@@ -138,3 +138,13 @@ async def test_introspection_answers_registered_agents_only_and_never_with_key_m
     assert (await introspect(client, {}, token)).status_code == 401
     bad = await client.post("/api/v1/auth/introspect", json={"token": ""}, headers=nxk)
     assert bad.status_code == 400
+
+
+async def test_a_gateway_given_another_pepper_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    first = make_settings(tmp_path, key_pepper="pepper-one-" * 4)
+    async with LifespanManager(create_gateway_app(first)):
+        pass  # creates the first signing key, sealed under this pepper
+    other = make_settings(tmp_path, key_pepper="pepper-two-" * 4)
+    with pytest.raises(RuntimeError, match="the key pepper changed"):
+        async with LifespanManager(create_gateway_app(other)):
+            pass

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from a2a_gateway.agent.caller import Caller
 from a2a_gateway.auth.ports import SigningKey
 from a2a_gateway.errors import InvalidParams, OutboundRefused, TaskNotFound, Unavailable, UpstreamUnavailable
 from a2a_gateway.protocol import v1
@@ -362,13 +363,14 @@ Step = v1.StreamResponse | BaseException | asyncio.Event
 
 @dataclass(slots=True)
 class UpstreamCall:
-    """One call the fake upstream received."""
+    """One call the fake upstream received, with the caller assertion it carried."""
 
-    method: str  # stream, subscribe, send or get_task
+    method: str  # stream, subscribe, send, get_task or cancel
     url: str
     version: str
     request: v1.SendMessageRequest | None = None
     task_id: str | None = None
+    assertion: str | None = None
 
 
 class FakeUpstream:
@@ -377,7 +379,8 @@ class FakeUpstream:
     Each stream, subscribe or send plays the next script queued with ``script`` (else ``default``): an
     event is yielded (send answers with the last one), an exception is raised where it stands, and an
     ``asyncio.Event`` holds the answer until the test sets it. ``tasks`` answers get_task; cancels are
-    recorded in ``canceled``; ``open_streams`` counts streams started and not yet closed.
+    recorded in ``canceled`` (and in ``calls``); ``open_streams`` counts streams started and not yet closed.
+    Every call in ``calls`` keeps the assertion it came with.
     """
 
     def __init__(self, *default: Step) -> None:
@@ -394,20 +397,26 @@ class FakeUpstream:
         self.scripts.append(list(steps))
 
     def stream(
-        self, url: str, version: str, request: v1.SendMessageRequest
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Play the next script as a stream."""
-        self.calls.append(UpstreamCall("stream", url, version, request=request.model_copy(deep=True)))
+        sent = request.model_copy(deep=True)
+        self.calls.append(UpstreamCall("stream", url, version, request=sent, assertion=assertion))
         return self._play(self._next())
 
-    def subscribe(self, url: str, version: str, task_id: str) -> AsyncGenerator[v1.StreamResponse, None]:
+    def subscribe(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Play the next script as a re-attached stream."""
-        self.calls.append(UpstreamCall("subscribe", url, version, task_id=task_id))
+        self.calls.append(UpstreamCall("subscribe", url, version, task_id=task_id, assertion=assertion))
         return self._play(self._next())
 
-    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+    async def send(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> v1.StreamResponse:
         """Play the next script to its end and answer with its last event."""
-        self.calls.append(UpstreamCall("send", url, version, request=request.model_copy(deep=True)))
+        sent = request.model_copy(deep=True)
+        self.calls.append(UpstreamCall("send", url, version, request=sent, assertion=assertion))
         answer: v1.StreamResponse | None = None
         for step in self._next():
             if isinstance(step, BaseException):
@@ -420,16 +429,19 @@ class FakeUpstream:
             raise UpstreamUnavailable("The scripted agent had no answer")
         return answer.model_copy(deep=True)
 
-    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+    async def get_task(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> v1.Task:
         """A copy of ``tasks[task_id]``; TaskNotFound (the agent's own error) when it has none."""
-        self.calls.append(UpstreamCall("get_task", url, version, task_id=task_id))
+        self.calls.append(UpstreamCall("get_task", url, version, task_id=task_id, assertion=assertion))
         task = self.tasks.get(task_id)
         if task is None:
             raise TaskNotFound()
         return task.model_copy(deep=True)
 
-    async def cancel(self, url: str, version: str, task_id: str) -> None:
+    async def cancel(self, url: str, version: str, task_id: str, *, assertion: str | None = None) -> None:
         """Record the cancel."""
+        self.calls.append(UpstreamCall("cancel", url, version, task_id=task_id, assertion=assertion))
         self.canceled.append(task_id)
 
     async def aclose(self) -> None:
@@ -451,6 +463,50 @@ class FakeUpstream:
                     yield step.model_copy(deep=True)
         finally:
             self.open_streams -= 1
+
+
+# --- routing.ports.AssertionIssuer --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What one assertion was issued for."""
+
+    agent_id: str
+    caller: Caller
+    task: str | None
+    skill: str | None
+    price: int | None
+
+
+class FakeAssertions:
+    """Implements routing.ports.AssertionIssuer with opaque tokens, each one new; ``issued`` maps a token to
+    what it was issued for. ``failure``, when set, is raised instead (a key store that is down)."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, Issued] = {}
+        self.failure: Exception | None = None
+
+    async def issue(
+        self,
+        agent_id: str,
+        caller: Caller,
+        *,
+        task: str | None = None,
+        skill: str | None = None,
+        price: int | None = None,
+    ) -> str:
+        """A fresh token standing for an assertion."""
+        if self.failure is not None:
+            raise self.failure
+        token = f"assertion-{len(self.issued) + 1}"
+        self.issued[token] = Issued(agent_id, caller, task, skill, price)
+        return token
+
+    def of(self, token: str | None) -> Issued:
+        """What ``token`` was issued for (KeyError for a token this fake never issued)."""
+        assert token is not None, "the call carried no assertion"
+        return self.issued[token]
 
 
 # --- an injectable asyncio.sleep (routing.deadlines.Deadlines) ---------------------------------------

@@ -19,7 +19,7 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
 
     async def message_send(ctx: CallContext, params: dict[str, Any]) -> Any:
         request = t.send_message_request_to_v1(parse(v0_3.MessageSendParams, params))
-        result = await service.send(ctx.owner, request, streaming=False)
+        result = await service.send(ctx.owner, request, streaming=False, caller=ctx.caller)
         if result.message is not None:
             return t.message_to_v0_3(result.message).wire()
         assert result.task is not None

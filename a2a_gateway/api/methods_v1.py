@@ -39,7 +39,8 @@ def build(service: TaskService, extended_card: Callable[[], Any]) -> dict[str, H
     """The unary 1.0 method table."""
 
     async def send_message(ctx: CallContext, params: dict[str, Any]) -> Any:
-        result = await service.send(ctx.owner, parse(v1.SendMessageRequest, params), streaming=False)
+        request = parse(v1.SendMessageRequest, params)
+        result = await service.send(ctx.owner, request, streaming=False, caller=ctx.caller)
         return send_result(result.message, result.task)
 
     async def get_task(ctx: CallContext, params: dict[str, Any]) -> Any:

@@ -68,7 +68,7 @@ async def open_stream(
             if legacy
             else parse(v1.SendMessageRequest, params)
         )
-        result = await service.send(ctx.owner, request, streaming=True)
+        result = await service.send(ctx.owner, request, streaming=True, caller=ctx.caller)
         if result.message is not None:
             first = t.message_to_v0_3(result.message).wire() if legacy else {"message": result.message.wire()}
             return OpenStream(first, None, legacy, True)

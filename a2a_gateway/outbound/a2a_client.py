@@ -1,9 +1,14 @@
-"""A2A client for upstream agents: send, stream, get, subscribe and cancel, in either protocol version."""
+"""A2A client for upstream agents: send, stream, get, subscribe and cancel, in either protocol version.
+
+Each call carries the caller assertion it is given in the ``A2A-Caller-Assertion`` header. The assertion is
+a bearer credential while it lasts: it is never logged, and no error message names it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -11,6 +16,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from a2a_gateway.agent.caller import ASSERTION_HEADER
 from a2a_gateway.errors import (
     ContentTypeNotSupported,
     GatewayError,
@@ -31,6 +37,7 @@ from a2a_gateway.routing.ports import StreamingRefused
 
 log = logging.getLogger(__name__)
 STREAM_IDLE_SECONDS = 300.0
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def _envelope(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +107,12 @@ class A2AClient:
         self._max_line = max_line_bytes
 
     def _call(
-        self, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str, stream: bool
+        self,
+        version: str,
+        method: tuple[str, str],
+        request: v1.SendMessageRequest | str,
+        stream: bool,
+        assertion: str | None,
     ) -> tuple[bytes, dict[str, str], httpx.Timeout]:
         """Body, headers and timeout of a call in the agent's protocol version (0.3 name, 1.0 name).
 
@@ -117,24 +129,32 @@ class A2AClient:
             headers["A2A-Version"] = "1.0"
         if stream:
             headers["Accept"] = "text/event-stream"
+        _assert(headers, assertion)
         body = orjson.dumps(_envelope(method[0] if legacy else method[1], params))
         # Between events (or before the answer) an agent may think for a while, but not forever.
         return body, headers, httpx.Timeout(self._timeout, read=STREAM_IDLE_SECONDS)
 
     def stream(
-        self, url: str, version: str, request: v1.SendMessageRequest
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Send a message and yield the upstream events, translated to 1.0."""
-        return self._events(url, version, ("message/stream", "SendStreamingMessage"), request)
+        return self._events(url, version, ("message/stream", "SendStreamingMessage"), request, assertion)
 
-    def subscribe(self, url: str, version: str, task_id: str) -> AsyncGenerator[v1.StreamResponse, None]:
+    def subscribe(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Re-attach to a running upstream task and yield what follows (its snapshot first, in 1.0)."""
-        return self._events(url, version, ("tasks/resubscribe", "SubscribeToTask"), task_id)
+        return self._events(url, version, ("tasks/resubscribe", "SubscribeToTask"), task_id, assertion)
 
     async def _events(
-        self, url: str, version: str, method: tuple[str, str], request: v1.SendMessageRequest | str
+        self,
+        url: str,
+        version: str,
+        method: tuple[str, str],
+        request: v1.SendMessageRequest | str,
+        assertion: str | None,
     ) -> AsyncGenerator[v1.StreamResponse, None]:
-        body, headers, timeout = self._call(version, method, request, True)
+        body, headers, timeout = self._call(version, method, request, True, assertion)
         with _upstream_errors():
             async with self._client.stream(
                 "POST", url, content=body, headers=headers, timeout=timeout
@@ -150,10 +170,12 @@ class A2AClient:
                 async for data in sse_data(response, self._max_line):
                     yield _event(data, version.startswith("0.3"))
 
-    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+    async def send(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> v1.StreamResponse:
         """A blocking send: the upstream's final (or paused) task, or its direct message, as one event."""
         content = await self._exchange(
-            url, self._call(version, ("message/send", "SendMessage"), request, False)
+            url, self._call(version, ("message/send", "SendMessage"), request, False, assertion)
         )
         if not version.startswith("0.3"):
             # Straight from the bytes (the common case); anything else takes the general path below.
@@ -173,9 +195,12 @@ class A2AClient:
         except (ValidationError, ValueError):
             raise InvalidAgentResponse("The agent's answer is not a valid A2A result") from None
 
-    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+    async def get_task(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> v1.Task:
         """The upstream task as the agent has it now."""
-        result = await self._result(url, self._call(version, ("tasks/get", "GetTask"), task_id, False))
+        call = self._call(version, ("tasks/get", "GetTask"), task_id, False, assertion)
+        result = await self._result(url, call)
         try:
             if version.startswith("0.3"):
                 return t.task_to_v1(v0_3.Task.model_validate(result))
@@ -205,10 +230,13 @@ class A2AClient:
             raise UpstreamUnavailable(f"The agent answered HTTP {status}")
         return content
 
-    async def ping(self, url: str, version: str) -> None:
+    async def ping(self, url: str, version: str, *, assertion: str | None = None) -> None:
         """A cheap real call (GetTask of a task that cannot exist): any well-formed JSON-RPC answer,
-        result or error, shows the agent is serving A2A. Raises the gateway's upstream errors otherwise."""
-        body, headers, _ = self._call(version, ("tasks/get", "GetTask"), "health-probe-" + new_id(), False)
+        result or error, shows the agent is serving A2A. Raises the gateway's upstream errors otherwise.
+
+        ``assertion`` (for no caller and no task) lets an agent that requires the gateway answer it."""
+        probe = "health-probe-" + new_id()
+        body, headers, _ = self._call(version, ("tasks/get", "GetTask"), probe, False, assertion)
         with _upstream_errors():
             async with self._client.stream(
                 "POST", url, content=body, headers=headers, timeout=self._timeout
@@ -226,23 +254,32 @@ class A2AClient:
         if self._lean is not None:
             await self._lean.aclose()
 
-    async def cancel(self, url: str, version: str, task_id: str) -> None:
+    async def cancel(self, url: str, version: str, task_id: str, *, assertion: str | None = None) -> None:
         """Best-effort cancel of an upstream task (failures are logged, not raised)."""
         legacy = version.startswith("0.3")
         body = _envelope("tasks/cancel" if legacy else "CancelTask", {"id": task_id})
-        headers = {} if legacy else {"A2A-Version": "1.0"}
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        if not legacy:
+            headers["A2A-Version"] = "1.0"
+        _assert(headers, assertion)
         try:
             # The answer is not needed: the response is closed without reading its body.
             async with self._client.stream(
-                "POST",
-                url,
-                content=orjson.dumps(body),
-                headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
-                timeout=self._timeout,
+                "POST", url, content=orjson.dumps(body), headers=headers, timeout=self._timeout
             ):
                 pass
         except (httpx.HTTPError, OutboundRefused):
             log.warning("upstream cancel failed", extra={"upstreamTaskId": task_id})
+
+
+def _assert(headers: dict[str, str], assertion: str | None) -> None:
+    """Add the caller assertion to a call's headers. It is a compact JWS (base64url and dots); anything
+    else is refused, as the lean client writes header values as they are."""
+    if assertion is None:
+        return
+    if _COMPACT_JWS.fullmatch(assertion) is None:
+        raise ValueError("a caller assertion must be a compact JWS")
+    headers[ASSERTION_HEADER] = assertion
 
 
 @contextlib.contextmanager

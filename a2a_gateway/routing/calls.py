@@ -10,6 +10,7 @@ REPLIED = "replied"  # the agent answered with a direct message, no task
 UNREACHABLE = "unreachable"  # the call failed before the agent said anything usable
 LOST = "lost"  # the gateway restarted and could not pick the task up again
 AGENT_ERROR = "agent_error"  # the agent refused the request with an A2A error (the caller's concern)
+UNSIGNED = "unsigned"  # the gateway could not sign the call's caller assertion (its own failure)
 FAILING_OUTCOMES = frozenset({"failed", UNREACHABLE, "invalid_response", "closed_early"})
 
 

@@ -1,10 +1,12 @@
-"""Ports of routing: the upstream A2A client and the call records; the composition root fills them."""
+"""Ports of routing: the upstream A2A client, the signer of caller assertions and the call records; the
+composition root fills them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from typing import Protocol
 
+from a2a_gateway.agent.caller import Caller
 from a2a_gateway.errors import UnsupportedOperation
 from a2a_gateway.protocol import v1
 from a2a_gateway.routing.calls import RoutedCall
@@ -17,34 +19,58 @@ class StreamingRefused(UnsupportedOperation):
 class UpstreamClient(Protocol):
     """Calls a registered agent's JSON-RPC endpoint in its protocol version; answers come back in 1.0.
 
+    Every call takes the caller assertion to send with it (the ``A2A-Caller-Assertion`` header), one per
+    HTTP request; it is a bearer credential while it lasts, so it is never logged.
     Failures are gateway errors: UpstreamUnavailable (unreachable, timed out, HTTP error),
     InvalidAgentResponse (not A2A, or too large), or the agent's own A2A error passed on.
     """
 
     def stream(
-        self, url: str, version: str, request: v1.SendMessageRequest
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Send a message and yield the upstream events (StreamingRefused before the first one)."""
         ...
 
-    def subscribe(self, url: str, version: str, task_id: str) -> AsyncGenerator[v1.StreamResponse, None]:
+    def subscribe(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
         """Re-attach to a running upstream task and yield what follows."""
         ...
 
-    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
+    async def send(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> v1.StreamResponse:
         """A blocking send: the upstream's final (or paused) task, or its direct message."""
         ...
 
-    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
+    async def get_task(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> v1.Task:
         """The upstream task as the agent has it now."""
         ...
 
-    async def cancel(self, url: str, version: str, task_id: str) -> None:
+    async def cancel(self, url: str, version: str, task_id: str, *, assertion: str | None = None) -> None:
         """Best-effort cancel of an upstream task (never raises)."""
         ...
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class AssertionIssuer(Protocol):
+    """Signs caller assertions: the gateway's word to an agent about who a relayed call is made for."""
+
+    async def issue(
+        self,
+        agent_id: str,
+        caller: Caller,
+        *,
+        task: str | None = None,
+        skill: str | None = None,
+        price: int | None = None,
+    ) -> str:
+        """A fresh assertion (its own ``jti``) for one call to ``agent_id`` made for ``caller``."""
         ...
 
 

@@ -4,29 +4,39 @@ A relay is an ordinary kit skill, so the gateway task gets persistence, streamin
 the task service. Every upstream event is passed on as it arrives (through the Mirror, which turns task
 snapshots into what they hold beyond what was relayed); a follow-up reaches the relay through ``asend``
 and is forwarded with the upstream task id; a cancel, or a pause that is abandoned, cancels upstream too.
-Each run keeps the task's routed-call record (upstream ids, timings, outcome) up to date.
+Each run keeps the task's routed-call record (upstream ids, timings, outcome) up to date. Every upstream
+HTTP request carries a caller assertion of its own, signed for the agent, the task and its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from a2a_gateway.agent import AgentEvent, InputRequired, Reply, SkillContext, Status
+from a2a_gateway.agent.caller import ANONYMOUS, Caller
 from a2a_gateway.agent.skill import message_text
-from a2a_gateway.errors import GatewayError, InvalidAgentResponse, UnsupportedOperation, UpstreamUnavailable
+from a2a_gateway.errors import (
+    GatewayError,
+    InvalidAgentResponse,
+    Unavailable,
+    UnsupportedOperation,
+    UpstreamUnavailable,
+)
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
-from a2a_gateway.routing.calls import AGENT_ERROR, REPLIED, UNREACHABLE, RoutedCall
+from a2a_gateway.routing.calls import AGENT_ERROR, REPLIED, UNREACHABLE, UNSIGNED, RoutedCall
 from a2a_gateway.routing.metadata import AGENT_KEY
 from a2a_gateway.routing.mirror import Mirror
 from a2a_gateway.routing.models import Upstream
-from a2a_gateway.routing.ports import StreamingRefused, UpstreamClient
+from a2a_gateway.routing.ports import AssertionIssuer, StreamingRefused, UpstreamClient
 
+log = logging.getLogger(__name__)
 CLOSED_EARLY = "The agent closed its stream before the task finished"
 POLL_START_SECONDS = 0.5
 POLL_MAX_SECONDS = 10.0
@@ -53,11 +63,16 @@ class RelayHooks(Protocol):
 
 @dataclass(slots=True)
 class RelayRun:
-    """One gateway task's relay: the upstream agent, the upstream task ids, and the call record."""
+    """One gateway task's relay: the upstream agent, the upstream task ids, and the call record.
+
+    ``caller`` is who the call is made for; None takes the task's (``ctx.caller``) when the run starts.
+    """
 
     a2a: UpstreamClient
     call: RoutedCall
     hooks: RelayHooks
+    assertions: AssertionIssuer
+    caller: Caller | None = None
     url: str = ""
     version: str = ""
     streams: bool = True
@@ -74,6 +89,8 @@ class RelayRun:
         self, ctx: SkillContext, resume: bool = False
     ) -> AsyncGenerator[AgentEvent, v1.Message | None]:
         """Send the message upstream (or, resuming, catch up with the upstream task) and mirror it."""
+        if self.caller is None:
+            self.caller = ctx.caller
         upstream = await self.hooks.lookup(self.call.agent_id)
         self.url, self.version, self.streams = upstream.url, upstream.version, upstream.streams
         metadata = {k: v for k, v in ctx.metadata.items() if k != AGENT_KEY} or None
@@ -121,6 +138,7 @@ class RelayRun:
             outcome = (
                 "invalid_response" if isinstance(error, InvalidAgentResponse)
                 else UNREACHABLE if isinstance(error, UpstreamUnavailable)
+                else UNSIGNED if isinstance(error, _Unsigned)
                 else AGENT_ERROR
             )  # fmt: skip
             self._end(outcome, error.message)
@@ -139,22 +157,49 @@ class RelayRun:
             self._end("canceled")
             self.hooks.settle(self.call)
             if self.upstream_task is not None:
-                await asyncio.shield(self.a2a.cancel(self.url, self.version, self.upstream_task))
+                await asyncio.shield(self._cancel_upstream(self.upstream_task))
             return
         if self.call.outcome is not None:
             self.hooks.settle(self.call)
+
+    async def _assertion(self) -> str:
+        """A fresh caller assertion for the next upstream request (never logged: it is a credential)."""
+        caller = self.caller or ANONYMOUS
+        try:
+            return await self.assertions.issue(
+                self.call.agent_id,
+                caller,
+                task=self.call.task_id,
+                skill=self.call.skill_id,
+                # The credits held for the call travel with its caller once billing holds them; None today.
+                price=caller.price,
+            )
+        except GatewayError:
+            raise
+        except Exception:
+            log.exception("signing a caller assertion failed", extra={"taskId": self.call.task_id})
+            raise _Unsigned() from None
+
+    async def _cancel_upstream(self, task_id: str) -> None:
+        try:
+            assertion: str | None = await self._assertion()
+        except GatewayError:
+            assertion = None  # best effort still: an agent that does not require the gateway hears it
+        await self.a2a.cancel(self.url, self.version, task_id, assertion=assertion)
 
     def _send(
         self, ctx: SkillContext, message: v1.Message, metadata: dict[str, object] | None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
         request = v1.SendMessageRequest(message=message, metadata=metadata)
-        self.sent_at = time.perf_counter()
         return self._stream(request) if ctx.streaming and self.streams else self._once(request)
 
     async def _stream(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
         """A streaming upstream call; an agent that turns streaming down gets the blocking call instead."""
+        assertion = await self._assertion()
+        self.sent_at = time.perf_counter()  # the agent's latency starts once the call is signed
         try:
-            async with contextlib.aclosing(self.a2a.stream(self.url, self.version, request)) as events:
+            upstream = self.a2a.stream(self.url, self.version, request, assertion=assertion)
+            async with contextlib.aclosing(upstream) as events:
                 async for event in events:
                     yield event
             return
@@ -172,7 +217,12 @@ class RelayRun:
 
     async def _once(self, request: v1.SendMessageRequest) -> AsyncGenerator[v1.StreamResponse, None]:
         """A caller that does not follow the task gets a blocking upstream call: one answer."""
-        yield await self.a2a.send(self.url, self.version, request)
+        assertion = await self._assertion()
+        self.sent_at = time.perf_counter()
+        yield await self.a2a.send(self.url, self.version, request, assertion=assertion)
+
+    async def _read(self, task_id: str) -> v1.Task:
+        return await self.a2a.get_task(self.url, self.version, task_id, assertion=await self._assertion())
 
     async def _catch_up(self) -> AsyncGenerator[v1.StreamResponse, None]:
         """After a restart: the upstream task as it is now, then what follows, with nothing lost between.
@@ -188,17 +238,19 @@ class RelayRun:
         task: v1.Task | None = None
         if self.version.startswith("0.3"):
             # 0.3 agents may not replay a paused or finished task at all: read it first.
-            task = await self.a2a.get_task(self.url, self.version, task_id)
+            task = await self._read(task_id)
             yield v1.StreamResponse(task=task)
             if task.status.state not in _RUNNING:
                 return
         try:
-            async with contextlib.aclosing(self.a2a.subscribe(self.url, self.version, task_id)) as events:
+            assertion = await self._assertion()
+            upstream = self.a2a.subscribe(self.url, self.version, task_id, assertion=assertion)
+            async with contextlib.aclosing(upstream) as events:
                 first = True
                 async for event in events:
                     if first and event.task is None:
                         # Not a snapshot: read the task now that the subscription is open.
-                        task = await self.a2a.get_task(self.url, self.version, task_id)
+                        task = await self._read(task_id)
                         yield v1.StreamResponse(task=task)
                         if _held_by(task, event):
                             first = False
@@ -208,13 +260,13 @@ class RelayRun:
             return
         except (InvalidAgentResponse, UnsupportedOperation):
             pass  # the agent does not offer resubscription, or the task is over: read and poll it
-        task = await self.a2a.get_task(self.url, self.version, task_id)
+        task = await self._read(task_id)
         yield v1.StreamResponse(task=task)
         delay = POLL_START_SECONDS
         while task.status.state in _RUNNING:
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX_SECONDS)
-            task = await self.a2a.get_task(self.url, self.version, task_id)
+            task = await self._read(task_id)
             yield v1.StreamResponse(task=task)
 
     def _learn(self, task_id: str, context_id: str | None) -> None:
@@ -251,6 +303,12 @@ class RelayRun:
         else:
             return []
         return mapped
+
+
+class _Unsigned(Unavailable):
+    """The gateway could not sign a caller assertion (its key store failed): nothing was sent."""
+
+    default_message = "The gateway could not sign its call to the agent; try again"
 
 
 def _accepted(event: AgentEvent) -> bool:

@@ -19,8 +19,9 @@ from a2a_gateway.routing import ranking
 from a2a_gateway.routing.calls import LOST, RoutedCall
 from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY
 from a2a_gateway.routing.models import Upstream
-from a2a_gateway.routing.ports import CallLog, UpstreamClient
+from a2a_gateway.routing.ports import AssertionIssuer, CallLog, UpstreamClient
 from a2a_gateway.routing.relay import RelayRun
+from a2a_gateway.tasks.replay import caller_of_owner
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
@@ -31,19 +32,24 @@ MAX_CACHED_LOOKUPS = 10_000
 
 
 class Router:
-    """Builds relay skills for registered agents and keeps their call records and health evidence."""
+    """Builds relay skills for registered agents and keeps their call records and health evidence.
+
+    ``assertions`` signs the caller assertion that every upstream request of a relay carries.
+    """
 
     def __init__(
         self,
         registry: RegistryService,
         upstream: UpstreamClient,
         calls: CallLog,
+        assertions: AssertionIssuer,
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
         self._upstream = upstream
         self._calls = calls
+        self._assertions = assertions
         self._monotonic = monotonic
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
@@ -131,16 +137,19 @@ class Router:
                 skill_id=str(skill_id)[:100] if skill_id else None,
                 started_at=utc_now(),
             )
-            return RelayRun(self._upstream, call, self).run(ctx)
+            return RelayRun(self._upstream, call, self, self._assertions).run(ctx)
 
         return self._skill(agent_id, relay, subscription)
 
     async def resume_skill(self, call: RoutedCall) -> Skill:
-        """A skill that re-attaches a restarted gateway's task to its upstream task."""
+        """A skill that re-attaches a restarted gateway's task to its upstream task; its calls are made for
+        the requester its record names (the key the task came with is not stored)."""
         upstream = await self.lookup(call.agent_id)
+        caller = caller_of_owner(call.requester)
 
         def resume(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-            return RelayRun(self._upstream, call, self).run(ctx, resume=True)
+            run = RelayRun(self._upstream, call, self, self._assertions, caller=caller)
+            return run.run(ctx, resume=True)
 
         return self._skill(call.agent_id, resume, upstream.is_subscription(call.skill_id))
 

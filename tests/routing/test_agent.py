@@ -17,7 +17,14 @@ from a2a_gateway.registry.spec import AgentRegistration
 from a2a_gateway.routing.agent import RoutingAgent
 from a2a_gateway.routing.service import RELAY_SKILL_PREFIX, Router
 from tests.factories import Clock
-from tests.fakes import FakeAgentRepository, FakeCallLog, FakeCardSource, FakeEndpointCheck, FakeUpstream
+from tests.fakes import (
+    FakeAgentRepository,
+    FakeAssertions,
+    FakeCallLog,
+    FakeCardSource,
+    FakeEndpointCheck,
+    FakeUpstream,
+)
 
 OWNER = Principal(id="owner", kind="user", scopes=frozenset({"*"}))
 
@@ -39,7 +46,7 @@ class Gateway:
         self.registry = RegistryService(
             FakeAgentRepository(), FakeEndpointCheck(), FakeCardSource(), clock=Clock()
         )
-        router = Router(self.registry, FakeUpstream(), FakeCallLog())
+        router = Router(self.registry, FakeUpstream(), FakeCallLog(), FakeAssertions())
         own = AgentDefinition(name="Gateway", description="Routes", skills=[echo, discover])
         self.agent = RoutingAgent.around(own, router)
 

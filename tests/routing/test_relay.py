@@ -1,5 +1,6 @@
 """The relay, below the HTTP layer: every upstream event is passed on as it arrives, task snapshots turn
-into what they hold beyond what was relayed, and a resumed relay loses and repeats nothing."""
+into what they hold beyond what was relayed, a resumed relay loses and repeats nothing, and every upstream
+request carries a caller assertion of its own."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 import pytest
 
 from a2a_gateway.agent import AgentEvent, ArtifactChunk, InputRequired, SkillContext, Status
-from a2a_gateway.errors import UnsupportedOperation
+from a2a_gateway.agent.caller import Caller
+from a2a_gateway.errors import Unavailable, UnsupportedOperation
 from a2a_gateway.protocol import v1
 from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.routing.models import Upstream
 from a2a_gateway.routing.relay import RelayRun
+from tests.fakes import FakeAssertions, Issued
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WORKING, COMPLETED = v1.TaskState.WORKING, v1.TaskState.COMPLETED
@@ -70,7 +73,8 @@ Script = list[v1.StreamResponse | Gate]
 
 
 class ScriptedUpstream:
-    """An UpstreamClient whose streams, subscriptions and reads follow a script; it records the calls."""
+    """An UpstreamClient whose streams, subscriptions and reads follow a script; it records the calls and,
+    in the same order, the assertion each one carried."""
 
     def __init__(
         self,
@@ -81,6 +85,11 @@ class ScriptedUpstream:
     ) -> None:
         self._stream, self._subscribe, self._reads, self._answer = stream, subscribe, reads or [], answer
         self.calls: list[str] = []
+        self.assertions: list[str | None] = []
+
+    def _called(self, method: str, assertion: str | None) -> None:
+        self.calls.append(method)
+        self.assertions.append(assertion)
 
     async def _play(self, script: Script) -> AsyncIterator[v1.StreamResponse]:
         for step in script:
@@ -91,32 +100,36 @@ class ScriptedUpstream:
                 yield step
 
     async def stream(
-        self, url: str, version: str, request: v1.SendMessageRequest
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
-        self.calls.append("stream")
+        self._called("stream", assertion)
         async for event in self._play(self._stream or []):
             yield event
 
     async def subscribe(
-        self, url: str, version: str, task_id: str
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
     ) -> AsyncGenerator[v1.StreamResponse, None]:
-        self.calls.append("subscribe")
+        self._called("subscribe", assertion)
         if isinstance(self._subscribe, Exception):
             raise self._subscribe
         async for event in self._play(self._subscribe or []):
             yield event
 
-    async def send(self, url: str, version: str, request: v1.SendMessageRequest) -> v1.StreamResponse:
-        self.calls.append("send")
+    async def send(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> v1.StreamResponse:
+        self._called("send", assertion)
         assert self._answer is not None
         return self._answer
 
-    async def get_task(self, url: str, version: str, task_id: str) -> v1.Task:
-        self.calls.append("get")
+    async def get_task(
+        self, url: str, version: str, task_id: str, *, assertion: str | None = None
+    ) -> v1.Task:
+        self._called("get", assertion)
         return self._reads.pop(0)
 
-    async def cancel(self, url: str, version: str, task_id: str) -> None:
-        self.calls.append("cancel")
+    async def cancel(self, url: str, version: str, task_id: str, *, assertion: str | None = None) -> None:
+        self._called("cancel", assertion)
 
     async def aclose(self) -> None:
         pass
@@ -141,17 +154,35 @@ class Hooks:
         self.settled.append(call)
 
 
-def context(streaming: bool = True) -> SkillContext:
+ALICE = Caller(user="alice", key_kind="session")
+
+
+def context(streaming: bool = True, caller: Caller = ALICE) -> SkillContext:
     message = v1.Message(
         message_id="m1", role=v1.Role.USER, parts=[text("go")], task_id="gw-1", context_id="gw-c"
     )
-    return SkillContext(task_id="gw-1", context_id="gw-c", message=message, metadata={}, streaming=streaming)
+    return SkillContext(
+        task_id="gw-1",
+        context_id="gw-c",
+        message=message,
+        metadata={},
+        streaming=streaming,
+        owner="alice",
+        caller=caller,
+    )
 
 
-def run_of(upstream: ScriptedUpstream, hooks: Hooks, *, upstream_task: str | None = None) -> RelayRun:
-    call = RoutedCall(task_id="gw-1", requester="u", agent_id="a", skill_id=None, started_at=T0)
+def run_of(
+    upstream: ScriptedUpstream,
+    hooks: Hooks,
+    *,
+    upstream_task: str | None = None,
+    assertions: FakeAssertions | None = None,
+    caller: Caller | None = None,
+) -> RelayRun:
+    call = RoutedCall(task_id="gw-1", requester="alice", agent_id="a", skill_id="sk", started_at=T0)
     call.upstream_task_id = upstream_task
-    return RelayRun(upstream, call, hooks)
+    return RelayRun(upstream, call, hooks, assertions or FakeAssertions(), caller=caller)
 
 
 async def collect(gen: AsyncGenerator[AgentEvent, v1.Message | None]) -> list[AgentEvent]:
@@ -301,7 +332,7 @@ async def test_a_second_cancel_during_the_upstream_cancel_still_closes_the_recor
             super().__init__(stream=[snapshot(WORKING), Gate()])
             self.cancelling = asyncio.Event()
 
-        async def cancel(self, url: str, version: str, task_id: str) -> None:
+        async def cancel(self, url: str, version: str, task_id: str, *, assertion: str | None = None) -> None:
             self.cancelling.set()
             await asyncio.Event().wait()  # the agent never answers the cancel
 
@@ -327,3 +358,82 @@ async def test_the_call_is_recorded_as_the_relay_starts_before_the_agent_answers
     gate.opened.set()
     await first
     await gen.aclose()
+
+
+# --- caller assertions ---------------------------------------------------------------------------------
+
+
+def issued_for(assertions: FakeAssertions, upstream: ScriptedUpstream) -> list[Issued]:
+    """What each upstream request's assertion was issued for; every request had its own."""
+    tokens = upstream.assertions
+    assert None not in tokens and len(set(tokens)) == len(tokens)
+    return [assertions.of(token) for token in tokens]
+
+
+async def test_every_request_of_a_resumed_relay_carries_its_own_assertion_for_the_task() -> None:
+    # A 0.3 agent: read, subscribe, and read again once the subscription is open.
+    upstream = ScriptedUpstream(
+        reads=[task(WORKING, {"a": ["1"]}), task(WORKING, {"a": ["1"]})],
+        subscribe=[chunk("a", "2", append=True), status(COMPLETED)],
+    )
+    assertions = FakeAssertions()
+    after_restart = Caller(user="alice")
+    run = run_of(upstream, Hooks("0.3"), upstream_task="up-1", assertions=assertions, caller=after_restart)
+    await collect(run.run(context(caller=ALICE), resume=True))
+    assert upstream.calls == ["get", "subscribe", "get"]
+    # The run's own caller (from the call record) wins over the context's.
+    assert issued_for(assertions, upstream) == [Issued("a", after_restart, "gw-1", "sk", None)] * 3
+
+
+async def test_a_polled_agent_gets_a_fresh_assertion_with_every_read() -> None:
+    upstream = ScriptedUpstream(
+        subscribe=UnsupportedOperation("no"), reads=[task(COMPLETED, {"a": ["done"]})]
+    )
+    assertions = FakeAssertions()
+    await collect(run_of(upstream, Hooks(), upstream_task="up-1", assertions=assertions).run(context(), True))
+    assert upstream.calls == ["subscribe", "get"]
+    assert issued_for(assertions, upstream) == [Issued("a", ALICE, "gw-1", "sk", None)] * 2
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_a_send_and_the_cancel_of_an_abandoned_relay_carry_the_tasks_caller(streaming: bool) -> None:
+    gate = Gate()
+    paused = v1.StreamResponse(task=task(v1.TaskState.INPUT_REQUIRED))
+    upstream = ScriptedUpstream(stream=[snapshot(WORKING), gate], answer=paused)
+    assertions = FakeAssertions()
+    bob = Caller(user="bob", key_kind="user", key_id="k1")
+    gen = run_of(upstream, Hooks(), assertions=assertions).run(context(streaming, caller=bob))
+    await gen.__anext__()
+    await gen.aclose()
+    assert upstream.calls == ["stream" if streaming else "send", "cancel"]
+    assert issued_for(assertions, upstream) == [Issued("a", bob, "gw-1", "sk", None)] * 2
+
+
+async def test_the_caller_price_travels_in_the_assertion() -> None:
+    upstream = ScriptedUpstream(answer=snapshot(COMPLETED))
+    assertions = FakeAssertions()
+    priced = Caller(user="alice", key_kind="session", price=25)
+    await collect(run_of(upstream, Hooks(), assertions=assertions).run(context(False, caller=priced)))
+    assert [i.price for i in issued_for(assertions, upstream)] == [25]
+
+
+async def test_a_call_the_gateway_cannot_sign_is_not_sent_and_says_so() -> None:
+    upstream = ScriptedUpstream(answer=snapshot(COMPLETED))
+    assertions = FakeAssertions()
+    assertions.failure = RuntimeError("key store down")
+    hooks = Hooks()
+    with pytest.raises(Unavailable, match="could not sign"):
+        await collect(run_of(upstream, hooks, assertions=assertions).run(context(streaming=False)))
+    assert upstream.calls == []
+    # The gateway's own failure: recorded as such, and no evidence against the agent's health.
+    assert hooks.records[-1] == "unsigned" and not hooks.settled[-1].failed
+
+
+async def test_an_abandoned_relay_still_cancels_upstream_when_it_cannot_sign() -> None:
+    upstream = ScriptedUpstream(stream=[snapshot(WORKING), Gate()])
+    assertions = FakeAssertions()
+    gen = run_of(upstream, Hooks(), assertions=assertions).run(context())
+    await gen.__anext__()
+    assertions.failure = RuntimeError("key store down")
+    await gen.aclose()
+    assert upstream.calls == ["stream", "cancel"] and upstream.assertions[1] is None

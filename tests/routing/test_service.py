@@ -22,7 +22,14 @@ from a2a_gateway.routing.models import Upstream
 from a2a_gateway.routing.service import LOOKUP_TTL_SECONDS, RELAY_SKILL_PREFIX, Router
 from a2a_gateway.tasks.service import TaskService
 from tests.factories import Clock
-from tests.fakes import FakeAgentRepository, FakeCallLog, FakeCardSource, FakeEndpointCheck, FakeUpstream
+from tests.fakes import (
+    FakeAgentRepository,
+    FakeAssertions,
+    FakeCallLog,
+    FakeCardSource,
+    FakeEndpointCheck,
+    FakeUpstream,
+)
 
 OWNER = Principal(id="owner", kind="user", scopes=frozenset({"*"}))
 
@@ -51,7 +58,9 @@ class World:
 
     def __post_init__(self) -> None:
         self.registry = RegistryService(self.repo, FakeEndpointCheck(), FakeCardSource(), clock=self.clock)
-        self.router = Router(self.registry, self.upstream, self.calls, monotonic=self.monotonic)
+        self.router = Router(
+            self.registry, self.upstream, self.calls, FakeAssertions(), monotonic=self.monotonic
+        )
 
     async def agent(
         self,
@@ -258,7 +267,9 @@ async def test_recover_adopts_calls_with_an_upstream_task_and_marks_the_others_l
     for n, call in enumerate(records.values()):
         call.started_at = start + timedelta(seconds=n)
     world.calls = FakeCallLog(records.values())
-    world.router = Router(world.registry, world.upstream, world.calls, monotonic=world.monotonic)
+    world.router = Router(
+        world.registry, world.upstream, world.calls, FakeAssertions(), monotonic=world.monotonic
+    )
     tasks = Tasks({"resumed": True, "task-over": False, "adopt-crashed": RuntimeError("boom")})
 
     with caplog.at_level(logging.ERROR, logger="a2a_gateway.routing.service"):

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
             "auth:login": "30/minute",
             "auth:login:account": "10/minute",
             "auth:register": "20/hour",
+            "auth:introspect": "300/minute",
         },
         description='Budgets per caller, e.g. {"tasks:create": "30/minute"}; an empty object turns them off.',
     )

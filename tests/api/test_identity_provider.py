@@ -148,3 +148,21 @@ async def test_a_gateway_given_another_pepper_refuses_to_start_and_says_why(tmp_
     with pytest.raises(RuntimeError, match="the key pepper changed"):
         async with LifespanManager(create_gateway_app(other)):
             pass
+
+
+async def test_introspection_has_a_budget_per_agent(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limits={"auth:introspect": "2/minute"})
+    async with (
+        LifespanManager(create_gateway_app(settings)) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
+        ) as client,
+    ):
+        owner = await user(client, "budget@example.com")
+        first, second = await register(client, owner, name="One"), await register(client, owner, name="Two")
+        one, two = await agent_key(client, owner, first["id"]), await agent_key(client, owner, second["id"])
+        for _ in range(2):
+            assert (await introspect(client, one, "junk")).status_code == 200
+        over = await introspect(client, one, "junk")
+        assert over.status_code == 429 and "Retry-After" in over.headers
+        assert (await introspect(client, two, "junk")).status_code == 200  # another agent's own budget

@@ -27,6 +27,7 @@ from a2a_gateway.errors import InvalidParams
 LOGIN_BUDGET = "auth:login"
 LOGIN_ACCOUNT_BUDGET = "auth:login:account"
 REGISTER_BUDGET = "auth:register"
+INTROSPECT_BUDGET = "auth:introspect"  # per agent: a flood of made-up keys costs the gateway lookups
 
 
 class Credentials(RestBody):
@@ -134,6 +135,8 @@ class AuthApi:
     async def introspect(self, request: Request) -> Response:
         """POST /api/v1/auth/introspect: whom a credential stands for; registered agents (nxk_) only."""
         principal = await self._authn.resolve(request, required=True)
+        if principal.agent_id is not None:
+            await self._authn.limiter.spend(INTROSPECT_BUDGET, "agent:" + principal.agent_id)
         body = await parse(request, IntrospectionBody)
         return data(introspection_view(await self._auth.introspect(principal, body.token)))
 

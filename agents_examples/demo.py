@@ -87,8 +87,10 @@ async def owner_key(settings: Settings) -> str:
         with contextlib.suppress(Conflict):  # a previous demo run created it
             await auth.register(DEMO_EMAIL, password)
         session = await auth.login(DEMO_EMAIL, password)
-        owner = auth.authenticate_access_token(session.access_token)
-        issued = await auth.create_key(owner, "demo echo agent", ["agents:read", "agents:write"], 1)
+        owner = await auth.authenticate_access_token(session.access_token)
+        # keys:write lets the agent mint its own nxk_ key, which it then heartbeats and introspects with.
+        scopes = ["agents:read", "agents:write", "keys:write"]
+        issued = await auth.create_key(owner, "demo echo agent", scopes, 1)
         return issued.plaintext
     finally:
         await engine.dispose()

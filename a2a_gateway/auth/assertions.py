@@ -21,6 +21,8 @@ from a2a_gateway.protocol.base import utc_now
 
 INVALID_ASSERTION: Final = "Invalid, expired or replayed caller assertion"
 ANONYMOUS_SUBJECT: Final = "anonymous"
+# A known user whose credential is not known any more (a task resumed after a restart).
+UNKNOWN_KIND: Final = "unknown"
 _REQUIRED: Final = ["sub", "iat", "jti", "key_kind"]
 _MAX_CLAIM_CHARS: Final = 256
 
@@ -69,7 +71,7 @@ class CallerAssertions:
             "nbf": now,
             "exp": now + self.ttl_seconds,
             "jti": secrets.token_urlsafe(16),
-            "key_kind": caller.key_kind or ANONYMOUS_SUBJECT,
+            "key_kind": caller.key_kind or (UNKNOWN_KIND if caller.user else ANONYMOUS_SUBJECT),
             "key_id": caller.key_id,
             "task": task,
             "skill": skill,

@@ -251,3 +251,16 @@ async def test_health_probes_carry_an_assertion_for_no_caller_and_no_task(tmp_pa
         said = await net.verified(token)
         assert said["sub"] == "anonymous" and said["key_kind"] == "anonymous"
         assert said["task"] is None and said["skill"] is None
+
+
+async def test_a_task_created_over_rest_is_asserted_for_the_session(net: Net) -> None:
+    body = {"assignedAgentId": net.agent_id, "title": "Ask", "description": "hello"}
+    created = await net.gw.post("/api/v1/tasks", json=body)
+    assert created.status_code == 202, created.text
+    task_id = created.json()["data"]["id"]
+    for _ in range(200):  # the task is handed back at once; the relay's first call follows
+        if net.agent.received:
+            break
+        await asyncio.sleep(0.01)
+    (said,) = [await net.verified(token) for token in net.assertions()]
+    assert said["sub"] == net.user_id and said["key_kind"] == "session" and said["task"] == task_id

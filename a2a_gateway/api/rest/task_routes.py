@@ -17,6 +17,7 @@ from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
 from a2a_gateway.api.rest.browser_session import dashboard_principal
 from a2a_gateway.api.rest.views import STATUS_NAMES, parts_view, routing_view, task_view
 from a2a_gateway.api.task_reads import list_readable, read_task
+from a2a_gateway.auth.assertions import caller_of
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
@@ -127,7 +128,7 @@ class TaskApi:
             configuration=v1.SendMessageConfiguration(return_immediately=True),
             metadata={AGENT_KEY: agent_id},
         )
-        result = await self._service.send(principal.id, request, streaming=False)
+        result = await self._service.send(principal.id, request, streaming=False, caller=caller_of(principal))
         assert result.task is not None
         task = result.task
         if limit_s is not None:
@@ -191,7 +192,7 @@ class TaskApi:
         body = await parse(request, ReplyBody)
         message = _message(_replyparts_view(body), request.path_params["task_id"])
         result = await self._service.send(
-            principal.id, v1.SendMessageRequest(message=message), streaming=False
+            principal.id, v1.SendMessageRequest(message=message), streaming=False, caller=caller_of(principal)
         )
         assert result.task is not None
         return data(task_view(result.task))

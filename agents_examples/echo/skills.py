@@ -1,4 +1,4 @@
-"""Three skills that exercise the protocol: a one-shot artifact, a chunked stream, and a question."""
+"""Skills that exercise the protocol: an artifact, a chunked stream, a question, and who is calling."""
 
 from __future__ import annotations
 
@@ -62,9 +62,31 @@ async def ask(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None
     yield ArtifactChunk.of_text(f"Hello, {name or 'stranger'}!", name="greeting")
 
 
+@skill(
+    "whoami",
+    "Who am I",
+    "Says who the call is made for, as the agent sees it: the gateway user, whether the gateway vouched "
+    "for it, and the gateway task.",
+    tags=["identity", "test"],
+)
+async def whoami(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
+    """The caller the kit verified (ctx.caller): what a skill scopes per-user answers by."""
+    caller = ctx.caller
+    yield ArtifactChunk.of_data(
+        {
+            "user": caller.user,
+            "viaGateway": caller.via_gateway,
+            "gatewayTask": caller.task,
+            "skill": caller.skill,
+            "keyKind": caller.key_kind,
+        },
+        name="caller",
+    )
+
+
 ECHO_AGENT = AgentDefinition(
     name="Echo Agent",
-    description="Example agent: echoes text, streams a countdown, and asks for input.",
-    skills=[echo, countdown, ask],
+    description="Example agent: echoes text, streams a countdown, asks for input, and says who is calling.",
+    skills=[echo, countdown, ask, whoami],
     version="1.0.0",
 )

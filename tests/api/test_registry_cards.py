@@ -70,7 +70,7 @@ async def test_import_a_1_0_card(gateway: httpx.AsyncClient) -> None:
     agent: dict[str, Any] = response.json()["data"]
     assert agent["name"] == "Echo Agent" and agent["endpoint"] == "http://echo.test/a2a"
     assert agent["protocolVersion"] == "1.0" and agent["tags"] == ["demo"] and agent["pricePerTask"] == 3
-    assert [s["id"] for s in agent["skills"]] == ["echo", "countdown", "ask"]
+    assert [s["id"] for s in agent["skills"]] == ["echo", "countdown", "ask", "whoami"]
     found = (await gateway.get("/api/v1/discover", params={"skillTags": "stream"})).json()["data"]
     assert [a["id"] for a in found] == [agent["id"]]
 

@@ -178,7 +178,7 @@ async def test_proxy_card_points_at_the_gateway(net: dict[str, Any]) -> None:
     assert card["name"] == "Echo Agent" and "etag" in response.headers
     assert {i["url"] for i in card["supportedInterfaces"]} == {f"http://testserver/a2a/agents/{net['v1']}"}
     assert {i["protocolVersion"] for i in card["supportedInterfaces"]} == {"1.0", "0.3"}
-    assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask"]
+    assert [s["id"] for s in card["skills"]] == ["echo", "countdown", "ask", "whoami"]
     legacy = (
         await net["gw"].get(f"/a2a/agents/{net['v1']}/.well-known/agent-card.json?A2A-Version=0.3")
     ).json()

@@ -89,4 +89,4 @@ async def test_agent_registers_itself_and_keeps_one_entry(tmp_path: Path) -> Non
             await asyncio.sleep(0.2)
             agents = await listed()
             assert len(agents) == 1 and agents[0]["id"] == first_id
-            assert [s["id"] for s in agents[0]["skills"]] == ["echo", "countdown", "ask"]
+            assert [s["id"] for s in agents[0]["skills"]] == ["echo", "countdown", "ask", "whoami"]

@@ -124,10 +124,10 @@ async def test_timeout_fails_a_waiting_task(net: dict[str, Any], monkeypatch: An
     service = net["app"].state.service
     send = service.send
 
-    async def send_to_ask(owner: str, request: Any, *, streaming: bool) -> Any:
+    async def send_to_ask(owner: str, request: Any, *, streaming: bool, caller: Any = None) -> Any:
         # Route this REST task to the upstream "ask" skill, so it waits for input until the timeout.
         request.metadata = {**(request.metadata or {}), "skillId": "ask"}
-        return await send(owner, request, streaming=streaming)
+        return await send(owner, request, streaming=streaming, caller=caller)
 
     monkeypatch.setattr(service, "send", send_to_ask)
     created = await gw.post(

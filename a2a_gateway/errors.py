@@ -212,3 +212,15 @@ class RateLimited(GatewayError):
         self.retry_after = retry_after
         self.limit = limit
         self.remaining = remaining
+
+
+class InsufficientCredits(GatewayError):
+    """The caller's wallet cannot cover a call's price: nothing was held and nothing was called."""
+
+    reason = "INSUFFICIENT_CREDITS"
+    default_message = "Not enough credits for this call"
+
+    def __init__(self, message: str | None = None, *, price: int, available: int) -> None:
+        super().__init__(message, metadata={"price": str(price), "available": str(available)})
+        self.price = price
+        self.available = available

@@ -60,6 +60,7 @@ TABLE: dict[type[e.GatewayError], Mapping] = {
     e.AccountLocked: Mapping(-32063, 423, GATEWAY_DOMAIN),
     e.NotFound: Mapping(-32064, 404, GATEWAY_DOMAIN),
     e.Conflict: Mapping(-32065, 409, GATEWAY_DOMAIN),
+    e.InsufficientCredits: Mapping(-32070, 402, GATEWAY_DOMAIN),
 }
 # Errors about the caller's credentials or budget keep their HTTP status on the JSON-RPC endpoint too.
 TRANSPORT_STATUS = (e.Unauthenticated, e.Forbidden, e.RateLimited, e.PayloadTooLarge)

@@ -1,0 +1,1 @@
+"""Credits: the ledger, packages for sale and Stripe payments."""

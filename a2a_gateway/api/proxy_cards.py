@@ -16,6 +16,24 @@ from a2a_gateway.protocol.card import build_card, render
 from a2a_gateway.registry.models import Agent
 
 PROXY_PATH = "/a2a/agents/{agent_id}"
+# What a call costs through the gateway, declared as an A2A extension so a client sees it before calling
+# (docs/api.md). Optional: a client that does not know it calls as usual and is charged the same.
+PRICING_EXTENSION_URI = "urn:a2a-gateway:extension:pricing:v1"
+
+
+def pricing_extension(agent: Agent) -> v1.AgentExtension:
+    """The agent's prices (credits per call, per skill) and trust score as the gateway holds them."""
+    return v1.AgentExtension(
+        uri=PRICING_EXTENSION_URI,
+        description="Credits one call costs through the gateway, per skill, and the agent's trust score",
+        required=False,
+        params={
+            "currency": "credits",
+            "pricePerTask": agent.price_per_task,
+            "skills": {s.id: agent.price_of(s.id) for s in agent.skills},
+            "trustScore": agent.trust_score,
+        },
+    )
 
 
 class AgentLookup(Protocol):
@@ -41,7 +59,7 @@ class ProxyCards:
     ) -> None:
         self._registry = registry
         self._base = public_url.rstrip("/")
-        self._capabilities = v1.AgentCapabilities(streaming=True, push_notifications=push)
+        self._push = push
         self._anonymous = anonymous_allowed
         self._cache_control = f"public, max-age={max_age}"
         self._first_served = FirstServed(clock)
@@ -58,7 +76,10 @@ class ProxyCards:
             "defaultOutputModes": ["text/plain", "application/json"],
         }
         url = self._base + PROXY_PATH.format(agent_id=agent.id)
-        return build_card(template, url, skills, self._capabilities, anonymous_allowed=self._anonymous)
+        capabilities = v1.AgentCapabilities(
+            streaming=True, push_notifications=self._push, extensions=[pricing_extension(agent)]
+        )
+        return build_card(template, url, skills, capabilities, anonymous_allowed=self._anonymous)
 
     async def serve(self, request: Request) -> Response:
         """The card in the form asked for (both versions' fields when none is named), with validators."""

@@ -19,6 +19,7 @@ class SkillSpec:
     tags: list[str] = field(default_factory=list)
     input_schema: dict[str, Any] = field(default_factory=dict)
     output_schema: dict[str, Any] = field(default_factory=dict)
+    price: int | None = None  # credits per call; None: the agent's price_per_task
 
 
 @dataclass(slots=True)
@@ -47,6 +48,13 @@ class Agent:
     latency_ms: float | None = None  # smoothed time to its first answer on routed calls and probes
     probed_at: datetime | None = None
     probe_ok: bool | None = None
+
+    def price_of(self, skill_id: str | None) -> int:
+        """Credits one call of ``skill_id`` costs: the skill's own price, else the agent's per-task price."""
+        for skill in self.skills:
+            if skill.id == skill_id and skill.price is not None:
+                return skill.price
+        return self.price_per_task
 
     def all_tags(self) -> set[str]:
         """Agent tags and skill tags together: what skillTags discovery matches."""

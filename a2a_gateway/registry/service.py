@@ -36,6 +36,7 @@ def _skills(bodies: list[SkillBody]) -> list[SkillSpec]:
             tags=list(b.tags),
             input_schema=b.input_schema,
             output_schema=b.output_schema,
+            price=b.price,
         )
         for b in bodies
     ]

@@ -25,6 +25,8 @@ class SkillBody(_Body):
     tags: list[str] = Field(default_factory=list, max_length=20)
     input_schema: dict[str, Any] = Field(default_factory=dict)
     output_schema: dict[str, Any] = Field(default_factory=dict)
+    # Credits per call of this skill; None means the agent's pricePerTask.
+    price: int | None = Field(default=None, ge=0, le=1_000_000_000, strict=True)
 
 
 def _check_endpoint(value: str) -> str:

@@ -25,6 +25,7 @@ def _row(agent: Agent) -> dict[str, Any]:
             "tags": s.tags,
             "inputSchema": s.input_schema,
             "outputSchema": s.output_schema,
+            **({"price": s.price} if s.price is not None else {}),
         }
         for s in agent.skills
     ]
@@ -61,6 +62,7 @@ def _agent(r: Row[Any]) -> Agent:
             tags=s.get("tags", []),
             input_schema=s.get("inputSchema", {}),
             output_schema=s.get("outputSchema", {}),
+            price=s.get("price"),
         )
         for s in orjson.loads(r.skills)
     ]

@@ -88,7 +88,8 @@ def agent_view(agent: Agent, registry: RegistryService) -> dict[str, Any]:
         "endpoint": agent.endpoint,
         "skills": [
             {"id": s.id, "name": s.name, "description": s.description, "tags": s.tags,
-             "inputSchema": s.input_schema, "outputSchema": s.output_schema}
+             "inputSchema": s.input_schema, "outputSchema": s.output_schema,
+             "price": agent.price_of(s.id)}
             for s in agent.skills
         ],
         "tags": agent.tags,

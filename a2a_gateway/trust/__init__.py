@@ -1,0 +1,1 @@
+"""Agent trust: a score from observed task outcomes and requesters' ratings that one account cannot game."""

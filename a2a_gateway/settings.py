@@ -95,6 +95,29 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
 
+    platform_fee_bps: int = Field(
+        default=500, ge=0, le=10_000, description="The platform's share of a captured price, in basis points."
+    )
+    paused_hold_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A priced task waiting for input longer than this is canceled and its hold released.",
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe API secret key (sk_...); checkout is off without it."
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
+    )
+    stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe's API base URL.")
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one Stripe API call.")
+    checkout_success_url: str | None = Field(
+        default=None, description="Where Stripe sends a buyer after paying; default public_url + /billing."
+    )
+    checkout_cancel_url: str | None = Field(
+        default=None, description="Where Stripe sends a buyer who cancels; default public_url + /billing."
+    )
+
     rate_limits: dict[str, str] = Field(
         default_factory=lambda: {
             "tasks:create": "30/minute",

@@ -1,0 +1,62 @@
+"""The ledger store the billing service talks through; storage/ledger_repository.py fills it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from a2a_gateway.billing.history import Entry, UsageDay
+from a2a_gateway.billing.models import Balance, Hold, HoldRequest, Settlement, Transfer, TransferKind
+from a2a_gateway.billing.reconcile import LedgerSnapshot
+
+
+class Ledger(Protocol):
+    """Accounts, immutable transfers and holds; every method is one atomic transaction."""
+
+    async def hold(self, request: HoldRequest) -> Hold:
+        """Reserve the price from the payer's promo credits, then wallet (funding.fund), atomically with
+        the balance check: InsufficientCredits with nothing written when they fall short. The same
+        request again returns the stored hold (in whatever state it is now); a different one for the
+        same task raises Conflict."""
+        ...
+
+    async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
+        """Capture or release each task's pending hold; the holds settled now, in their new state.
+
+        A task whose hold is not pending (settled already, or never held) is skipped: settling is
+        exactly once whatever races. A task named twice settles by its first settlement."""
+        ...
+
+    async def record(self, transfer: Transfer) -> bool:
+        """Post a purchase or grant once, opening its accounts: True when written now, False for a
+        retry of it; Conflict for a different transfer under its id, checkout session or event."""
+        ...
+
+    async def balance(self, user_id: str) -> Balance:
+        """A user's balance view (zeros for a user the ledger has never seen)."""
+        ...
+
+    async def transactions(
+        self, user_id: str, limit: int, offset: int, kind: TransferKind | None
+    ) -> list[Entry]:
+        """A page of a user's entries, newest first; ``balance_after`` counts every entry, filtered
+        or not."""
+        ...
+
+    async def daily_usage(self, user_id: str, since: datetime) -> list[UsageDay]:
+        """Spent (captured prices, by settlement day) and earned (payouts) per UTC day from ``since``;
+        days without either are left out."""
+        ...
+
+    async def get_hold(self, task_id: str) -> Hold | None:
+        """A task's hold in its current state."""
+        ...
+
+    async def expired_holds(self, now: datetime, limit: int) -> list[Hold]:
+        """Pending holds whose expiry has passed, oldest expiry first (what the sweeper releases)."""
+        ...
+
+    async def snapshot(self) -> LedgerSnapshot:
+        """Every account, transfer and hold, and the held tasks' states, from one consistent read."""
+        ...

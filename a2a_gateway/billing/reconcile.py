@@ -1,0 +1,217 @@
+"""``ledger check``: recompute every account from its transfers and test the invariants I1-I9.
+
+Pure: it reads a consistent snapshot the store takes in one read transaction, and reports findings.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from a2a_gateway.billing import ids
+from a2a_gateway.billing.balances import balance_of
+from a2a_gateway.billing.models import (
+    NO_OVERDRAFT,
+    POSTED_KINDS,
+    Account,
+    AccountKind,
+    Hold,
+    HoldState,
+    Transfer,
+    TransferKind,
+)
+from a2a_gateway.billing.replay import Replay, replay
+from a2a_gateway.billing.report import LedgerReport
+from a2a_gateway.protocol.v1 import TERMINAL_STATES, TaskState
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATES)
+_OUTSIDE = frozenset({AccountKind.PURCHASES_CLEARING, AccountKind.PROMO_GRANTS})
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    """Everything the check reads, taken in one read transaction; transfers in the order written."""
+
+    accounts: list[Account]
+    transfers: list[Transfer]
+    holds: list[Hold]
+    task_states: dict[str, str]  # the stored state of each held task that has a task row
+
+
+def reconcile(snapshot: LedgerSnapshot, now: datetime, orphan_after: timedelta) -> LedgerReport:
+    """Every finding in the snapshot; a pending hold older than ``orphan_after`` needs a task."""
+    pending = sum(h.state is HoldState.PENDING for h in snapshot.holds)
+    report = LedgerReport(len(snapshot.accounts), len(snapshot.transfers), len(snapshot.holds), pending)
+    r = replay(snapshot.transfers)
+    for transfer, why in r.malformed:
+        report.add("I8", transfer.id, why)
+    _counters(report, snapshot.accounts, r)
+    _holds(report, snapshot, r, now, orphan_after)
+    _purchases(report, snapshot.transfers)
+    _conservation(report, snapshot.accounts, snapshot.transfers)
+    _views(report, snapshot.accounts, snapshot.transfers, r)
+    return report
+
+
+def _counters(report: LedgerReport, accounts: list[Account], r: Replay) -> None:
+    known = {a.id for a in accounts}
+    for account in accounts:
+        replayed = tuple(r.counters.get(account.id, (0, 0, 0, 0)))
+        if account.counters != replayed:
+            report.add("I2", account.id, f"counters {account.counters}, transfers say {replayed}")
+        if min(account.counters) < 0:
+            report.add("I3", account.id, f"a counter is negative: {account.counters}")
+        if (
+            account.kind in NO_OVERDRAFT
+            and account.debits_posted + account.debits_pending > account.credits_posted
+        ):
+            report.add("I3", account.id, f"overdrawn: available {account.available}")
+    for missing in sorted(set(r.counters) - known):
+        report.add("I2", missing, "transfers name an account that does not exist")
+    totals = [sum(a.counters[i] for a in accounts) for i in range(4)]
+    if totals[0] != totals[2]:
+        report.add("I1", "pending", f"debits {totals[0]} != credits {totals[2]}")
+    if totals[1] != totals[3]:
+        report.add("I1", "posted", f"debits {totals[1]} != credits {totals[3]}")
+
+
+def _holds(report: LedgerReport, snap: LedgerSnapshot, r: Replay, now: datetime, grace: timedelta) -> None:
+    recorded = {h.task_id for h in snap.holds}
+    for task_id in sorted(set(r.legs_of) - recorded):
+        report.add("I4", task_id, "hold transfers without a hold record")
+    escrow_pending: dict[str, int] = defaultdict(int)
+    for hold in snap.holds:
+        legs = r.legs_of.get(hold.task_id, [])
+        promo = sum(leg.amount for leg in legs if leg.debit_account_id == ids.promo(hold.payer_user_id))
+        purchased = sum(leg.amount for leg in legs if leg.debit_account_id == ids.wallet(hold.payer_user_id))
+        if hold.promo + hold.purchased != hold.price or (promo, purchased) != (hold.promo, hold.purchased):
+            report.add(
+                "I4",
+                hold.task_id,
+                f"price {hold.price} held as promo {hold.promo} + purchased {hold.purchased}, "
+                f"legs {promo} + {purchased}",
+            )
+        fate = r.fate(hold.task_id)
+        if fate != hold.state:
+            report.add("I4", hold.task_id, f"the hold record says {hold.state}, its transfers {fate}")
+        if fate is HoldState.PENDING:
+            escrow_pending[ids.escrow(hold.payer_user_id)] += sum(leg.amount for leg in legs)
+        elif fate is HoldState.CAPTURED:
+            _captured(report, hold, r.captures[hold.task_id])
+        for leg in legs:
+            if len(r.releases.get(leg.id, ())) > 1:
+                report.add("I4", hold.task_id, f"leg {leg.id} released {len(r.releases[leg.id])} times")
+        _task(report, hold, snap.task_states.get(hold.task_id), now, grace)
+    for account in snap.accounts:
+        if account.kind is AccountKind.ESCROW and account.credits_pending != escrow_pending[account.id]:
+            report.add(
+                "I4",
+                account.id,
+                f"holds {account.credits_pending} pending, its holds {escrow_pending[account.id]}",
+            )
+
+
+def _captured(report: LedgerReport, hold: Hold, transfers: list[Transfer]) -> None:
+    payout = [t for t in transfers if t.kind is TransferKind.CAPTURE_PAYOUT]
+    fee = [t for t in transfers if t.kind is TransferKind.CAPTURE_FEE]
+    paid, took = sum(t.amount for t in payout), sum(t.amount for t in fee)
+    if (
+        (paid, took) != (hold.payout, hold.fee)
+        or paid + took != hold.price
+        or len(payout) > 1
+        or len(fee) > 1
+    ):
+        report.add("I5", hold.task_id, f"price {hold.price} captured as payout {paid} + fee {took}")
+    wrong = [
+        t.id
+        for t in transfers
+        if t.debit_account_id != ids.escrow(hold.payer_user_id)
+        or (t in payout and t.credit_account_id != ids.wallet(hold.payee_user_id))
+    ]
+    if wrong:
+        report.add("I5", hold.task_id, f"captured through the wrong accounts: {', '.join(wrong)}")
+
+
+def _task(report: LedgerReport, hold: Hold, state: str | None, now: datetime, grace: timedelta) -> None:
+    if hold.state is HoldState.PENDING:
+        if hold.expires_at is not None and hold.expires_at <= now:
+            report.add("orphan", hold.task_id, f"expired at {hold.expires_at.isoformat()}, still held")
+        elif state in _TERMINAL:
+            report.add("orphan", hold.task_id, f"its task ended ({state}) but the hold is pending")
+        elif state is None and hold.created_at + grace <= now:
+            report.add("orphan", hold.task_id, "held with no task")
+        return
+    if state is None:
+        return
+    if state not in _TERMINAL:
+        report.add("I5", hold.task_id, f"the task is still {state} but its hold is {hold.state}")
+    elif (hold.state is HoldState.CAPTURED) != (state == TaskState.COMPLETED.value):
+        report.add("I5", hold.task_id, f"the task ended {state} but its hold was {hold.state}")
+
+
+def _purchases(report: LedgerReport, transfers: list[Transfer]) -> None:
+    purchases = [t for t in transfers if t.kind is TransferKind.PURCHASE]
+    for name, count in (
+        ("session", Counter(t.checkout_session_id for t in purchases)),
+        ("event", Counter(t.event_id for t in purchases)),
+    ):
+        for key, n in sorted(count.items(), key=lambda kv: str(kv[0])):
+            if n > 1:
+                report.add("I6", f"{name} {key}", f"credited {n} times")
+
+
+def _conservation(report: LedgerReport, accounts: list[Account], transfers: list[Transfer]) -> None:
+    inside = sum(a.balance for a in accounts if a.kind not in _OUTSIDE)
+    brought = 0  # what posted transfers brought in from the outside accounts, less what went back
+    for t in transfers:
+        if t.kind not in POSTED_KINDS:
+            continue
+        try:
+            came_from = ids.kind_of(t.debit_account_id) in _OUTSIDE
+            went_to = ids.kind_of(t.credit_account_id) in _OUTSIDE
+        except ValueError:
+            continue  # reported under I8
+        brought += t.amount * (came_from - went_to)
+    if inside != brought:
+        report.add(
+            "I7", "inside", f"wallets, escrow and revenue hold {inside}, purchases and grants {brought}"
+        )
+
+
+def _views(report: LedgerReport, accounts: list[Account], transfers: list[Transfer], r: Replay) -> None:
+    by_id = {a.id: a for a in accounts}
+    users = sorted({a.owner_id for a in accounts if a.owner_id})
+    sums: dict[tuple[str, str], int] = defaultdict(int)  # (account, what) -> credits
+    for t in transfers:
+        if t.kind is TransferKind.PURCHASE:
+            sums[(t.credit_account_id, "purchased")] += t.amount
+        elif t.kind is TransferKind.CAPTURE_PAYOUT:
+            sums[(t.credit_account_id, "earned")] += t.amount
+        elif t.kind is TransferKind.ADJUSTMENT:
+            sums[(t.credit_account_id, "adjusted_in")] += t.amount
+            sums[(t.debit_account_id, "adjusted_out")] += t.amount
+        elif t.kind is TransferKind.HOLD:
+            fate = r.fate(t.task_id or "")
+            what = "spent" if fate is HoldState.CAPTURED else "held" if fate is HoldState.PENDING else ""
+            sums[(t.debit_account_id, what)] += t.amount
+    for user in users:
+        wallet, promo = ids.wallet(user), ids.promo(user)
+        view = balance_of(
+            user,
+            by_id.get(wallet),
+            by_id.get(promo),
+            purchased=sums[(wallet, "purchased")],
+            adjusted_in=sums[(wallet, "adjusted_in")],
+            adjusted_out=sums[(wallet, "adjusted_out")] + sums[(promo, "adjusted_out")],
+        )
+        replayed = [r.counters.get(a, [0, 0, 0, 0]) for a in (wallet, promo)]
+        expected = {
+            "balance": sum(c[3] - c[1] for c in replayed),
+            "held": sums[(wallet, "held")] + sums[(promo, "held")],
+            "total_earned": sums[(wallet, "earned")],
+            "total_spent": sums[(wallet, "spent")] + sums[(promo, "spent")],
+        }
+        for name, value in expected.items():
+            if getattr(view, name) != value:
+                report.add("I9", user, f"{name} shows {getattr(view, name)}, transfers say {value}")

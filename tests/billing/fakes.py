@@ -1,0 +1,179 @@
+"""An in-memory fake of billing.ports.Ledger, for BillingService tests that open no database.
+
+It keeps the port's rules (promo first, nothing written on a refusal, retries harmless, exactly-once
+settlement) with the same flows as the SQL store, checks the no-overdraft rule a database would
+enforce, and exposes what it holds so a test can look inside or tamper with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from a2a_gateway.billing import flows, ids
+from a2a_gateway.billing.balances import balance_of
+from a2a_gateway.billing.funding import fund
+from a2a_gateway.billing.history import Entry, UsageDay, entries
+from a2a_gateway.billing.models import (
+    NO_OVERDRAFT,
+    Account,
+    Balance,
+    Hold,
+    HoldRequest,
+    HoldState,
+    Outcome,
+    Settlement,
+    Transfer,
+    TransferKind,
+)
+from a2a_gateway.billing.reconcile import LedgerSnapshot
+from a2a_gateway.errors import Conflict
+
+
+class FakeLedger:
+    """Implements billing.ports.Ledger in memory; every call is atomic (it changes all or nothing)."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.transfers: list[Transfer] = []
+        self.holds: dict[str, Hold] = {}
+        self.task_states: dict[str, str] = {}  # what a tasks table would say, for the reconciliation
+
+    def _account(self, account_id: str) -> Account:
+        return self.accounts.get(account_id) or Account(
+            account_id, ids.kind_of(account_id), ids.owner_of(account_id)
+        )
+
+    def _commit(self, deltas: flows.Deltas, transfers: Sequence[Transfer]) -> None:
+        """Apply counter changes and transfers together, or raise and change nothing."""
+        taken = {t.id for t in self.transfers}
+        if any(t.id in taken for t in transfers):
+            raise AssertionError("a transfer id was written twice")
+        changed = {}
+        for account_id, d in deltas.items():
+            a = dataclasses.replace(self._account(account_id))
+            a.debits_pending += d.debits_pending
+            a.debits_posted += d.debits_posted
+            a.credits_pending += d.credits_pending
+            a.credits_posted += d.credits_posted
+            if min(a.counters) < 0 or (a.kind in NO_OVERDRAFT and a.available < 0):
+                raise AssertionError(f"the database would refuse this: {a}")
+            changed[account_id] = a
+        self.accounts.update(changed)
+        self.transfers.extend(transfers)
+
+    async def hold(self, request: HoldRequest) -> Hold:
+        existing = self.holds.get(request.task_id)
+        if existing is not None:
+            if not existing.same_terms(request.hold(0, 0)):
+                raise Conflict("This task already holds a different price")
+            return existing
+        wallet, promo, _escrow = ids.user_accounts(request.payer_user_id)
+        promo_part, purchased = fund(
+            request.price, self._account(promo).available, self._account(wallet).available
+        )
+        new = request.hold(promo_part, purchased)
+        deltas: flows.Deltas = {}
+        legs = flows.pend(deltas, new)
+        self._commit(deltas, legs)
+        self.holds[new.task_id] = new
+        return new
+
+    async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
+        first: dict[str, Outcome] = {}
+        for s in settlements:
+            first.setdefault(s.task_id, s.outcome)
+        settled: list[Hold] = []
+        deltas: flows.Deltas = {}
+        transfers: list[Transfer] = []
+        for task_id in sorted(first):
+            held = self.holds.get(task_id)
+            if held is None or held.state is not HoldState.PENDING:
+                continue
+            capture = first[task_id] is Outcome.CAPTURE
+            state = HoldState.CAPTURED if capture else HoldState.RELEASED
+            done = dataclasses.replace(held, state=state, settled_at=at)
+            transfers.extend((flows.capture if capture else flows.release)(deltas, done, at))
+            settled.append(done)
+        self._commit(deltas, transfers)
+        self.holds.update({h.task_id: h for h in settled})
+        return settled
+
+    async def record(self, transfer: Transfer) -> bool:
+        for t in self.transfers:
+            same_key = t.id == transfer.id or (
+                transfer.kind is TransferKind.PURCHASE
+                and (t.checkout_session_id == transfer.checkout_session_id or t.event_id == transfer.event_id)
+            )
+            if same_key:
+                if t.same_movement(transfer):
+                    return False
+                raise Conflict(f"A different {transfer.kind} was already recorded")
+        deltas: flows.Deltas = {}
+        flows.post(deltas, transfer)
+        self._commit(deltas, [transfer])
+        return True
+
+    async def balance(self, user_id: str) -> Balance:
+        wallet, promo = ids.wallet(user_id), ids.promo(user_id)
+        purchased = sum(
+            t.amount
+            for t in self.transfers
+            if t.kind is TransferKind.PURCHASE and t.credit_account_id == wallet
+        )
+        adjustments = [t for t in self.transfers if t.kind is TransferKind.ADJUSTMENT]
+        return balance_of(
+            user_id,
+            self.accounts.get(wallet),
+            self.accounts.get(promo),
+            purchased=purchased,
+            adjusted_in=sum(t.amount for t in adjustments if t.credit_account_id == wallet),
+            adjusted_out=sum(t.amount for t in adjustments if t.debit_account_id in (wallet, promo)),
+        )
+
+    async def transactions(
+        self, user_id: str, limit: int, offset: int, kind: TransferKind | None
+    ) -> list[Entry]:
+        newest_first = entries(user_id, self.transfers)[::-1]
+        if kind is not None:
+            newest_first = [e for e in newest_first if e.type is kind]
+        return newest_first[offset : offset + limit]
+
+    async def daily_usage(self, user_id: str, since: datetime) -> list[UsageDay]:
+        days: dict[date, list[int]] = {}
+        for h in self.holds.values():
+            if (
+                h.payer_user_id == user_id
+                and h.state is HoldState.CAPTURED
+                and h.settled_at
+                and h.settled_at >= since
+            ):
+                days.setdefault(h.settled_at.astimezone(UTC).date(), [0, 0])[0] += h.price
+        for t in self.transfers:
+            if (
+                t.kind is TransferKind.CAPTURE_PAYOUT
+                and t.credit_account_id == ids.wallet(user_id)
+                and t.created_at >= since
+            ):
+                days.setdefault(t.created_at.astimezone(UTC).date(), [0, 0])[1] += t.amount
+        return [UsageDay(day, spent, earned) for day, (spent, earned) in sorted(days.items())]
+
+    async def get_hold(self, task_id: str) -> Hold | None:
+        return self.holds.get(task_id)
+
+    async def expired_holds(self, now: datetime, limit: int) -> list[Hold]:
+        due = [
+            h
+            for h in self.holds.values()
+            if h.state is HoldState.PENDING and h.expires_at is not None and h.expires_at <= now
+        ]
+        return sorted(due, key=lambda h: (h.expires_at, h.task_id))[:limit]
+
+    async def snapshot(self) -> LedgerSnapshot:
+        return LedgerSnapshot(
+            accounts=[dataclasses.replace(a) for a in sorted(self.accounts.values(), key=lambda a: a.id)],
+            transfers=list(self.transfers),
+            holds=sorted(self.holds.values(), key=lambda h: h.task_id),
+            task_states=dict(self.task_states),
+        )

@@ -318,3 +318,23 @@ class TrustScore:
             "rankKey": self.rank_key,
             "computedAt": self.computed_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RatedTask:
+    """What the service needs to know about a task someone wants to rate (from the task store)."""
+
+    task_id: str
+    agent_id: str
+    requester: str
+    agent_owner: str
+    state: v1.TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class RaterStanding:
+    """What a rater's credibility rests on: purchased credits spent (promotional grants excluded) and
+    when their account was created."""
+
+    paid_spend_credits: int
+    account_created_at: datetime | None

@@ -14,7 +14,7 @@ Per requester u, with ``k`` the credit weight (1 for purchased credits, 0.25 for
   of their weights;
 - quality ``Q = (5·0.5 + Σ v_u q_u) / (5 + Σ v_u)``, one vote per requester: q_u the decayed mean of u's
   ratings mapped to ``(r - 1) / 4``, ``v_u = min(1, Σ decayed weights of u's ratings) · credibility_u``;
-- tenure ``Te = 1 - e^(-D/90)``, D distinct (UTC) days with an eligible success;
+- tenure ``Te = 1 - e^(-D/90)``, D distinct (UTC) days with an eligible success (capped, below);
 - ``trustScore = round(100·(0.40·R + 0.20·Sp + 0.25·Q + 0.15·Te), 2)``; ``rankKey`` is the same blend
   with R replaced by the Wilson lower bound of S successes in S + F trials (conservative for few tasks).
 
@@ -32,7 +32,8 @@ Two places where §3.3 leaves a choice, settled so that its own properties hold:
   which the per-requester cap exists to prevent; the matching keeps D monotone in extra successes.
 
 A slow extra success can lower the score: it is evidence that the agent is slow. Monotonicity in an
-extra success holds for the reliability and tenure evidence, with the speed evidence unchanged.
+extra success holds with the speed evidence unchanged, and for a success no slower than any before it
+while the median is within L.
 
 Rater credibility is ``min(1, paid_spend / 100 credits) · min(1, account_age_days / 7)``. Only credits
 the rater bought and spent count as spend: promotional grants do not. A grant is free to whoever signs up,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
     true,
 )
 
@@ -174,4 +176,117 @@ signing_keys = Table(
     Column("public_jwk", Text, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("retires_us", BigInteger, nullable=True),
+)
+
+# --- the credit ledger (billing): counters per account, immutable transfers, one hold per task ---------
+
+LEDGER_ACCOUNT_KINDS = (
+    "'user_wallet', 'user_promo', 'escrow', 'platform_revenue', 'purchases_clearing', 'promo_grants'"
+)
+LEDGER_NO_OVERDRAFT = "'user_wallet', 'user_promo', 'escrow', 'platform_revenue'"
+LEDGER_TRANSFER_KINDS = (
+    "'purchase', 'grant', 'hold', 'capture_payout', 'capture_fee', 'release', 'adjustment'"
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", String(300), primary_key=True),  # wallet:{user}, promo:{user}, escrow:{user}, or the kind
+    Column("kind", String(32), nullable=False),
+    Column("owner_id", String(255), nullable=True),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    CheckConstraint(f"kind IN ({LEDGER_ACCOUNT_KINDS})", name="ck_ledger_accounts_kind"),
+    CheckConstraint(
+        "debits_pending >= 0 AND debits_posted >= 0 AND credits_pending >= 0 AND credits_posted >= 0",
+        name="ck_ledger_accounts_counters",
+    ),
+    # The database, not only Python, keeps wallets, promo accounts, escrow and revenue from going negative.
+    CheckConstraint(
+        f"kind NOT IN ({LEDGER_NO_OVERDRAFT}) OR debits_posted + debits_pending <= credits_posted",
+        name="ck_ledger_accounts_no_overdraft",
+    ),
+)
+
+ledger_transfers = Table(
+    "ledger_transfers",
+    metadata,
+    # The order transfers were written in (running balances); SQLite wants INTEGER for its rowid alias.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),  # uuid5 of reference: the idempotency key
+    Column("reference", String(400), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("debit_account_id", String(300), ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("credit_account_id", String(300), ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("task_id", String(64), nullable=True),
+    Column("pending_id", String(36), nullable=True),  # the hold leg a release voids
+    Column("checkout_session_id", String(255), nullable=True),
+    Column("event_id", String(255), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="ck_ledger_transfers_amount"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="ck_ledger_transfers_accounts"),
+    CheckConstraint(f"kind IN ({LEDGER_TRANSFER_KINDS})", name="ck_ledger_transfers_kind"),
+    Index("ix_ledger_transfers_debit", "debit_account_id", "created_us", "seq"),
+    Index("ix_ledger_transfers_credit", "credit_account_id", "created_us", "seq"),
+    # One purchase per checkout session and per event. These and the balance totals' indexes are
+    # partial: only purchases and adjustments enter them, so holds and captures pay nothing for them.
+    Index(
+        "uq_ledger_transfers_session",
+        "checkout_session_id",
+        unique=True,
+        sqlite_where=text("checkout_session_id IS NOT NULL"),
+        postgresql_where=text("checkout_session_id IS NOT NULL"),
+    ),
+    Index(
+        "uq_ledger_transfers_event",
+        "event_id",
+        unique=True,
+        sqlite_where=text("event_id IS NOT NULL"),
+        postgresql_where=text("event_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_ledger_transfers_purchases",
+        "credit_account_id",
+        sqlite_where=text("kind = 'purchase'"),
+        postgresql_where=text("kind = 'purchase'"),
+    ),
+    Index(
+        "ix_ledger_transfers_adjustments",
+        "kind",
+        sqlite_where=text("kind = 'adjustment'"),
+        postgresql_where=text("kind = 'adjustment'"),
+    ),
+)
+
+ledger_holds = Table(
+    "ledger_holds",
+    metadata,
+    Column("task_id", String(64), primary_key=True),  # one hold per task
+    Column("payer_user_id", String(255), nullable=False),
+    Column("payee_user_id", String(255), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("fee_bps", Integer, nullable=False),
+    Column("promo", BigInteger, nullable=False),
+    Column("purchased", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # pending -> captured | released, once
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=True),
+    Column("settled_us", BigInteger, nullable=True),
+    CheckConstraint(
+        "price > 0 AND promo >= 0 AND purchased >= 0 AND promo + purchased = price",
+        name="ck_ledger_holds_amounts",
+    ),
+    CheckConstraint("fee_bps >= 0 AND fee_bps <= 10000", name="ck_ledger_holds_fee"),
+    CheckConstraint("state IN ('pending', 'captured', 'released')", name="ck_ledger_holds_state"),
+    Index("ix_ledger_holds_payer", "payer_user_id"),
+    Index(
+        "ix_ledger_holds_expiry",
+        "expires_us",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )

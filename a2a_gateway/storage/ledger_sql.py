@@ -1,0 +1,329 @@
+"""The ledger's writes as plain functions on a sync SQLAlchemy ``Connection`` inside a transaction.
+
+They never begin or commit: the caller's transaction is theirs, so a task's settlement can commit with
+the task's terminal state in the grouped task writer (``settle``), and the ledger store runs them in
+its own transactions (``hold``, ``record``). Statements are compiled once per dialect and sent with
+``exec_driver_sql`` as positional rows, like the task writer's.
+
+Account rows are touched in id order in every transaction, so two transactions never wait on each
+other's rows in opposite orders (no deadlock on PostgreSQL). The database guards every debit too: a
+conditional UPDATE (``available >= amount``, no row updated means no credits) and CHECK constraints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Row
+
+from a2a_gateway.billing import flows, ids
+from a2a_gateway.billing.funding import fund
+from a2a_gateway.billing.models import Hold, HoldRequest, HoldState, Outcome, Settlement, Transfer
+from a2a_gateway.errors import Conflict, InsufficientCredits
+from a2a_gateway.storage.ledger_rows import (
+    account_row,
+    hold_from_row,
+    hold_row,
+    transfer_from_row,
+    transfer_row,
+)
+from a2a_gateway.storage.tables import ledger_accounts, ledger_holds, ledger_transfers
+from a2a_gateway.storage.timestamps import micros
+
+_CHUNK = 500  # task ids per resolving UPDATE (far below any driver's parameter limit)
+A = ledger_accounts.c
+
+
+class LedgerInconsistent(RuntimeError):
+    """An account a movement needs is missing: the transaction is refused rather than lose credits."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    text: str
+    order: tuple[str, ...]
+
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] for name in self.order)
+
+
+def _compile(statement: Any, dialect: Dialect) -> _Sql:
+    compiled = statement.compile(dialect=dialect)
+    assert compiled.positiontup is not None, "the drivers in use take positional parameters"
+    return _Sql(str(compiled), tuple(compiled.positiontup))
+
+
+class LedgerStatements:
+    """The ledger's statements for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        dialect_insert: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        self.multi_rowcount = dialect.supports_sane_multi_rowcount
+        account_values: dict[str, Any] = {c.name: bindparam(c.name) for c in ledger_accounts.c}
+        self.open = _compile(
+            dialect_insert(ledger_accounts).values(account_values).on_conflict_do_nothing(), dialect
+        )
+        self.read = _compile(
+            select(A.id, A.debits_pending, A.debits_posted, A.credits_pending, A.credits_posted)
+            .where(A.id.in_([bindparam("a0"), bindparam("a1"), bindparam("a2")]))
+            .order_by(A.id)
+            # PostgreSQL locks the payer's rows (NO KEY: foreign-key checks of others' transfers need not
+            # wait); SQLite holds its write lock from BEGIN IMMEDIATE.
+            .with_for_update(key_share=True),
+            dialect,
+        )
+        # The guard is in the statement: a debit that would overdraw updates no row.
+        self.debit = _compile(
+            update(ledger_accounts)
+            .where(
+                A.id == bindparam("account"),
+                A.credits_posted - A.debits_posted - A.debits_pending >= bindparam("guard"),
+            )
+            .values(debits_pending=A.debits_pending + bindparam("amount")),
+            dialect,
+        )
+        self.delta = _compile(
+            update(ledger_accounts)
+            .where(A.id == bindparam("account"))
+            .values(
+                debits_pending=A.debits_pending + bindparam("d_dp"),
+                debits_posted=A.debits_posted + bindparam("d_dpo"),
+                credits_pending=A.credits_pending + bindparam("d_cp"),
+                credits_posted=A.credits_posted + bindparam("d_cpo"),
+            ),
+            dialect,
+        )
+        self.lock = (
+            select(A.id)
+            .where(A.id.in_(bindparam("ids", expanding=True)))
+            .order_by(A.id)
+            .with_for_update(key_share=True)
+        )
+        hold_values: dict[str, Any] = {c.name: bindparam(c.name) for c in ledger_holds.c}
+        self.new_hold = _compile(
+            dialect_insert(ledger_holds)
+            .values(hold_values)
+            .on_conflict_do_nothing(index_elements=["task_id"]),
+            dialect,
+        )
+        self.get_hold = _compile(
+            select(ledger_holds).where(ledger_holds.c.task_id == bindparam("task_id")), dialect
+        )
+        transfer_values: dict[str, Any] = {
+            c.name: bindparam(c.name) for c in ledger_transfers.c if c.name != "seq"
+        }
+        self.transfer = _compile(insert(ledger_transfers).values(transfer_values), dialect)
+        # Any unique key (id, checkout session, event) makes a posted transfer a retry, checked after.
+        self.record = _compile(
+            dialect_insert(ledger_transfers).values(transfer_values).on_conflict_do_nothing(), dialect
+        )
+        self.get_transfer = _compile(
+            select(ledger_transfers).where(ledger_transfers.c.id == bindparam("id")), dialect
+        )
+        # Compare and set: only a pending hold resolves, so a second settlement finds nothing to do.
+        resolve = (
+            update(ledger_holds)
+            .where(ledger_holds.c.state == literal_column("'pending'"))
+            .values(state=bindparam("new_state"), settled_us=bindparam("at_us"))
+            .returning(*ledger_holds.c)
+        )
+        # SQLite: one precompiled statement per task (cheap, in process); PostgreSQL: one per chunk of
+        # tasks (a round trip each).
+        self.resolve_one = _compile(resolve.where(ledger_holds.c.task_id == bindparam("task_id")), dialect)
+        self.resolve_many = resolve.where(ledger_holds.c.task_id.in_(bindparam("ids", expanding=True)))
+        self.per_task = dialect.name == "sqlite"
+        self.existing = select(A.id).where(A.id.in_(bindparam("ids", expanding=True)))
+
+
+_STATEMENTS: dict[tuple[str, str, str], LedgerStatements] = {}
+
+
+def statements(dialect: Dialect) -> LedgerStatements:
+    """The compiled statements of a dialect (built on first use)."""
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = LedgerStatements(dialect)
+    return found
+
+
+def hold(conn: Connection, request: HoldRequest) -> Hold:
+    """Hold a task's price (see ports.Ledger.hold); raises with the transaction to be rolled back."""
+    st = statements(conn.dialect)
+    wallet, promo, escrow = ids.user_accounts(request.payer_user_id)
+    found = {
+        r[0]: r
+        for r in conn.exec_driver_sql(st.read.text, st.read.args({"a0": escrow, "a1": promo, "a2": wallet}))
+    }
+    promo_available, wallet_available = _available(found.get(promo)), _available(found.get(wallet))
+    try:
+        promo_part, purchased_part = fund(request.price, promo_available, wallet_available)
+    except InsufficientCredits:
+        existing = _existing_hold(conn, st, request)
+        if existing is not None:  # a retry of a hold made while the credits were there
+            return existing
+        raise
+    new = request.hold(promo_part, purchased_part)
+    if conn.exec_driver_sql(st.new_hold.text, st.new_hold.args(hold_row(new))).rowcount != 1:
+        existing = _existing_hold(conn, st, request)
+        assert existing is not None, "the hold that conflicted is there"
+        return existing
+    if len(found) < 3:  # only for accounts opened before wallets, promo and escrow came in threes
+        open_accounts(conn, [wallet])
+    deltas: flows.Deltas = {}
+    legs = flows.pend(deltas, new)
+    available = promo_available + wallet_available
+    for account in sorted(deltas):  # id order: escrow, promo, wallet
+        delta = deltas[account]
+        if delta.debits_pending:
+            args = {"account": account, "amount": delta.debits_pending, "guard": delta.debits_pending}
+            if conn.exec_driver_sql(st.debit.text, st.debit.args(args)).rowcount != 1:
+                raise InsufficientCredits(price=request.price, available=available)
+        else:
+            apply_deltas(conn, {account: delta})
+    insert_transfers(conn, legs)
+    return new
+
+
+def settle(conn: Connection, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
+    """Capture or release each task's pending hold in the caller's transaction; the holds settled now.
+
+    A task whose hold is not pending (settled already by this or another process, or never held) is
+    skipped, so completion racing cancellation pays once. A task named twice settles by its first entry.
+    Per batch: one resolving UPDATE per outcome, one account update per account touched, one insert of
+    all transfers, whatever the number of tasks.
+    """
+    st = statements(conn.dialect)
+    first: dict[str, Outcome] = {}
+    for s in settlements:
+        first.setdefault(s.task_id, s.outcome)
+    at_us = micros(at)
+    settled: list[Hold] = []
+    for outcome, state in ((Outcome.CAPTURE, HoldState.CAPTURED), (Outcome.RELEASE, HoldState.RELEASED)):
+        task_ids = sorted(task for task, o in first.items() if o is outcome)
+        if st.per_task:
+            for task_id in task_ids:
+                args = st.resolve_one.args({"task_id": task_id, "new_state": state.value, "at_us": at_us})
+                settled.extend(hold_from_row(r) for r in conn.exec_driver_sql(st.resolve_one.text, args))
+            continue
+        for n in range(0, len(task_ids), _CHUNK):
+            params = {"ids": task_ids[n : n + _CHUNK], "new_state": state.value, "at_us": at_us}
+            settled.extend(hold_from_row(r) for r in conn.execute(st.resolve_many, params))
+    if not settled:
+        return []
+    settled.sort(key=lambda h: h.task_id)
+    deltas: flows.Deltas = {}
+    transfers: list[Transfer] = []
+    for h in settled:
+        move = flows.capture if h.state is HoldState.CAPTURED else flows.release
+        transfers.extend(move(deltas, h, at))
+    apply_deltas(conn, deltas, may_open={t.credit_account_id for t in transfers if t.kind in flows.PAYING})
+    insert_transfers(conn, transfers)
+    return settled
+
+
+def record(conn: Connection, transfer: Transfer) -> bool:
+    """Post a purchase or grant once (see ports.Ledger.record)."""
+    st = statements(conn.dialect)
+    open_accounts(conn, sorted({transfer.debit_account_id, transfer.credit_account_id}))
+    if conn.exec_driver_sql(st.record.text, st.record.args(transfer_row(transfer))).rowcount == 1:
+        deltas: flows.Deltas = {}
+        flows.post(deltas, transfer)
+        apply_deltas(conn, deltas)
+        return True
+    row = conn.exec_driver_sql(st.get_transfer.text, st.get_transfer.args({"id": transfer.id})).first()
+    if row is not None and transfer_from_row(row).same_movement(transfer):
+        return False
+    what = "checkout session or event" if row is None else "reference"
+    raise Conflict(f"A different {transfer.kind} was already recorded for this {what}")
+
+
+def open_accounts(conn: Connection, account_ids: Iterable[str]) -> None:
+    """Create the accounts that do not exist yet (all counters zero); existing ones are left alone.
+
+    A user's wallet, promo and escrow accounts are opened together, so a hold finds and locks all three
+    of its payer's rows at once, in id order: opening one later, inside a hold, would lock it out of
+    order (measured: a deadlock on PostgreSQL under concurrent first holds).
+    """
+    st = statements(conn.dialect)
+    wanted: set[str] = set()
+    for account in account_ids:
+        owner = ids.owner_of(account)
+        wanted.update(ids.user_accounts(owner) if owner is not None else (account,))
+    rows = [st.open.args(account_row(a)) for a in sorted(wanted)]
+    if rows:
+        conn.exec_driver_sql(st.open.text, rows)
+
+
+def apply_deltas(conn: Connection, deltas: flows.Deltas, may_open: Collection[str] = ()) -> None:
+    """Add each account's counter changes, in account id order.
+
+    Every account must exist, except those in ``may_open`` (accounts being credited, such as an agent
+    owner's wallet at their first payout), which are opened when missing. Accounts are never deleted,
+    so the common case is one UPDATE per account and nothing else.
+    """
+    if not deltas:
+        return
+    st = statements(conn.dialect)
+    order = sorted(deltas)
+    if st.multi_rowcount:
+        if _update(conn, st, deltas, order) == len(order):
+            return
+        found = set(conn.execute(st.existing, {"ids": order}).scalars())  # rare: who was missing?
+        missing = [a for a in order if a not in found]
+    else:  # asyncpg counts no executemany: lock the rows (in id order), open the missing, update all
+        found = set(conn.execute(st.lock, {"ids": order}).scalars())
+        missing = [a for a in order if a not in found]
+        if not set(missing) - set(may_open):
+            open_accounts(conn, missing)
+            _update(conn, st, deltas, order)
+            return
+    refused = set(missing) - set(may_open)
+    if refused:
+        raise LedgerInconsistent(f"the accounts {sorted(refused)} do not exist")
+    open_accounts(conn, missing)
+    _update(conn, st, deltas, missing)
+
+
+def _update(conn: Connection, st: LedgerStatements, deltas: flows.Deltas, order: Sequence[str]) -> int:
+    rows = [
+        st.delta.args(
+            {
+                "account": a,
+                "d_dp": deltas[a].debits_pending,
+                "d_dpo": deltas[a].debits_posted,
+                "d_cp": deltas[a].credits_pending,
+                "d_cpo": deltas[a].credits_posted,
+            }
+        )
+        for a in order
+    ]
+    return int(conn.exec_driver_sql(st.delta.text, rows).rowcount)
+
+
+def insert_transfers(conn: Connection, transfers: Sequence[Transfer]) -> None:
+    """Write transfers; a transfer id already taken fails the whole transaction."""
+    if transfers:
+        st = statements(conn.dialect)
+        conn.exec_driver_sql(st.transfer.text, [st.transfer.args(transfer_row(t)) for t in transfers])
+
+
+def _available(row: Row[Any] | None) -> int:
+    if row is None:
+        return 0
+    return int(row.credits_posted - row.debits_posted - row.debits_pending)
+
+
+def _existing_hold(conn: Connection, st: LedgerStatements, request: HoldRequest) -> Hold | None:
+    row = conn.exec_driver_sql(st.get_hold.text, st.get_hold.args({"task_id": request.task_id})).first()
+    if row is None:
+        return None
+    existing = hold_from_row(row)
+    if not existing.same_terms(request.hold(0, 0)):
+        raise Conflict("This task already holds a different price")
+    return existing

@@ -290,3 +290,50 @@ ledger_holds = Table(
         postgresql_where=text("state = 'pending'"),
     ),
 )
+
+# --- trust: what the score is computed from (one evidence row and one rating per task), the last score --
+
+TRUST_OUTCOMES = "'success', 'agent_failure', 'neutral'"
+
+trust_evidence = Table(
+    "trust_evidence",
+    metadata,
+    Column("task_id", String(64), primary_key=True),  # a task's end counts once, however often reported
+    Column("agent_id", String(64), nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("agent_owner", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("latency_ms", Float, nullable=True),
+    Column("credit_weight", Float, nullable=False),
+    CheckConstraint(f"outcome IN ({TRUST_OUTCOMES})", name="ck_trust_evidence_outcome"),
+    CheckConstraint("credit_weight > 0 AND credit_weight <= 1", name="ck_trust_evidence_weight"),
+    Index("ix_trust_evidence_agent_at", "agent_id", "at_us"),
+)
+
+trust_ratings = Table(
+    "trust_ratings",
+    metadata,
+    Column("task_id", String(64), primary_key=True),  # one rating per task, even when two race
+    Column("agent_id", String(64), nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("agent_owner", String(255), nullable=False),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("credibility", Float, nullable=False),
+    CheckConstraint("rating >= 1 AND rating <= 5", name="ck_trust_ratings_rating"),
+    CheckConstraint("credibility >= 0 AND credibility <= 1", name="ck_trust_ratings_credibility"),
+    Index("ix_trust_ratings_agent_at", "agent_id", "at_us"),
+)
+
+trust_scores = Table(
+    "trust_scores",
+    metadata,
+    # The newest computed score of an agent; agents.trust_score mirrors trust_score for discovery. The
+    # instant it was computed at keeps a slower, older computation from overwriting a newer one.
+    Column("agent_id", String(64), primary_key=True),
+    Column("trust_score", Float, nullable=False),
+    Column("rank_key", Float, nullable=False),
+    Column("computed_us", BigInteger, nullable=False),
+)

@@ -1,4 +1,4 @@
-"""Command line: serve, db upgrade, users create, keys list/rotate.
+"""Command line: serve, db upgrade, users create, keys list/rotate, credits grant, ledger check.
 
 (The demo lives with the examples: agents_examples.demo.)
 """
@@ -103,6 +103,36 @@ async def _keys(settings: Settings, action: str) -> list[str]:
         await engine.dispose()
 
 
+async def _billing(settings: Settings, args: argparse.Namespace) -> tuple[list[str], bool]:
+    """Run a credits or ledger command: its printed lines, and whether it succeeded."""
+    from a2a_gateway.auth.service import normalize_email
+    from a2a_gateway.billing.service import BillingService
+    from a2a_gateway.storage import engine as db
+    from a2a_gateway.storage.identity_repository import SqlUserRepository
+    from a2a_gateway.storage.ledger_repository import SqlLedger
+
+    engine = db.create_engine(settings.resolved_database_url())
+    ledger = SqlLedger(engine)
+    try:
+        if engine.dialect.name == "sqlite":
+            await db.upgrade(engine)
+        billing = BillingService(ledger, fee_bps=settings.platform_fee_bps)
+        if args.command == "ledger":
+            report = await billing.check()
+            return report.lines(), report.ok
+        users = SqlUserRepository(engine)
+        who = args.user.strip()
+        user = await (users.by_email(normalize_email(who)) if "@" in who else users.by_id(who))
+        if user is None:
+            return [f"error: no user {who[:100]!r}"], False
+        await billing.grant(user.id, args.amount, args.reason)
+        balance = await billing.balance(user.id)
+        return [f"granted {args.amount} promotional credits to {user.id}; balance {balance.balance}"], True
+    finally:
+        await ledger.close()
+        await engine.dispose()
+
+
 async def _upgrade(settings: Settings) -> str | None:
     from a2a_gateway.storage import engine as db
 
@@ -158,7 +188,36 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     keys.add_argument("action", choices=["list", "rotate"], help="list: show the keys; rotate: add a new key")
+    credits = sub.add_parser(
+        "credits", help="credit operations", description="Credit operations.", formatter_class=HelpFormatter
+    )
+    credits_sub = credits.add_subparsers(dest="action", required=True, metavar="ACTION")
+    grant = credits_sub.add_parser(
+        "grant",
+        help="give a user promotional credits",
+        description="Give a user promotional credits: spent like purchased ones, kept apart in the ledger.",
+        formatter_class=HelpFormatter,
+    )
+    grant.add_argument("--user", required=True, help="the user's id or email")
+    grant.add_argument("--amount", required=True, type=_positive, help="whole credits, more than 0")
+    grant.add_argument("--reason", required=True, help="why (kept with the transfer)")
+    ledger = sub.add_parser(
+        "ledger", help="the credit ledger", description="The credit ledger.", formatter_class=HelpFormatter
+    )
+    ledger.add_argument(
+        "action",
+        choices=["check"],
+        help="check: recompute every balance from the transfers and list any violated invariant "
+        "(exits 1 on any finding)",
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 0 < value <= 1_000_000_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 1000000000")
+    return value
 
 
 def _load_settings() -> Settings:
@@ -186,6 +245,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"error: {error.message}", file=sys.stderr)
             raise SystemExit(2) from None
         print(f"created user {user_id} ({args.email.strip().lower()})")
+        return
+    if args.command in ("credits", "ledger"):
+        try:
+            lines, ok = asyncio.run(_billing(settings, args))
+        except GatewayError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+        for line in lines:
+            print(line)
+        if not ok:
+            raise SystemExit(1)
         return
     if args.command == "keys":
         for line in asyncio.run(_keys(settings, args.action)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +18,7 @@ from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest.agent_routes import AgentApi
 from a2a_gateway.api.rest.api_key_routes import ApiKeyApi
 from a2a_gateway.api.rest.auth_routes import AuthApi
-from a2a_gateway.api.rest.mount import rest_mount
+from a2a_gateway.api.rest.mount import RestResource, rest_mount
 from a2a_gateway.api.rest.task_routes import TaskApi
 from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.registry.service import RegistryService
@@ -60,6 +60,7 @@ def gateway_routes(
     calls: CallLog | None = None,
     deadlines: Deadlines | None = None,
     ring: KeyRing | None = None,
+    resources: Sequence[RestResource] = (),
 ) -> list[BaseRoute]:
     """What only the gateway serves: the REST resources (one error boundary), the per-agent proxy and,
     as the network's identity provider, the JWKS."""
@@ -74,6 +75,7 @@ def gateway_routes(
             ApiKeyApi(authn),
             AgentApi(authn, registry),
             TaskApi(authn, service, calls, deadlines),
+            *resources,
         ),
         Route("/a2a/agents/{agent_id}", proxy.handle, methods=["POST"]),
         Route("/a2a/agents/{agent_id}/", proxy.handle, methods=["POST"]),

@@ -10,16 +10,19 @@ from starlette.applications import Starlette
 
 from a2a_gateway.agent import AgentDefinition, Skill
 from a2a_gateway.api.proxy_cards import ProxyCards
+from a2a_gateway.api.rest.billing_routes import BillingApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
 from a2a_gateway.app.runtime import Runtime, assemble
+from a2a_gateway.billing.service import BillingService
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
 from a2a_gateway.outbound.lean_http import LeanHttp, UnaryHttpFactory
 from a2a_gateway.outbound.pooled_http import PooledHttp
 from a2a_gateway.outbound.ssrf import Resolver
+from a2a_gateway.outbound.stripe_client import StripeClient
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
@@ -29,6 +32,7 @@ from a2a_gateway.routing.service import Router
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
+from a2a_gateway.storage.ledger_repository import SqlLedger
 
 
 def build_registry(
@@ -118,10 +122,45 @@ def create_gateway_app(
         settings.open_gateway,
         settings.card_max_age,
     )
+    ledger = SqlLedger(core.engine)
+    runtime.closers.append(ledger.close)
+    billing = BillingService(ledger, fee_bps=settings.platform_fee_bps)
     routes += gateway_routes(
-        rpc, core.authn, registry, proxy_cards, service, calls=calls, deadlines=deadlines, ring=core.ring
+        rpc,
+        core.authn,
+        registry,
+        proxy_cards,
+        service,
+        calls=calls,
+        deadlines=deadlines,
+        ring=core.ring,
+        resources=[billing_api(core, billing)],
     )
     app = assemble(runtime, routes)
     app.state.registry = registry
+    app.state.billing = billing
     app.state.agents = agents  # the agent store, for setting server-owned fields (trust) from outside
     return app
+
+
+def billing_api(core: Core, billing: BillingService) -> BillingApi:
+    """The billing routes; buying credits works once Stripe's keys are set."""
+    settings = core.settings
+    stripe = None
+    if settings.stripe_secret_key is not None:
+        stripe = StripeClient(
+            core.client,
+            settings.stripe_api_base,
+            settings.stripe_secret_key.get_secret_value(),
+            timeout=settings.stripe_timeout_seconds,
+        )
+    back = settings.public_url.rstrip("/") + "/billing"
+    secret = settings.stripe_webhook_secret
+    return BillingApi(
+        core.authn,
+        billing,
+        stripe=stripe,
+        webhook_secret=secret.get_secret_value() if secret is not None else None,
+        success_url=settings.checkout_success_url or back + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=settings.checkout_cancel_url or back,
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,6 +36,8 @@ class Runtime:
     deadlines: Deadlines | None = None
     registrar: GatewayRegistrar | None = None
     prober: HealthProber | None = None
+    # Stores with connections of their own (the ledger's), closed after the task store.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -78,6 +80,8 @@ class Runtime:
             await self.router.release()
         await core.delivery.close()
         await core.repo.close()
+        for close in self.closers:
+            await close()
         await core.client.aclose()
         if core.redis is not None:
             await core.redis.aclose()

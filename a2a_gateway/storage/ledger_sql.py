@@ -271,7 +271,7 @@ def apply_deltas(conn: Connection, deltas: flows.Deltas, may_open: Collection[st
         return
     st = statements(conn.dialect)
     order = sorted(deltas)
-    if st.multi_rowcount:
+    if st.multi_rowcount or len(order) == 1:  # a single statement's count is exact on every driver
         if _update(conn, st, deltas, order) == len(order):
             return
         found = set(conn.execute(st.existing, {"ids": order}).scalars())  # rare: who was missing?

@@ -347,3 +347,44 @@ async def test_reconciliation_finds_tampering_orphans_and_contradictions(env: En
         (f.invariant, f.subject) for f in report.findings
     }
     assert report.lines()[0].endswith("finding(s)")
+
+
+async def test_a_payer_with_a_lone_wallet_gets_its_escrow_opened(env: Env) -> None:
+    async with env.engine.begin() as conn:  # an account made by hand, without its promo and escrow
+        await conn.execute(
+            insert(ledger_accounts).values(
+                id="wallet:zed",
+                kind="user_wallet",
+                owner_id="zed",
+                debits_pending=0,
+                debits_posted=0,
+                credits_pending=0,
+                credits_posted=50,
+            )
+        )
+    held = await env.billing.hold("t1", "zed", 20, payee_user_id="bob")
+    assert held is not None and held.purchased == 20
+    async with env.engine.connect() as conn:
+        escrow = (
+            await conn.execute(select(ledger_accounts).where(ledger_accounts.c.id == "escrow:zed"))
+        ).one()
+    assert escrow.credits_pending == 20
+
+
+async def test_the_async_engine_path_without_a_sqlite_file() -> None:
+    """An in-memory SQLite database has no file for the on-loop driver: the async engine runs it all."""
+    engine = db.create_engine("sqlite+aiosqlite:///:memory:")
+    await db.upgrade(engine)
+    ledger = SqlLedger(engine)
+    billing = BillingService(ledger)
+    try:
+        await billing.purchase("cs_1", "evt_1", "alice", 100)
+        await billing.hold("t1", "alice", 60, payee_user_id="bob")
+        with pytest.raises(InsufficientCredits):
+            await billing.hold("t2", "alice", 41, payee_user_id="bob")
+        assert (await billing.capture("t1")) is not None
+        assert (await billing.balance("bob")).balance == 57
+        assert (await billing.check()).ok
+    finally:
+        await ledger.close()
+        await engine.dispose()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from a2a_gateway.agent import AgentEvent, SkillContext
+from a2a_gateway.billing.models import Outcome
 from a2a_gateway.protocol import v1
 from a2a_gateway.tasks.models import TaskOrigin, TaskWrite
 
@@ -51,6 +52,8 @@ class LiveTask:
     subscription: bool = False  # meant never to end: keeps a rolling window instead of failing at limits
     stored_bytes: int = 0  # about how much the task's artifacts and history take (see tasks/limits.py)
     dropped_artifacts: int = 0  # artifacts a subscription's window let go, oldest first
+    held: bool = False  # a price is held for this task: its end (a subscription: its start) settles it
+    settling: bool = False  # the settlement has been handed to a write already
 
     @property
     def state(self) -> v1.TaskState:
@@ -68,9 +71,24 @@ class LiveTask:
             origin=self.origin,
             dropped_artifact_ids=set(dropped) if dropped else set(),
             artifact_seq_base=self.dropped_artifacts,
+            settlement=self._settlement(),
         )
         self.saved_messages = len(self.task.history or ())
         return write
+
+    def _settlement(self) -> Outcome | None:
+        """Capture on completion (a subscription as soon as it streams), release on any other end."""
+        if not self.held or self.settling:
+            return None
+        state = self.state
+        if state is v1.TaskState.COMPLETED or (self.subscription and state is v1.TaskState.WORKING):
+            outcome = Outcome.CAPTURE
+        elif state.terminal:
+            outcome = Outcome.RELEASE
+        else:
+            return None
+        self.settling = True
+        return outcome
 
     @property
     def paused(self) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from a2a_gateway.billing.models import Outcome
 from a2a_gateway.protocol import v1
 
 
@@ -34,9 +35,14 @@ class TaskWrite:
     # order ``artifact_seq_base + index``, so the rows that stay keep their place.
     dropped_artifact_ids: set[str] = field(default_factory=set)
     artifact_seq_base: int = 0
+    # The task's hold is captured or released in this write's transaction (decision 0016). The first
+    # settlement of a task wins, as in the ledger: a subscription captured at its start is not released.
+    settlement: Outcome | None = None
 
     def merge(self, later: TaskWrite) -> None:
         """Fold a later write of the same task into this one."""
+        if self.settlement is None:
+            self.settlement = later.settlement
         self.task = later.task
         self.messages_from = min(self.messages_from, later.messages_from)
         if later.artifact_ids:

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 from starlette.requests import Request
@@ -26,13 +26,45 @@ from a2a_gateway.billing.history import Entry, Usage
 from a2a_gateway.billing.models import Balance, TransferKind
 from a2a_gateway.billing.service import BillingService
 from a2a_gateway.errors import InvalidParams, Unavailable
-from a2a_gateway.outbound.stripe_client import StripeClient
 from a2a_gateway.protocol.base import format_timestamp
 
 log = logging.getLogger(__name__)
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 WEBHOOK_BODY_LIMIT = 262_144  # Stripe's events are a few KiB
 CHECKOUT_BUDGET = "billing:checkout"
+
+
+class CheckoutSession(Protocol):
+    """A created Checkout Session: its id and the page to pay at."""
+
+    @property
+    def id(self) -> str:
+        """The session id (cs_...)."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the buyer pays."""
+        ...
+
+
+class Payments(Protocol):
+    """The payment provider the routes use (outbound.stripe_client.StripeClient in the app)."""
+
+    async def create_checkout_session(
+        self,
+        user_id: str,
+        package: packages.CreditPackage,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """A session selling ``package`` to ``user_id``; the same key gives the same session."""
+        ...
+
+    async def retrieve_session(self, session_id: str) -> dict[str, Any]:
+        """The session as the provider has it now."""
+        ...
 
 
 class CheckoutBody(RestBody):
@@ -98,7 +130,7 @@ class BillingApi:
         authn: Authenticator,
         billing: BillingService,
         *,
-        stripe: StripeClient | None,
+        stripe: Payments | None,
         webhook_secret: str | None,
         success_url: str,
         cancel_url: str,

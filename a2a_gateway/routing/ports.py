@@ -88,3 +88,15 @@ class CallLog(Protocol):
     async def unfinished(self) -> list[RoutedCall]:
         """Records still in flight (what a restarted gateway looks at)."""
         ...
+
+
+class CallEnded(Protocol):
+    """Told of every routed call that ended, once its outcome is recorded (trust counts it as evidence).
+
+    Run in the background after the call has answered its caller: a failure here is logged by the
+    router and never reaches the call.
+    """
+
+    async def call_ended(self, call: RoutedCall) -> None:
+        """React to a call's end (``call.outcome`` is set)."""
+        ...

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from typing import Any
 
 from a2a_gateway.agent import AgentEvent, Skill, SkillContext, SkillHandler
 from a2a_gateway.agent.skill import SUBSCRIPTION_TAG
@@ -19,7 +20,7 @@ from a2a_gateway.routing import ranking
 from a2a_gateway.routing.calls import LOST, RoutedCall
 from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY
 from a2a_gateway.routing.models import Upstream
-from a2a_gateway.routing.ports import AssertionIssuer, CallLog, UpstreamClient
+from a2a_gateway.routing.ports import AssertionIssuer, CallEnded, CallLog, UpstreamClient
 from a2a_gateway.routing.relay import RelayRun
 from a2a_gateway.tasks.replay import caller_of_owner
 from a2a_gateway.tasks.service import TaskService
@@ -34,7 +35,8 @@ MAX_CACHED_LOOKUPS = 10_000
 class Router:
     """Builds relay skills for registered agents and keeps their call records and health evidence.
 
-    ``assertions`` signs the caller assertion that every upstream request of a relay carries.
+    ``assertions`` signs the caller assertion that every upstream request of a relay carries;
+    ``listeners`` are told of every call that ends (trust's evidence), in the background.
     """
 
     def __init__(
@@ -45,12 +47,14 @@ class Router:
         assertions: AssertionIssuer,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        listeners: Sequence[CallEnded] = (),
     ) -> None:
         self._registry = registry
         self._upstream = upstream
         self._calls = calls
         self._assertions = assertions
         self._monotonic = monotonic
+        self._listeners = tuple(listeners)
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
         self._lookups: dict[str, tuple[float, Upstream]] = {}
@@ -172,19 +176,32 @@ class Router:
         self._calls.record(call)
 
     def settle(self, call: RoutedCall) -> None:
-        """Count an ended call as health evidence (neither a cancel nor a lost call counts)."""
-        if call.outcome in (None, "canceled", LOST):
+        """Count an ended call as health evidence (neither a cancel nor a lost call counts) and tell the
+        listeners it ended."""
+        if call.outcome is None:
+            return
+        self._announce(call)
+        if call.outcome in ("canceled", LOST):
             return
         ok = not call.failed
         latency = call.first_response_ms if ok else None
-        job = asyncio.create_task(self._registry.record_outcome(call.agent_id, ok, latency))
-        self._background.add(job)
-        job.add_done_callback(self._done)
+        self._later(self._registry.record_outcome(call.agent_id, ok, latency), "storing agent health")
 
-    def _done(self, job: asyncio.Task[None]) -> None:
-        self._background.discard(job)
-        if not job.cancelled() and job.exception() is not None:
-            log.warning("storing agent health failed", exc_info=job.exception())
+    def _announce(self, call: RoutedCall) -> None:
+        for listener in self._listeners:
+            self._later(listener.call_ended(call), "telling of a routed call's end")
+
+    def _later(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background; a failure is logged (the call it is about has answered)."""
+        job = asyncio.create_task(work)
+        self._background.add(job)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("%s failed", what, exc_info=finished.exception())
+
+        job.add_done_callback(done)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -211,6 +228,7 @@ class Router:
                 continue
             call.outcome, call.finished_at = LOST, utc_now()
             self._calls.record(call)
+            self._announce(call)
         failed = await service.recover(keep=resumed)
         return len(resumed), failed
 

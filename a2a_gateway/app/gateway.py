@@ -11,11 +11,13 @@ from starlette.applications import Starlette
 from a2a_gateway.agent import AgentDefinition, Skill
 from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest.billing_routes import BillingApi
+from a2a_gateway.api.rest.trust_routes import TrustApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
 from a2a_gateway.app.runtime import Runtime, assemble
 from a2a_gateway.billing.service import BillingService
+from a2a_gateway.errors import NotFound
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
@@ -23,16 +25,21 @@ from a2a_gateway.outbound.lean_http import LeanHttp, UnaryHttpFactory
 from a2a_gateway.outbound.pooled_http import PooledHttp
 from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.outbound.stripe_client import StripeClient
+from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.agent import RoutingAgent
+from a2a_gateway.routing.calls import REPLIED, RoutedCall
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.service import Router
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
 from a2a_gateway.storage.ledger_repository import SqlLedger
+from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
+from a2a_gateway.trust.models import TaskEvidence, credit_weight_for, outcome_for
+from a2a_gateway.trust.service import TrustService
 
 
 def build_registry(
@@ -91,7 +98,8 @@ def create_gateway_app(
         max_body_bytes=max_body,
         max_line_bytes=max_line,
     )
-    router = Router(registry, upstream, calls, core.assertions)
+    trust = TrustService(SqlTrustStore(core.engine), SqlRaterStandings(core.engine))
+    router = Router(registry, upstream, calls, core.assertions, listeners=[CallEvidence(trust, registry)])
     template = load_card_template()
     own = AgentDefinition(
         name=str(template.get("name", "A2A Gateway")),
@@ -134,11 +142,12 @@ def create_gateway_app(
         calls=calls,
         deadlines=deadlines,
         ring=core.ring,
-        resources=[billing_api(core, billing)],
+        resources=[billing_api(core, billing), TrustApi(core.authn, trust, registry, service, calls)],
     )
     app = assemble(runtime, routes)
     app.state.registry = registry
     app.state.billing = billing
+    app.state.trust = trust
     app.state.agents = agents  # the agent store, for setting server-owned fields (trust) from outside
     return app
 
@@ -164,3 +173,55 @@ def billing_api(core: Core, billing: BillingService) -> BillingApi:
         success_url=settings.checkout_success_url or back + "?session_id={CHECKOUT_SESSION_ID}",
         cancel_url=settings.checkout_cancel_url or back,
     )
+
+
+# How a routed call's outcome ends its task for trust (any other outcome is a failure the agent did not
+# cause unless routing counts it as failing: an A2A refusal, an unsigned call, a call lost on restart).
+_ENDED_AS = {
+    "completed": v1.TaskState.COMPLETED,
+    REPLIED: v1.TaskState.COMPLETED,
+    "canceled": v1.TaskState.CANCELED,
+    "rejected": v1.TaskState.REJECTED,
+}
+
+
+def evidence_of(
+    call: RoutedCall, agent_owner: str, *, price: int = 0, paid_with_purchased_credits: bool = False
+) -> TaskEvidence:
+    """A finished routed call as trust evidence: the agent is at fault exactly for routing's failing
+    outcomes (upstream errors and timeouts, invalid answers, the agent's own ``failed``); a success's
+    latency is the call's duration (its first answer when no end time was kept)."""
+    state = _ENDED_AS.get(call.outcome or "", v1.TaskState.FAILED)
+    outcome = outcome_for(state, agent_at_fault=call.failed)
+    latency = None
+    if state is v1.TaskState.COMPLETED:
+        latency = call.duration_ms if call.duration_ms is not None else call.first_response_ms
+    return TaskEvidence(
+        agent_id=call.agent_id,
+        task_id=call.task_id,
+        requester=call.requester,
+        agent_owner=agent_owner,
+        outcome=outcome,
+        at=call.finished_at or utc_now(),
+        latency_ms=max(0.0, latency) if latency is not None else None,
+        credit_weight=credit_weight_for(price=price, paid_with_purchased_credits=paid_with_purchased_credits),
+    )
+
+
+class CallEvidence:
+    """Routing's CallEnded listener: every routed call that ends becomes its agent's trust evidence.
+
+    Tasks are not priced yet, so every call weighs as a free one (price 0).
+    """
+
+    def __init__(self, trust: TrustService, registry: RegistryService) -> None:
+        self._trust = trust
+        self._registry = registry
+
+    async def call_ended(self, call: RoutedCall) -> None:
+        """Record the call (the router logs a failure); an agent deleted meanwhile gets nothing."""
+        try:
+            agent = await self._registry.get(call.agent_id)
+        except NotFound:
+            return
+        await self._trust.record_task(evidence_of(call, agent.owner_id))

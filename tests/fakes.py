@@ -41,7 +41,8 @@ class FakeTaskRepository:
     """Implements tasks.ports.TaskRepository in memory; a write commits the moment it is submitted.
 
     ``refuse`` holds task ids whose writes the store rejects (as a database refuses a bad row);
-    ``routed`` maps a task id to the agent it was routed to (what routed-call records say).
+    ``routed`` maps a task id to the agent it was routed to (what routed-call records say);
+    ``settlements`` the holds' settlements the writes carried, in order.
     """
 
     def __init__(self) -> None:
@@ -49,6 +50,7 @@ class FakeTaskRepository:
         self.refuse: set[str] = set()
         self.routed: dict[str, str] = {}
         self.writes = 0
+        self.settlements: list[tuple[str, str]] = []
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
         """Commit a write now; the returned future carries the outcome."""
@@ -58,6 +60,8 @@ class FakeTaskRepository:
             done.set_exception(Unavailable("The task store is unavailable"))
             done.exception()  # most writers never look; a test that awaits still gets the error
             return done
+        if change.settlement is not None:
+            self.settlements.append((change.task.id, change.settlement.value))
         row = self.rows.get(change.task.id)
         copy = change.task.model_copy(deep=True)
         if row is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,21 @@ SkillHandler = Callable[[SkillContext], AsyncGenerator[AgentEvent, v1.Message | 
 """A handler yields events; after ``InputRequired`` it receives the follow-up message via ``asend``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What a skill's admission reserved for a task about to be created (a relay: the held price).
+
+    ``undo`` gives it back when no task comes of the call (a refusal before the first event, a direct
+    reply); once the task exists, its end settles what ``held`` says it holds.
+    """
+
+    held: bool = False
+    undo: Callable[[], Awaitable[None]] | None = None
+
+
+AdmitHook = Callable[["SkillContext"], Awaitable[Admission | None]]
+
+
 @dataclass(slots=True)
 class Skill:
     """One capability of an agent."""
@@ -76,6 +91,9 @@ class Skill:
     resumable: bool = False
     # False for a skill that hands messages on to another agent (a relay): that agent judges media types.
     checks_media_types: bool = True
+    # Runs before the task is created, for every kind of send: it may refuse (raise a GatewayError: no
+    # task, nothing stored) or reserve what the call costs (decision 0016), and may update the context.
+    admit: AdmitHook | None = None
 
     @property
     def subscription(self) -> bool:

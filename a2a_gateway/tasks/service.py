@@ -10,6 +10,7 @@ from datetime import datetime
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext
 from a2a_gateway.agent.caller import Caller
+from a2a_gateway.agent.skill import Admission
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
@@ -154,21 +155,29 @@ class TaskService:
             owner=owner,
             caller=caller,
         )
-        gen = skill.handler(ctx)
-        first: AgentEvent | Crash | Unstarted | None = UNSTARTED
-        if not immediate:
-            # A skill that refuses before starting (bad input, upstream unreachable) raises GatewayError
-            # from here: the caller gets that error and no task is created.
-            first = await _first_event(gen, skill.id, refusals=True)
-            if isinstance(first, Reply):
-                await gen.aclose()
-                return v1.Message(
-                    message_id=new_id(),
-                    context_id=context_id,
-                    role=v1.Role.AGENT,
-                    parts=first.parts,
-                    metadata=first.metadata,
-                )
+        # Admission (a relay holds the call's price) comes before anything is stored: a refusal leaves
+        # no task, and what it reserved is given back if no task comes of the call after all.
+        admission = await skill.admit(ctx) if skill.admit is not None else None
+        try:
+            gen = skill.handler(ctx)
+            first: AgentEvent | Crash | Unstarted | None = UNSTARTED
+            if not immediate:
+                # A skill that refuses before starting (bad input, upstream unreachable) raises
+                # GatewayError from here: the caller gets that error and no task is created.
+                first = await _first_event(gen, skill.id, refusals=True)
+                if isinstance(first, Reply):
+                    await gen.aclose()
+                    await _undo(admission)
+                    return v1.Message(
+                        message_id=new_id(),
+                        context_id=context_id,
+                        role=v1.Role.AGENT,
+                        parts=first.parts,
+                        metadata=first.metadata,
+                    )
+        except BaseException:
+            await _undo(admission)
+            raise
         now = self._clock()
         task = state.new_task(task_id, context_id, message, now)
         if skill.task_metadata:
@@ -177,6 +186,7 @@ class TaskService:
         origin = None if skill.resumable else TaskOrigin(skill.id, dict(ctx.metadata), ctx.streaming)
         live = LiveTask(task=task, owner=owner, created_at=now, resumable=skill.resumable, origin=origin)
         live.subscription = skill.subscription
+        live.held = admission is not None and admission.held
         live.stored_bytes = part_bytes(message.parts)
         self._live[task_id] = live
         live.pending = (gen, first, None)
@@ -465,3 +475,13 @@ async def _first_event(gen: Handler, skill_id: str, *, refusals: bool) -> AgentE
     except Exception:
         log.exception("skill failed before its first event", extra={"skillId": skill_id})
         return Crash()
+
+
+async def _undo(admission: Admission | None) -> None:
+    """Give back what an admission reserved for a task that was never created (never raises)."""
+    if admission is None or admission.undo is None:
+        return
+    try:
+        await admission.undo()
+    except Exception:
+        log.exception("giving back what a refused call had reserved failed (the ledger check lists it)")

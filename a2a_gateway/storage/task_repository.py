@@ -14,8 +14,10 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from a2a_gateway.billing.models import Outcome, Settlement
 from a2a_gateway.errors import InvalidParams
 from a2a_gateway.protocol import v1
+from a2a_gateway.storage import ledger_sql
 from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, task_push_configs, tasks
 from a2a_gateway.storage.task_writer import TaskWriter
 from a2a_gateway.storage.timestamps import micros
@@ -152,9 +154,11 @@ class SqlTaskRepository:
         self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
     ) -> int:
         """Mark every non-terminal task failed but ``keep`` and the paused tasks of ``paused_skills``; the
-        explanation joins each failed task's history."""
+        explanation joins each failed task's history, and the holds of the failed tasks are released in
+        the same transaction."""
         await self.flush()
         spared = set(paused_skills)
+        now = datetime.now(UTC)
         async with self._engine.begin() as conn:
             found = (
                 await conn.execute(
@@ -187,7 +191,7 @@ class SqlTaskRepository:
                         state=own.state.value,
                         status=own.model_dump_json(by_alias=True, exclude_none=True),
                         status_ts=micros(own.timestamp),
-                        updated_us=micros(None),
+                        updated_us=micros(now),
                     )
                 )
                 if message is not None:
@@ -198,6 +202,10 @@ class SqlTaskRepository:
                             message=message.model_dump_json(by_alias=True, exclude_none=True),
                         )
                     )
+            if rows:
+                # A task that will never run again gives its payer the credits back (decision 0016).
+                releases = [Settlement(task_id, Outcome.RELEASE) for task_id, _, _ in rows]
+                await conn.run_sync(ledger_sql.settle, releases, now)
         return len(rows)
 
     async def count_by_state(self) -> dict[str, int]:

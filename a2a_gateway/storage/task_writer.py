@@ -2,6 +2,11 @@
 
 A batch that the database refuses is written again one write at a time, so a row only one task's data
 breaks fails that task's write alone, never the other callers' tasks in the same batch.
+
+A write may carry its task's settlement (decision 0016): the batch's holds are captured or released by
+one ``ledger_sql.settle`` on the batch's own connection, after its task rows, so a terminal state and
+its money commit together or not at all. A settlement the ledger refuses fails its own write only, by
+the same one-at-a-time retry.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,8 +29,10 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from a2a_gateway.billing.models import Settlement
 from a2a_gateway.errors import Unavailable
 from a2a_gateway.routing.calls import RoutedCall
+from a2a_gateway.storage import ledger_sql
 from a2a_gateway.storage.engine import sqlite_writer_engine
 from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, tasks
 from a2a_gateway.storage.timestamps import micros
@@ -33,6 +42,15 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
 LOCK_WAIT_SECONDS = 10.0
 Rows = tuple[list[dict[str, Any]], ...]  # tasks, history, dropped artifacts, artifacts, routed calls
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What one transaction writes: the rows, then the settlements of the tasks among them."""
+
+    rows: Rows
+    at: datetime  # the write time: the rows' ``updated_us`` and the holds' settlement time
+    settlements: Sequence[Settlement] = ()
 
 
 def dumps(value: Any) -> str:
@@ -73,11 +91,14 @@ class _Statements:
         )
         self.all = tuple(_compile(s, dialect) for s in (upsert, messages, drop, art, calls))
 
-    def execute(self, conn: Connection, rows: Rows) -> None:
+    def execute(self, conn: Connection, batch: _Batch) -> None:
         """Run a batch on a connection that is inside a transaction."""
-        for (sql, order), batch in zip(self.all, rows, strict=True):
-            if batch:
-                conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in batch])
+        for (sql, order), rows in zip(self.all, batch.rows, strict=True):
+            if rows:
+                conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+        if batch.settlements:
+            # After the task rows, in their transaction: a hold is settled only with its terminal state.
+            ledger_sql.settle(conn, batch.settlements, batch.at)
 
 
 def _compile(statement: Any, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
@@ -199,7 +220,12 @@ class TaskWriter:
     ) -> None:
         """Commit a batch; when the database refuses it, write it again one write at a time."""
         try:
-            await self._commit((*_rows(batch.values()), [_call_row(c) for c in calls.values()]))
+            # Rows go in task id order, so two processes' batches lock shared rows (tasks, then their
+            # holds) in the same order and never wait on each other in a cycle.
+            changes = [batch[task_id] for task_id in sorted(batch)]
+            at = datetime.now(UTC)
+            rows = (*_rows(changes, at), [_call_row(calls[task_id]) for task_id in sorted(calls)])
+            await self._commit(_Batch(rows, at, _settlements(changes)))
         except Exception as exc:
             if len(batch) + len(calls) == 1 or _store_failing(exc):
                 log.exception("task write batch failed", extra={"tasks": len(batch)})
@@ -219,33 +245,34 @@ class TaskWriter:
         self, waiter: asyncio.Future[None], task_id: str, item: TaskWrite | RoutedCall
     ) -> None:
         try:
+            at = datetime.now(UTC)
             if isinstance(item, TaskWrite):
-                rows: Rows = (*_rows((item,)), [])
+                one = _Batch((*_rows((item,), at), []), at, _settlements((item,)))
             else:
-                rows = ([], [], [], [], [_call_row(item)])
-            await self._commit(rows)
+                one = _Batch(([], [], [], [], [_call_row(item)]), at)
+            await self._commit(one)
         except Exception:
             log.exception("task write refused", extra={"taskId": task_id})
             _fail(waiter, Unavailable("The task store refused this task's write"))
         else:
             _succeed(waiter)
 
-    async def _commit(self, rows: Rows) -> None:
+    async def _commit(self, batch: _Batch) -> None:
         if self._sync is not None:
-            await self._commit_on_loop(self._sync, rows)
+            await self._commit_on_loop(self._sync, batch)
             self._maybe_checkpoint()
             return
         async with self._engine.begin() as conn:
-            await conn.run_sync(self._statements.execute, rows)
+            await conn.run_sync(self._statements.execute, batch)
 
-    async def _commit_on_loop(self, sync: Engine, rows: Rows) -> None:
+    async def _commit_on_loop(self, sync: Engine, batch: _Batch) -> None:
         """Commit without blocking the loop: while another connection holds the write lock, yield and
         retry (that connection may need the loop to finish its own transaction)."""
         delay, deadline = 0.0005, time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
                 with sync.begin() as conn:
-                    self._statements.execute(conn, rows)
+                    self._statements.execute(conn, batch)
                 return
             except OperationalError as exc:
                 if not _locked(exc) or time.monotonic() > deadline:
@@ -302,9 +329,14 @@ def _origin(origin: TaskOrigin | None) -> str | None:
         return None  # metadata JSON cannot hold: the task is stored, it just cannot be replayed
 
 
-def _rows(batch: Iterable[TaskWrite]) -> Rows:
+def _settlements(batch: Iterable[TaskWrite]) -> list[Settlement]:
+    """The holds a batch settles: one per write that carries a settlement."""
+    return [Settlement(c.task.id, c.settlement) for c in batch if c.settlement is not None]
+
+
+def _rows(batch: Iterable[TaskWrite], at: datetime) -> Rows:
     """Serialize a batch on the event loop, where the task objects are owned."""
-    now = micros(None)
+    now = micros(at)
     task_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
     dropped_rows: list[dict[str, Any]] = []

@@ -99,7 +99,16 @@ def create_gateway_app(
         max_line_bytes=max_line,
     )
     trust = TrustService(SqlTrustStore(core.engine), SqlRaterStandings(core.engine))
-    router = Router(registry, upstream, calls, core.assertions, listeners=[CallEvidence(trust, registry)])
+    ledger = SqlLedger(core.engine)
+    billing = BillingService(ledger, fee_bps=settings.platform_fee_bps)
+    router = Router(
+        registry,
+        upstream,
+        calls,
+        core.assertions,
+        listeners=[CallEvidence(trust, registry)],
+        payments=billing,
+    )
     template = load_card_template()
     own = AgentDefinition(
         name=str(template.get("name", "A2A Gateway")),
@@ -130,9 +139,7 @@ def create_gateway_app(
         settings.open_gateway,
         settings.card_max_age,
     )
-    ledger = SqlLedger(core.engine)
     runtime.closers.append(ledger.close)
-    billing = BillingService(ledger, fee_bps=settings.platform_fee_bps)
     routes += gateway_routes(
         rpc,
         core.authn,

@@ -4,6 +4,7 @@ composition root fills them."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Protocol
 
 from a2a_gateway.agent.caller import Caller
@@ -99,4 +100,31 @@ class CallEnded(Protocol):
 
     async def call_ended(self, call: RoutedCall) -> None:
         """React to a call's end (``call.outcome`` is set)."""
+        ...
+
+
+class Payments(Protocol):
+    """Holds a priced call's price before the agent is called (billing.service.BillingService)."""
+
+    @property
+    def fee_bps(self) -> int:
+        """The platform fee rate a new hold snapshots."""
+        ...
+
+    async def hold(
+        self,
+        task_id: str,
+        payer_user_id: str,
+        price: int,
+        *,
+        payee_user_id: str,
+        fee_bps: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> object | None:
+        """Hold ``price`` for the task; None when it is free. InsufficientCredits (nothing written) when the
+        payer cannot cover it."""
+        ...
+
+    async def release(self, task_id: str) -> object | None:
+        """Give a task's held price back (no task came of the call)."""
         ...

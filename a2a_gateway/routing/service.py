@@ -4,23 +4,27 @@ health evidence, and picking relayed tasks up again after a restart."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import Any
 
 from a2a_gateway.agent import AgentEvent, Skill, SkillContext, SkillHandler
-from a2a_gateway.agent.skill import SUBSCRIPTION_TAG
-from a2a_gateway.errors import InvalidParams, NotFound
+from a2a_gateway.agent.skill import SUBSCRIPTION_TAG, Admission
+from a2a_gateway.auth.models import ANONYMOUS_ID
+from a2a_gateway.errors import InvalidParams, NotFound, Unauthenticated
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.models import DiscoveryQuery
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing import ranking
 from a2a_gateway.routing.calls import LOST, RoutedCall
-from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY
+from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY, merged
 from a2a_gateway.routing.models import Upstream
-from a2a_gateway.routing.ports import AssertionIssuer, CallEnded, CallLog, UpstreamClient
+from a2a_gateway.routing.ports import AssertionIssuer, CallEnded, CallLog, Payments, UpstreamClient
+from a2a_gateway.routing.pricing import PriceAboveLimit, max_price
 from a2a_gateway.routing.relay import RelayRun
 from a2a_gateway.tasks.replay import caller_of_owner
 from a2a_gateway.tasks.service import TaskService
@@ -48,6 +52,7 @@ class Router:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         listeners: Sequence[CallEnded] = (),
+        payments: Payments | None = None,
     ) -> None:
         self._registry = registry
         self._upstream = upstream
@@ -55,6 +60,7 @@ class Router:
         self._assertions = assertions
         self._monotonic = monotonic
         self._listeners = tuple(listeners)
+        self._payments = payments
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
         self._lookups: dict[str, tuple[float, Upstream]] = {}
@@ -106,6 +112,9 @@ class Router:
             agent.streaming,
             subscriptions=frozenset(s.id for s in agent.skills if SUBSCRIPTION_TAG in s.tags),
             default_skill=agent.skills[0].id if agent.skills else None,
+            owner=agent.owner_id,
+            price_per_task=agent.price_per_task,
+            skill_prices=tuple((s.id, s.price) for s in agent.skills if s.price is not None),
         )
         if len(self._lookups) > MAX_CACHED_LOOKUPS:
             self._lookups.clear()
@@ -128,7 +137,40 @@ class Router:
         """A skill that forwards the task to ``agent_id`` (InvalidParams when it is not registered); a
         call of one of the agent's subscription skills runs as a subscription."""
         upstream = await self.lookup(agent_id)
-        return self._relay_skill(agent_id, subscription=upstream.is_subscription(skill_id))
+        relay = self._relay_skill(agent_id, subscription=upstream.is_subscription(skill_id))
+        if self._payments is not None and (upstream.price_per_task or upstream.skill_prices):
+            relay.admit = functools.partial(self._admit, agent_id)
+        return relay
+
+    async def _admit(self, agent_id: str, ctx: SkillContext) -> Admission | None:
+        """Hold what the call costs before anything is stored or sent (decision 0016).
+
+        Free when the agent charges nothing for the skill or the caller owns the agent; a priced call
+        needs an authenticated caller and a price within ``metadata.maxPrice``.
+        """
+        payments = self._payments
+        assert payments is not None
+        upstream = await self.lookup(agent_id)
+        skill_id = ctx.metadata.get(SKILL_KEY)
+        price = upstream.price_of(skill_id if isinstance(skill_id, str) else None)
+        payer = ctx.owner
+        if price <= 0 or payer == upstream.owner:
+            return None
+        cap = max_price(merged(ctx.message.metadata, ctx.metadata))
+        if cap is not None and price > cap:
+            raise PriceAboveLimit(price=price, limit=cap)
+        if not payer or payer == ANONYMOUS_ID:
+            raise Unauthenticated(f"This agent charges {price} credits a call: authenticate to pay for it")
+        held = await payments.hold(ctx.task_id, payer, price, payee_user_id=upstream.owner)
+        if held is None:
+            return None
+        ctx.caller = dataclasses.replace(ctx.caller, price=price)  # the assertion tells the agent
+        task_id = ctx.task_id
+
+        async def undo() -> None:
+            await payments.release(task_id)
+
+        return Admission(held=True, undo=undo)
 
     def _relay_skill(self, agent_id: str, *, subscription: bool) -> Skill:
 

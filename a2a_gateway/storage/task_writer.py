@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, case, delete, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.billing.models import Settlement
 from a2a_gateway.errors import Unavailable
+from a2a_gateway.protocol import v1
 from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage import ledger_sql
 from a2a_gateway.storage.engine import sqlite_writer_engine
@@ -68,9 +69,15 @@ class _Statements:
     def __init__(self, dialect: Dialect) -> None:
         insert: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         upsert = insert(tasks)
+        # A task's first terminal state stays: when two processes end the same task (completed here,
+        # canceled there), the stored state is the one whose settlement won the hold, never the other.
+        ended = tasks.c.state.in_([literal_column(f"'{s.value}'") for s in v1.TERMINAL_STATES])
+        kept = {
+            c: case((ended, tasks.c[c]), else_=upsert.excluded[c]) for c in ("state", "status", "status_ts")
+        }
         upsert = upsert.on_conflict_do_update(
             index_elements=[tasks.c.id],
-            set_={c: upsert.excluded[c] for c in ("state", "status", "status_ts", "metadata", "updated_us")},
+            set_={**kept, "metadata": upsert.excluded.metadata, "updated_us": upsert.excluded.updated_us},
         )
         # History is append-only: a message an earlier batch already wrote is skipped.
         messages = insert(task_messages).on_conflict_do_nothing()

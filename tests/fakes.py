@@ -232,6 +232,7 @@ class FakeAgentRepository:
         fresh = copy.deepcopy(agent)
         fresh.call_failing, fresh.latency_ms = stored.call_failing, stored.latency_ms
         fresh.probe_ok, fresh.probed_at = stored.probe_ok, stored.probed_at
+        fresh.trust_score = stored.trust_score
         self.rows[agent.id] = fresh
 
     async def delete(self, agent_id: str) -> bool:

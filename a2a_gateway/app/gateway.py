@@ -106,7 +106,7 @@ def create_gateway_app(
         upstream,
         calls,
         core.assertions,
-        listeners=[CallEvidence(trust, registry)],
+        listeners=[CallEvidence(trust, registry, billing)],
         payments=billing,
     )
     template = load_card_template()
@@ -218,12 +218,14 @@ def evidence_of(
 class CallEvidence:
     """Routing's CallEnded listener: every routed call that ends becomes its agent's trust evidence.
 
-    Tasks are not priced yet, so every call weighs as a free one (price 0).
+    A call weighs fully when its price was paid with purchased credits alone; a free call, or one paid
+    (even in part) with promotional credits, weighs a quarter (docs/trust.md).
     """
 
-    def __init__(self, trust: TrustService, registry: RegistryService) -> None:
+    def __init__(self, trust: TrustService, registry: RegistryService, billing: BillingService) -> None:
         self._trust = trust
         self._registry = registry
+        self._billing = billing
 
     async def call_ended(self, call: RoutedCall) -> None:
         """Record the call (the router logs a failure); an agent deleted meanwhile gets nothing."""
@@ -231,4 +233,7 @@ class CallEvidence:
             agent = await self._registry.get(call.agent_id)
         except NotFound:
             return
-        await self._trust.record_task(evidence_of(call, agent.owner_id))
+        hold = await self._billing.hold_of(call.task_id)
+        price, purchased = (hold.price, hold.promo == 0) if hold is not None else (0, False)
+        evidence = evidence_of(call, agent.owner_id, price=price, paid_with_purchased_credits=purchased)
+        await self._trust.record_task(evidence)

@@ -9,6 +9,11 @@ from typing import Any
 STATUSES = ("online", "offline", "degraded")
 
 
+# The trust formula's score for an agent with no evidence yet (docs/trust.md): what a new agent is
+# discovered and ranked with until its first routed call ends.
+NEW_AGENT_TRUST = 42.5
+
+
 @dataclass(slots=True)
 class SkillSpec:
     """One skill an agent offers (seed 002 shape)."""
@@ -41,7 +46,7 @@ class Agent:
     updated_at: datetime
     reported_status: str = "online"
     last_heartbeat: datetime | None = None
-    trust_score: float = 0.0
+    trust_score: float = NEW_AGENT_TRUST
     card_url: str | None = None
     streaming: bool = True  # its card offers streaming (a relay then streams upstream when useful)
     call_failing: bool = False  # its recent routed calls or health probes fail

@@ -107,12 +107,19 @@ class SqlAgentRepository:
             await self._write_tags(conn, agent)
 
     async def save(self, agent: Agent) -> None:
-        """Replace an agent's row and tags in one transaction."""
+        """Replace an agent's row and tags in one transaction; the trust score stays as stored (only the
+        trust service writes it, and an edit read before its latest score must not put an older one back)."""
         row = _row(agent)
+        del row["trust_score"]
         async with self._engine.begin() as conn:
             await conn.execute(agents.update().where(agents.c.id == agent.id).values(**row))
             await conn.execute(delete(agent_tags).where(agent_tags.c.agent_id == agent.id))
             await self._write_tags(conn, agent)
+
+    async def set_trust(self, agent_id: str, score: float) -> None:
+        """Write an agent's trust score (server-owned; the trust store keeps it current)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(agents.update().where(agents.c.id == agent_id).values(trust_score=score))
 
     async def _write_tags(self, conn: AsyncConnection, agent: Agent) -> None:
         tags = sorted({t[:50] for t in agent.all_tags()})

@@ -214,3 +214,23 @@ async def hundred_against_ten(shop: Market) -> None:
     assert await shop.balance(shop.owner_id) == (10 * (PRICE - 5), 0)
     report = await shop.billing.check()
     assert report.ok, report.lines()
+
+
+async def test_trust_weighs_a_call_paid_with_purchased_credits_fully_and_a_promotional_one_a_quarter(
+    shop: Market,
+) -> None:
+    async def n_eff(successes: int) -> float:
+        async with asyncio.timeout(5):
+            while True:
+                profile = (await shop.gw.get(f"/api/v1/trust/{shop.agent_id}", headers=shop.buyer)).json()
+                evidence = profile["data"]["evidence"]
+                if evidence["successes"] >= successes:
+                    return float(evidence["nEff"])
+                await asyncio.sleep(0.01)
+
+    assert await shop.billing.purchase("cs_test_trust", "evt_test_trust", shop.buyer_id, PRICE)
+    await shop.send()
+    assert await n_eff(1) == pytest.approx(1.0, abs=0.01)
+    await shop.billing.grant(shop.buyer_id, PRICE, "promo")
+    await shop.send()
+    assert await n_eff(2) == pytest.approx(1.25, abs=0.01)

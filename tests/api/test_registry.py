@@ -73,7 +73,7 @@ async def test_register_read_and_list(client: httpx.AsyncClient) -> None:
         and agent["skills"][0]["tags"] == ["nlp", "text"]
     )
     # Server-owned fields are not writable by clients.
-    assert agent["trustScore"] == 0.0 and agent["status"] == "offline" and agent["ownerId"] != "someone-else"
+    assert agent["trustScore"] == 42.5 and agent["status"] == "offline" and agent["ownerId"] != "someone-else"
     got = (await client.get(f"/api/v1/agents/{agent['id']}", headers=alice)).json()["data"]
     assert got == agent
     mine = (await client.get("/api/v1/agents", headers=alice)).json()["data"]
@@ -119,7 +119,7 @@ async def test_only_the_owner_edits_and_server_fields_stay(client: httpx.AsyncCl
         url, json={"name": "Better", "trustScore": 100, "status": "online"}, headers=alice
     )
     view = patched.json()["data"]
-    assert view["name"] == "Better" and view["trustScore"] == 0.0 and view["status"] == "offline"
+    assert view["name"] == "Better" and view["trustScore"] == 42.5 and view["status"] == "offline"
     assert view["description"] == "Summarizes text"
     assert (await client.delete(url, headers=alice)).status_code == 200
     assert (await client.get(url, headers=alice)).status_code == 404
@@ -218,9 +218,7 @@ async def test_discover_filters_ranking_and_pagination(
     # Trust is server-owned (the trust issue computes it); set it through the repository for ranking.
     agents = app.state.agents
     for key, score in (("a", 40.0), ("b", 90.0), ("c", 60.0)):
-        agent = await agents.get(ids[key])
-        agent.trust_score = score
-        await agents.save(agent)
+        await agents.set_trust(ids[key], score)
 
     async def discover(**params: Any) -> dict[str, Any]:
         response = await client.get("/api/v1/discover", params=params, headers=alice)

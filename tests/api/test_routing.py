@@ -207,9 +207,7 @@ async def test_skill_based_routing_picks_the_best_online_agent(net: dict[str, An
         ).status_code == 200
     # Make v03 the more trusted one; trust is server-owned, so set it through the repository.
     agents = net["app"].state.agents
-    agent = await agents.get(net["v03"])
-    agent.trust_score = 80.0
-    await agents.save(agent)
+    await agents.set_trust(net["v03"], 80.0)
 
     task = (await rpc(gw, "SendMessage", by_stream_tag))["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_COMPLETED" and task["metadata"] == {"agentId": net["v03"]}

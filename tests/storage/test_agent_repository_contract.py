@@ -58,6 +58,19 @@ async def test_round_trip_update_delete(repo: SqlAgentRepository) -> None:
     )
 
 
+async def test_an_edit_read_before_a_trust_update_does_not_put_the_older_score_back(
+    repo: SqlAgentRepository,
+) -> None:
+    await repo.add(agent("t1", tags=[], trust=42.5, beat=T0))
+    read_by_an_edit = await repo.get("t1")
+    assert read_by_an_edit is not None
+    await repo.set_trust("t1", 77.0)  # the trust service, meanwhile
+    read_by_an_edit.description = "edited"
+    await repo.save(read_by_an_edit)
+    stored = await repo.get("t1")
+    assert stored is not None and stored.description == "edited" and stored.trust_score == 77.0
+
+
 async def test_discovery_sql(repo: SqlAgentRepository) -> None:
     await repo.add(agent("a", tags=["nlp", "translate"], trust=40, beat=T0))
     await repo.add(agent("b", tags=["nlp"], trust=90, beat=T0 - timedelta(minutes=10)))

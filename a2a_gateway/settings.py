@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A priced task waiting for input longer than this is canceled and its hold released.",
     )
+    hold_sweep_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Settle holds nobody else will (and end paid tasks paused too long) this often; 0: off.",
+    )
     stripe_secret_key: SecretStr | None = Field(
         default=None, description="Stripe API secret key (sk_...); checkout is off without it."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from starlette.applications import Starlette
@@ -15,9 +15,10 @@ from a2a_gateway.api.rest.trust_routes import TrustApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
+from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.app.runtime import Runtime, assemble
 from a2a_gateway.billing.service import BillingService
-from a2a_gateway.errors import NotFound
+from a2a_gateway.errors import NotFound, TaskNotCancelable, TaskNotFound
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
@@ -37,7 +38,9 @@ from a2a_gateway.settings import Settings
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
 from a2a_gateway.storage.ledger_repository import SqlLedger
+from a2a_gateway.storage.pending_holds import SqlPendingHolds
 from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
+from a2a_gateway.tasks.service import TaskService
 from a2a_gateway.trust.models import TaskEvidence, credit_weight_for, outcome_for
 from a2a_gateway.trust.service import TrustService
 
@@ -119,6 +122,16 @@ def create_gateway_app(
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    if settings.hold_sweep_seconds > 0:
+        runtime.jobs.append(
+            HoldSweeper(
+                SqlPendingHolds(core.engine),
+                billing,
+                PausedTaskCanceler(service),
+                interval=settings.hold_sweep_seconds,
+                paused_limit=timedelta(seconds=settings.paused_hold_seconds),
+            )
+        )
     if settings.health_check_seconds > 0:
         cards_in = CardFetcher(core.client, settings.outbound_timeout_seconds)
         probe_client = A2AClient(
@@ -237,3 +250,18 @@ class CallEvidence:
         price, purchased = (hold.price, hold.promo == 0) if hold is not None else (0, False)
         evidence = evidence_of(call, agent.owner_id, price=price, paid_with_purchased_credits=purchased)
         await self._trust.record_task(evidence)
+
+
+class PausedTaskCanceler:
+    """The task service as the hold sweeper's way to end a paid task that waited too long for input."""
+
+    def __init__(self, service: TaskService) -> None:
+        self._service = service
+
+    async def cancel_paused(self, owner: str, task_id: str) -> bool:
+        """Cancel the task (its end releases its hold); False when it is gone or ended already."""
+        try:
+            await self._service.cancel(owner, task_id)
+        except (TaskNotFound, TaskNotCancelable):
+            return False
+        return True

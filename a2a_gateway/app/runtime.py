@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +26,18 @@ from a2a_gateway.tasks.service import TaskService
 log = logging.getLogger(__name__)
 
 
+class Job(Protocol):
+    """Background work that starts with the app and stops with it."""
+
+    async def start(self) -> None:
+        """Begin."""
+        ...
+
+    async def close(self) -> None:
+        """Stop, waiting for work in flight."""
+        ...
+
+
 @dataclass(slots=True)
 class Runtime:
     """Background work of an app: the gateway has a router, deadlines and maybe a prober; a kit agent
@@ -38,6 +51,7 @@ class Runtime:
     prober: HealthProber | None = None
     # Stores with connections of their own (the ledger's), closed after the task store.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)  # periodic work (the hold sweeper), started last
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -59,6 +73,8 @@ class Runtime:
             await self.registrar.start()
         if self.prober is not None:
             await self.prober.start()
+        for job in self.jobs:
+            await job.start()
         # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
         # collector's view keeps full collections short, which trims the latency tail under load.
         gc.collect()
@@ -67,6 +83,8 @@ class Runtime:
     async def stop(self) -> None:
         """End tasks and streams, drain deliveries and writes, close connections."""
         core = self.core
+        for job in self.jobs:
+            await job.close()
         if self.registrar is not None:
             await self.registrar.close()
         if self.prober is not None:

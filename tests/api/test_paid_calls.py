@@ -46,7 +46,8 @@ async def resolver(host: str, port: int) -> list[str]:
 
 @dataclass
 class PaidAgent:
-    """Completes each task at once ("fail" fails it) and keeps the caller assertions it got."""
+    """Completes each task at once ("fail" fails it, "ask" asks for input) and keeps the caller assertions
+    it got."""
 
     assertions: list[str] = field(default_factory=list)
 
@@ -66,7 +67,9 @@ class PaidAgent:
         if header is not None:
             self.assertions.append(header.decode())
         text = request["params"].get("message", {}).get("parts", [{}])[0].get("text", "")
-        state = "TASK_STATE_FAILED" if text == "fail" else "TASK_STATE_COMPLETED"
+        state = {"fail": "TASK_STATE_FAILED", "ask": "TASK_STATE_INPUT_REQUIRED"}.get(
+            text, "TASK_STATE_COMPLETED"
+        )
         task = {"id": f"up-{len(self.assertions)}", "contextId": "c", "status": {"state": state}}
         await self._answer(send, {"jsonrpc": "2.0", "id": request["id"], "result": {"task": task}})
 
@@ -88,6 +91,7 @@ class Market:
     owner_id: str
     buyer: dict[str, str]
     buyer_id: str
+    app: Any = None
 
     async def send(self, text: str = "hi", headers: dict[str, str] | None = None, **metadata: Any) -> Any:
         params = {"message": user_message(text), "metadata": {"agentId": self.agent_id, **metadata}}
@@ -123,7 +127,8 @@ async def market(tmp_path: Path, database_url: str | None = None) -> AsyncIterat
             "/api/v1/agents", json={"cardUrl": f"http://{AGENT_HOST}", "pricePerTask": PRICE}, headers=owner
         )
         assert created.status_code == 201, created.text
-        yield Market(gw, agent, app.state.billing, created.json()["data"]["id"], owner, ids[0], buyer, ids[1])
+        agent_id = created.json()["data"]["id"]
+        yield Market(gw, agent, app.state.billing, agent_id, owner, ids[0], buyer, ids[1], app)
 
 
 @pytest.fixture

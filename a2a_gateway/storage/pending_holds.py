@@ -1,0 +1,42 @@
+"""The pending holds the sweeper looks at, each with its task's state (a read; settling goes through the
+ledger)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_gateway.billing.sweep import PendingHold
+from a2a_gateway.storage.tables import ledger_holds, tasks
+from a2a_gateway.storage.timestamps import from_micros
+
+
+class SqlPendingHolds:
+    """Reads pending holds, oldest first, joined to their tasks."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def pending(self, limit: int = 500) -> list[PendingHold]:
+        """Up to ``limit`` pending holds, oldest first."""
+        query = (
+            select(
+                ledger_holds.c.task_id,
+                ledger_holds.c.created_us,
+                tasks.c.state,
+                tasks.c.owner,
+                tasks.c.status_ts,
+            )
+            .select_from(ledger_holds.outerjoin(tasks, tasks.c.id == ledger_holds.c.task_id))
+            .where(ledger_holds.c.state == "pending")
+            .order_by(ledger_holds.c.created_us, ledger_holds.c.task_id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: list[PendingHold] = []
+        for task_id, created_us, state, owner, status_ts in rows:
+            created = from_micros(created_us)
+            assert created is not None
+            found.append(PendingHold(task_id, created, state, owner, from_micros(status_ts)))
+        return found

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from a2a_gateway.billing.models import Outcome, Settlement
 from a2a_gateway.protocol import v1
 
+
 @dataclass(frozen=True, slots=True)
 class PendingHold:
     """A hold still pending, with what the task store says of its task (None: no task row)."""

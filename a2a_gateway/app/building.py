@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -203,10 +204,14 @@ def card_endpoint(
     return CardEndpoint(card, settings.card_max_age)
 
 
+Gauges = Callable[[], Awaitable[dict[str, tuple[str, dict[str, float]]]]]
+
+
 def base_routes(
-    core: Core, service: TaskService, cards: CardEndpoint
+    core: Core, service: TaskService, cards: CardEndpoint, more_gauges: Gauges | None = None
 ) -> tuple[JsonRpcEndpoint, list[BaseRoute]]:
-    """The JSON-RPC endpoint and what every app serves: A2A, its card, health and metrics."""
+    """The JSON-RPC endpoint and what every app serves: A2A, its card, health and metrics (the gateway
+    adds its own gauges: credits)."""
     rpc = JsonRpcEndpoint(service, core.metrics, core.settings.max_body_bytes, authn=core.authn, cards=cards)
 
     async def ready() -> bool:
@@ -215,7 +220,9 @@ def base_routes(
     async def gauges() -> dict[str, tuple[str, dict[str, float]]]:
         by_state = await core.repo.count_by_state()
         delivery = core.delivery
+        extra = await more_gauges() if more_gauges is not None else {}
         return {
+            **extra,
             "a2a_tasks": ("state", {k: float(v) for k, v in by_state.items()}),
             "a2a_live_tasks": ("", {"": float(service.live_count())}),
             "a2a_push_delivered_total": ("", {"": float(delivery.delivered)}),

@@ -122,10 +122,11 @@ def create_gateway_app(
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    pending = SqlPendingHolds(core.engine)
     if settings.hold_sweep_seconds > 0:
         runtime.jobs.append(
             HoldSweeper(
-                SqlPendingHolds(core.engine),
+                pending,
                 billing,
                 PausedTaskCanceler(service),
                 interval=settings.hold_sweep_seconds,
@@ -144,7 +145,16 @@ def create_gateway_app(
             registry, cards_in, probe_client, settings.health_check_seconds, core.assertions
         )
     cards = card_endpoint(core, template, own.skills)
-    rpc, routes = base_routes(core, service, cards)
+
+    async def credit_gauges() -> dict[str, tuple[str, dict[str, float]]]:
+        totals = await pending.totals()
+        return {
+            "a2a_credit_holds": ("state", {s: float(n) for s, (n, _) in totals.items()}),
+            "a2a_credits_by_hold_state": ("state", {s: float(c) for s, (_, c) in totals.items()}),
+            "a2a_credit_refusals_total": ("", {"": float(router.refused_credits)}),
+        }
+
+    rpc, routes = base_routes(core, service, cards, credit_gauges)
     proxy_cards = ProxyCards(
         registry,
         settings.public_url,

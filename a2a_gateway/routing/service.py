@@ -14,7 +14,7 @@ from typing import Any
 from a2a_gateway.agent import AgentEvent, Skill, SkillContext, SkillHandler
 from a2a_gateway.agent.skill import SUBSCRIPTION_TAG, Admission
 from a2a_gateway.auth.models import ANONYMOUS_ID
-from a2a_gateway.errors import InvalidParams, NotFound, Unauthenticated
+from a2a_gateway.errors import InsufficientCredits, InvalidParams, NotFound, Unauthenticated
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.models import DiscoveryQuery
@@ -61,6 +61,7 @@ class Router:
         self._monotonic = monotonic
         self._listeners = tuple(listeners)
         self._payments = payments
+        self.refused_credits = 0  # priced calls refused for want of credits (a metric)
         self.stopping = False
         # Agents' endpoints change rarely; a short cache saves a database read on every routed call.
         self._lookups: dict[str, tuple[float, Upstream]] = {}
@@ -161,7 +162,11 @@ class Router:
             raise PriceAboveLimit(price=price, limit=cap)
         if not payer or payer == ANONYMOUS_ID:
             raise Unauthenticated(f"This agent charges {price} credits a call: authenticate to pay for it")
-        held = await payments.hold(ctx.task_id, payer, price, payee_user_id=upstream.owner)
+        try:
+            held = await payments.hold(ctx.task_id, payer, price, payee_user_id=upstream.owner)
+        except InsufficientCredits:
+            self.refused_credits += 1
+            raise
         if held is None:
             return None
         ctx.caller = dataclasses.replace(ctx.caller, price=price)  # the assertion tells the agent

@@ -3,7 +3,7 @@ ledger)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.billing.sweep import PendingHold
@@ -40,3 +40,10 @@ class SqlPendingHolds:
             assert created is not None
             found.append(PendingHold(task_id, created, state, owner, from_micros(status_ts)))
         return found
+
+    async def totals(self) -> dict[str, tuple[int, int]]:
+        """Holds by state: (how many, credits), for the metrics."""
+        query = select(ledger_holds.c.state, func.count(), func.coalesce(func.sum(ledger_holds.c.price), 0))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.group_by(ledger_holds.c.state))).all()
+        return {state: (int(count), int(credits)) for state, count, credits in rows}

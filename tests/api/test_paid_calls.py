@@ -148,6 +148,9 @@ async def test_a_completed_call_pays_the_owner_and_the_platform_and_tells_the_ag
     said = jwt.decode(shop.agent.assertions[-1], options={"verify_signature": False})
     assert said["price"] == PRICE and said["sub"] == shop.buyer_id
     assert (await shop.billing.check()).ok
+    metrics = (await shop.gw.get("/metrics")).text
+    assert 'a2a_credit_holds{state="captured"} 1' in metrics
+    assert f'a2a_credits_by_hold_state{{state="captured"}} {PRICE}' in metrics
 
 
 async def test_a_failed_call_gives_the_price_back(shop: Market) -> None:
@@ -179,6 +182,7 @@ async def test_a_call_the_caller_cannot_pay_is_refused_with_nothing_written_on_e
     assert tasks == [] and shop.agent.assertions == []  # no task stored, nothing sent to the agent
     assert await shop.balance(shop.buyer_id) == (30, 0)
     assert (await shop.billing.check()).ok
+    assert "a2a_credit_refusals_total 3" in (await shop.gw.get("/metrics")).text
 
 
 async def test_anonymous_callers_max_price_and_the_owners_own_calls(shop: Market) -> None:

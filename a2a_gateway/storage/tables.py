@@ -337,3 +337,20 @@ trust_scores = Table(
     Column("rank_key", Float, nullable=False),
     Column("computed_us", BigInteger, nullable=False),
 )
+
+# --- idempotency: the stored answer of a request made with an Idempotency-Key (24 h, Stripe's semantics) --
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # One claim per principal and key: the primary key is what makes a claim atomic.
+    Column("principal_id", String(255), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # sha256 of method, path and body
+    Column("state", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    CheckConstraint("state IN ('in_progress', 'done')", name="ck_idempotency_keys_state"),
+    Index("ix_idempotency_keys_created", "created_us"),
+)

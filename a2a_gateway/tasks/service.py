@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from datetime import datetime
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext
 from a2a_gateway.agent.caller import Caller
 from a2a_gateway.agent.skill import Admission
+from a2a_gateway.auth.models import ANONYMOUS_ID
 from a2a_gateway.errors import (
     GatewayError,
     InvalidParams,
@@ -34,6 +36,7 @@ from a2a_gateway.tasks.runner import TaskRunner
 from a2a_gateway.tasks.state import readable
 
 log = logging.getLogger(__name__)
+RETRY_NAMESPACE = uuid.UUID("6f1c3a52-9d0e-4b7a-8c5e-2a61f0d4b9e3")
 
 _DEFAULT_CONFIG = v1.SendMessageConfiguration()
 RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
@@ -70,6 +73,8 @@ class TaskService:
         self._clock = clock
         self._history_default = history_default
         self._live: dict[str, LiveTask] = {}
+        # Retried first messages whose task is being started: a concurrent retry waits for the start.
+        self._starting: dict[str, asyncio.Future[None]] = {}
         # Every runner still going, including those of tasks that ended and left _live but are still
         # closing their skill (a relay's last health write starts there): shutdown waits for them.
         self._runs: set[asyncio.Task[None]] = set()
@@ -102,7 +107,12 @@ class TaskService:
         if message.task_id:
             live = await self._resume(owner, message)
         else:
-            started = await self._start(owner, request, streaming, caller or caller_of_owner(owner))
+            task_id = retry_task_id(owner, message.message_id)
+            if task_id is not None:
+                again = await self._retried(owner, task_id, config, streaming)
+                if again is not None:
+                    return again
+            started = await self._start(owner, request, streaming, caller or caller_of_owner(owner), task_id)
             if isinstance(started, v1.Message):
                 return SendResult(message=started)
             live, created = started
@@ -134,10 +144,62 @@ class TaskService:
                 raise Unavailable("The task could not be stored; try again") from None
         return SendResult(task=handed)
 
+    async def _retried(
+        self, owner: str, task_id: str, config: v1.SendMessageConfiguration, streaming: bool
+    ) -> SendResult | None:
+        """The answer to a repeated first message (same sender, same messageId): its existing task,
+        or None when there is none and this send starts it. The start of a task with that id going on
+        concurrently is waited for first, so two retries racing make one task."""
+        while (starting := self._starting.get(task_id)) is not None:
+            await asyncio.shield(starting)
+        history = config.history_length if config.history_length is not None else self._history_default
+        live = self._live.get(task_id)
+        if live is None:
+            # Not in memory: it ended (its final write committed before it left) or never was. The
+            # start is claimed before the store is asked, so a concurrent retry waits for this one.
+            self._starting[task_id] = asyncio.get_running_loop().create_future()
+            try:
+                stored = await self._repo.get(task_id, owner, history)
+            except BaseException:
+                self._done_starting(task_id)
+                raise
+            if stored is None:
+                return None  # _start takes the claim over and ends it
+            self._done_starting(task_id)
+            return SendResult(task=stored)
+        if live.owner != owner:  # cannot happen (the id is derived from the owner); never shared
+            raise InvalidParams("messageId collides with another task; send a new messageId")
+        if streaming and not live.state.terminal:
+            # No await between the snapshot and the subscription: nothing in between is missed.
+            sub = self._broker.subscribe(task_id, stop_at_interrupted=True)
+            return SendResult(task=state.snapshot(live.task, history), stream=sub)
+        if not streaming and not config.return_immediately and not live.state.terminal:
+            # Waits like the first send does; shielded, so a retry that gives up leaves the first be.
+            await asyncio.shield(live.settled)
+        return SendResult(task=state.snapshot(live.task, history))
+
+    def _done_starting(self, task_id: str) -> None:
+        starting = self._starting.pop(task_id, None)
+        if starting is not None and not starting.done():
+            starting.set_result(None)
+
     async def _start(
-        self, owner: str, request: v1.SendMessageRequest, streaming: bool, caller: Caller
+        self,
+        owner: str,
+        request: v1.SendMessageRequest,
+        streaming: bool,
+        caller: Caller,
+        retry_id: str | None = None,
     ) -> tuple[LiveTask, Awaitable[None]] | v1.Message:
-        task_id = new_id()
+        try:
+            return await self._start_task(owner, request, streaming, caller, retry_id or new_id())
+        finally:
+            if retry_id is not None:
+                self._done_starting(retry_id)  # the task is in _live now, or was never made
+
+    async def _start_task(
+        self, owner: str, request: v1.SendMessageRequest, streaming: bool, caller: Caller, task_id: str
+    ) -> tuple[LiveTask, Awaitable[None]] | v1.Message:
         context_id = request.message.context_id or new_id()
         message = request.message.model_copy(update={"task_id": task_id, "context_id": context_id})
         skill = await self.agent.resolve(message, request.metadata)
@@ -458,6 +520,14 @@ class TaskService:
         self._live.pop(live.task.id, None)
         for listener in self._end_listeners:
             listener(live.task.id)
+
+
+def retry_task_id(owner: str, message_id: str) -> str | None:
+    """The id a new task of ``owner`` started by ``message_id`` gets, so that a retry of the same first
+    message finds it (None: an anonymous caller, whose sends are never taken for one another's)."""
+    if not owner or owner == ANONYMOUS_ID or not message_id:
+        return None
+    return str(uuid.uuid5(RETRY_NAMESPACE, f"{owner}\n{message_id}"))
 
 
 async def _first_event(gen: Handler, skill_id: str, *, refusals: bool) -> AgentEvent | Crash | None:

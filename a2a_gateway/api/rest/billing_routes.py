@@ -7,6 +7,7 @@ is paid with the package's amount and currency, once per session and per event.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -20,7 +21,9 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.principal import Authenticator
+from a2a_gateway.api.rest import idempotency
 from a2a_gateway.api.rest.bodies import RestBody, data, parse
+from a2a_gateway.auth.models import Principal
 from a2a_gateway.billing import packages, stripe_signature
 from a2a_gateway.billing.history import Entry, Usage
 from a2a_gateway.billing.models import Balance, TransferKind
@@ -135,8 +138,11 @@ class BillingApi:
         success_url: str,
         cancel_url: str,
         clock: Callable[[], float] = time.time,
+        idempotency_layer: idempotency.Idempotency | None = None,
     ) -> None:
         self._authn = authn
+        # Idempotency-Key answers stored by the gateway (None: only Stripe's own replay of the key).
+        self.idempotency = idempotency_layer
         self._billing = billing
         self._stripe = stripe
         self._webhook_secret = webhook_secret
@@ -200,20 +206,29 @@ class BillingApi:
         """POST /api/v1/billing/checkout {packageId}: a Stripe Checkout Session's URL to pay at."""
         principal = await self._authn.resolve(request, required=True)
         principal.require("billing:write")
+        if self.idempotency is None:
+            return await self._checkout(request, principal, idempotency.presented_key(request))
+        # A retry with the same key and body gets the stored answer without reaching Stripe again.
+        return await self.idempotency.run(
+            request,
+            principal.id,
+            lambda: self._checkout(request, principal, idempotency.presented_key(request)),
+        )
+
+    async def _checkout(self, request: Request, principal: Principal, presented: str | None) -> Response:
         body = await parse(request, CheckoutBody)
         package = packages.package_by_id(body.package_id)
         if self._stripe is None:
             raise Unavailable("Buying credits is not configured on this gateway")
         await self._authn.limiter.check(CHECKOUT_BUDGET, principal, None)
-        # Stripe keeps an Idempotency-Key's answer for 24 h: a client's retry with its own key gets the same
-        # session; without one, every request is a new session.
-        presented = raw_header(request, b"idempotency-key")
-        if presented is not None and not 1 <= len(presented) <= 200:
-            raise InvalidParams(
-                "Idempotency-Key must be 1 to 200 characters",
-                violations=[{"field": "Idempotency-Key", "description": "1 to 200 characters"}],
-            )
-        key = f"{principal.id}:{presented}" if presented else uuid.uuid4().hex
+        # Stripe keeps an Idempotency-Key's answer for 24 h too: a retry with the client's own key gets the
+        # same session even if this gateway's stored answer is gone; without one, every request is a new
+        # session. Stripe's keys are at most 255 characters: a long client key goes as its digest.
+        key = uuid.uuid4().hex
+        if presented is not None:
+            key = f"{principal.id}:{presented}"
+            if len(key) > 255:
+                key = f"{principal.id}:{hashlib.sha256(presented.encode()).hexdigest()}"
         session = await self._stripe.create_checkout_session(
             principal.id, package, self._success_url, self._cancel_url, key
         )

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
 from a2a_gateway.api.rest.browser_session import dashboard_principal
+from a2a_gateway.api.rest.idempotency import Idempotency
 from a2a_gateway.api.rest.views import STATUS_NAMES, parts_view, routing_view, task_view
 from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.auth.assertions import caller_of
@@ -96,8 +97,11 @@ class TaskApi:
         service: TaskService,
         calls: CallLog | None = None,
         deadlines: Deadlines | None = None,
+        idempotency_layer: Idempotency | None = None,
     ) -> None:
         self._authn = authn
+        # Stored answers of POST /api/v1/tasks under an Idempotency-Key (None: the header is ignored).
+        self.idempotency = idempotency_layer
         self._service = service
         self._calls = calls
         self._deadlines = deadlines or Deadlines(service)
@@ -141,6 +145,12 @@ class TaskApi:
         await self._authn.limiter.check(
             "tasks:create", principal, request.client.host if request.client else None
         )
+        if self.idempotency is None:
+            return await self._create(request, principal)
+        # A retry with the same key and body gets the first answer: the task is created (and paid) once.
+        return await self.idempotency.run(request, principal.id, lambda: self._create(request, principal))
+
+    async def _create(self, request: Request, principal: Principal) -> Response:
         body = await parse(request, NewTask)
         parts = [
             v1.Part(text="\n\n".join(t for t in (body.title, body.description) if t) or "(no description)")

@@ -183,7 +183,8 @@ async def test_routing_prefers_the_faster_of_equally_trusted_agents(net: dict[st
     slow_found = await settled(gw, slow, lambda a: a["health"]["latencyMs"] is not None)
     assert slow_found["health"]["latencyMs"] > found["health"]["latencyMs"]
     hosts.seen.clear()
-    chosen = (await rpc(gw, "SendMessage", by_tag))["result"]["task"]
+    again = {**by_tag, "message": user_message("pick")}  # a new message (the same one is a retry)
+    chosen = (await rpc(gw, "SendMessage", again))["result"]["task"]
     assert chosen["metadata"] == {"agentId": fast} and hosts.seen == ["fast.test"]
 
 

@@ -18,6 +18,7 @@ from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest.agent_routes import AgentApi
 from a2a_gateway.api.rest.api_key_routes import ApiKeyApi
 from a2a_gateway.api.rest.auth_routes import AuthApi
+from a2a_gateway.api.rest.idempotency import Idempotency
 from a2a_gateway.api.rest.mount import RestResource, rest_mount
 from a2a_gateway.api.rest.task_routes import TaskApi
 from a2a_gateway.auth.keyring import KeyRing
@@ -61,6 +62,7 @@ def gateway_routes(
     deadlines: Deadlines | None = None,
     ring: KeyRing | None = None,
     resources: Sequence[RestResource] = (),
+    idempotency: Idempotency | None = None,
 ) -> list[BaseRoute]:
     """What only the gateway serves: the REST resources (one error boundary), the per-agent proxy and,
     as the network's identity provider, the JWKS."""
@@ -74,7 +76,7 @@ def gateway_routes(
             AuthApi(authn),
             ApiKeyApi(authn),
             AgentApi(authn, registry),
-            TaskApi(authn, service, calls, deadlines),
+            TaskApi(authn, service, calls, deadlines, idempotency),
             *resources,
         ),
         Route("/a2a/agents/{agent_id}", proxy.handle, methods=["POST"]),

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from a2a_gateway.agent import AgentDefinition, Skill
 from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest.billing_routes import BillingApi
+from a2a_gateway.api.rest.idempotency import Idempotency
 from a2a_gateway.api.rest.trust_routes import TrustApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
@@ -37,6 +38,7 @@ from a2a_gateway.routing.service import Router
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
+from a2a_gateway.storage.idempotency_repository import SqlIdempotencyStore
 from a2a_gateway.storage.ledger_repository import SqlLedger
 from a2a_gateway.storage.pending_holds import SqlPendingHolds
 from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
@@ -163,6 +165,7 @@ def create_gateway_app(
         settings.card_max_age,
     )
     runtime.closers.append(ledger.close)
+    idempotency = Idempotency(SqlIdempotencyStore(core.engine))
     routes += gateway_routes(
         rpc,
         core.authn,
@@ -172,7 +175,11 @@ def create_gateway_app(
         calls=calls,
         deadlines=deadlines,
         ring=core.ring,
-        resources=[billing_api(core, billing), TrustApi(core.authn, trust, registry, service, calls)],
+        resources=[
+            billing_api(core, billing, idempotency),
+            TrustApi(core.authn, trust, registry, service, calls),
+        ],
+        idempotency=idempotency,
     )
     app = assemble(runtime, routes)
     app.state.registry = registry
@@ -182,7 +189,7 @@ def create_gateway_app(
     return app
 
 
-def billing_api(core: Core, billing: BillingService) -> BillingApi:
+def billing_api(core: Core, billing: BillingService, idempotency: Idempotency | None = None) -> BillingApi:
     """The billing routes; buying credits works once Stripe's keys are set."""
     settings = core.settings
     stripe = None
@@ -202,6 +209,7 @@ def billing_api(core: Core, billing: BillingService) -> BillingApi:
         webhook_secret=secret.get_secret_value() if secret is not None else None,
         success_url=settings.checkout_success_url or back + "?session_id={CHECKOUT_SESSION_ID}",
         cancel_url=settings.checkout_cancel_url or back,
+        idempotency_layer=idempotency,
     )
 
 

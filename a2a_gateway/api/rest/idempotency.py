@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import orjson
 from starlette.requests import Request
@@ -21,14 +21,40 @@ from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.rest.bodies import BODY_LIMIT
 from a2a_gateway.errors import Conflict, GatewayError, InvalidParams
 
-if TYPE_CHECKING:
-    from a2a_gateway.storage.idempotency_repository import StoredKey
-
 HEADER = b"idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 TTL_SECONDS = 86_400
 PRUNE_EVERY = 256  # claims between two lazy deletions of expired keys
 _NOT_STORED = frozenset({400, 413, 429})
+
+
+class StoredKey(Protocol):
+    """A key someone already claimed (storage.idempotency_repository.StoredKey)."""
+
+    @property
+    def request_hash(self) -> str:
+        """What the key was claimed for: method, path and body."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """Whether its answer is stored."""
+        ...
+
+    @property
+    def status_code(self) -> int | None:
+        """The stored answer's status."""
+        ...
+
+    @property
+    def response_body(self) -> str | None:
+        """The stored answer's body."""
+        ...
+
+    @property
+    def created_us(self) -> int:
+        """When it was claimed."""
+        ...
 
 
 class IdempotencyStore(Protocol):

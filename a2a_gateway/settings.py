@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         gt=0,
         description="A priced task waiting for input longer than this is canceled and its hold released.",
     )
+    trust_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="Stored trust scores follow new evidence within this many seconds."
+    )
     hold_sweep_seconds: float = Field(
         default=60.0,
         ge=0,

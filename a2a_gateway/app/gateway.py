@@ -44,6 +44,7 @@ from a2a_gateway.storage.pending_holds import SqlPendingHolds
 from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
 from a2a_gateway.tasks.service import TaskService
 from a2a_gateway.trust.models import TaskEvidence, credit_weight_for, outcome_for
+from a2a_gateway.trust.refresher import ScoreRefresher
 from a2a_gateway.trust.service import TrustService
 
 
@@ -104,6 +105,7 @@ def create_gateway_app(
         max_line_bytes=max_line,
     )
     trust = TrustService(SqlTrustStore(core.engine), SqlRaterStandings(core.engine))
+    scores = ScoreRefresher(trust, interval=settings.trust_refresh_seconds)
     ledger = SqlLedger(core.engine)
     billing = BillingService(ledger, fee_bps=settings.platform_fee_bps)
     router = Router(
@@ -111,7 +113,7 @@ def create_gateway_app(
         upstream,
         calls,
         core.assertions,
-        listeners=[CallEvidence(trust, registry, billing)],
+        listeners=[CallEvidence(trust, registry, billing, scores)],
         payments=billing,
     )
     template = load_card_template()
@@ -124,6 +126,7 @@ def create_gateway_app(
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    runtime.jobs.append(scores)
     pending = SqlPendingHolds(core.engine)
     if settings.hold_sweep_seconds > 0:
         runtime.jobs.append(
@@ -185,6 +188,7 @@ def create_gateway_app(
     app.state.registry = registry
     app.state.billing = billing
     app.state.trust = trust
+    app.state.trust_scores = scores
     app.state.agents = agents  # the agent store, for setting server-owned fields (trust) from outside
     return app
 
@@ -253,10 +257,13 @@ class CallEvidence:
     (even in part) with promotional credits, weighs a quarter (docs/trust.md).
     """
 
-    def __init__(self, trust: TrustService, registry: RegistryService, billing: BillingService) -> None:
+    def __init__(
+        self, trust: TrustService, registry: RegistryService, billing: BillingService, scores: ScoreRefresher
+    ) -> None:
         self._trust = trust
         self._registry = registry
         self._billing = billing
+        self._scores = scores
 
     async def call_ended(self, call: RoutedCall) -> None:
         """Record the call (the router logs a failure); an agent deleted meanwhile gets nothing."""
@@ -267,7 +274,8 @@ class CallEvidence:
         hold = await self._billing.hold_of(call.task_id)
         price, purchased = (hold.price, hold.promo == 0) if hold is not None else (0, False)
         evidence = evidence_of(call, agent.owner_id, price=price, paid_with_purchased_credits=purchased)
-        await self._trust.record_task(evidence)
+        if await self._trust.add_task(evidence):
+            self._scores.mark(call.agent_id)
 
 
 class PausedTaskCanceler:

@@ -69,6 +69,11 @@ class TrustService:
         await self._store.save_score(agent_id, current)
         return current
 
+    async def add_task(self, evidence: TaskEvidence) -> bool:
+        """Store a finished task's evidence without rescoring (a ScoreRefresher rescores later); False
+        when the task was reported already."""
+        return await self._store.add_evidence(evidence)
+
     async def record_task(self, evidence: TaskEvidence) -> TrustScore:
         """Record a finished task and store the agent's new score; a task reported again changes nothing."""
         if not await self._store.add_evidence(evidence):

@@ -83,8 +83,6 @@ class Runtime:
     async def stop(self) -> None:
         """End tasks and streams, drain deliveries and writes, close connections."""
         core = self.core
-        for job in self.jobs:
-            await job.close()
         if self.registrar is not None:
             await self.registrar.close()
         if self.prober is not None:
@@ -96,6 +94,9 @@ class Runtime:
         await self.service.shutdown()
         if self.router is not None:
             await self.router.release()
+        # Jobs stop after the last calls have ended: a trust pass still sees their evidence.
+        for job in self.jobs:
+            await job.close()
         await core.delivery.close()
         await core.repo.close()
         for close in self.closers:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from a2a_gateway.errors import PayloadTooLarge
 
 
-def raw_header(request: Request, name: bytes) -> str | None:
+def raw_header(request: HTTPConnection, name: bytes) -> str | None:
     """One request header straight from the ASGI scope (no Headers object on the hot path)."""
     for key, value in request.scope["headers"]:
         if key == name:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 
 from a2a_gateway.agent.caller import ANONYMOUS, ASSERTION_HEADER, Caller
 from a2a_gateway.api.http import raw_header
-from a2a_gateway.api.principal import OPEN_SCOPES, Authenticator
+from a2a_gateway.api.principal import OPEN_SCOPES, Authenticator, presented_credential
 from a2a_gateway.api.rate_limiter import RateLimiter
 from a2a_gateway.auth import scopes as scope_names
 from a2a_gateway.auth.gateway_identity import Credential, GatewayIdentity
@@ -31,27 +31,8 @@ THROUGH_GATEWAY: Final = (
 )
 NO_GATEWAY: Final = "This agent has no gateway configured, so it cannot verify gateway credentials"
 CONNECT_REFUSED: Final = "Agent Connect keys are for the gateway; a kit agent does not take them"
-BAD_AUTHORIZATION: Final = "Use 'Authorization: Bearer <token or key>' or 'X-API-Key: <key>'"
 _ASSERTION: Final = ASSERTION_HEADER.lower().encode()
 KIT_SCOPES: Final = OPEN_SCOPES  # what any caller may do with a kit agent: send and read its own tasks
-
-
-def presented_credential(conn: HTTPConnection, *, query_token: bool = False) -> str | None:
-    """The credential of ``X-API-Key`` or ``Authorization: Bearer`` (or, if asked, the ``token`` query
-    parameter a browser WebSocket must use); None when none came."""
-    key = conn.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    authorization = conn.headers.get("authorization")
-    if authorization:
-        scheme, _, credentials = authorization.partition(" ")
-        credentials = credentials.strip()
-        if scheme.lower() != "bearer" or not credentials:
-            raise Unauthenticated(BAD_AUTHORIZATION)
-        return credentials
-    if query_token:
-        return conn.query_params.get("token") or None
-    return None
 
 
 def direct_principal(credential: Credential) -> Principal:

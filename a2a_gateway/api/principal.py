@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from a2a_gateway.agent.caller import Caller
 from a2a_gateway.api.http import raw_header, read_body
@@ -15,6 +15,26 @@ from a2a_gateway.auth.service import CONNECT_KINDS, AuthService, SignedRequest
 from a2a_gateway.errors import Unauthenticated
 
 OPEN_SCOPES = frozenset({"tasks:read", "tasks:write", "agents:read"})
+BAD_AUTHORIZATION = "Use 'Authorization: Bearer <token or key>' or 'X-API-Key: <key>'"
+
+
+def presented_credential(conn: HTTPConnection, *, query_token: bool = False) -> str | None:
+    """The credential of ``X-API-Key`` or ``Authorization: Bearer`` (or, if asked, the ``token`` query
+    parameter a browser WebSocket must use); None when none came. The gateway and kit agents read
+    credentials the same way."""
+    key = raw_header(conn, b"x-api-key")
+    if key:
+        return key.strip()
+    authorization = raw_header(conn, b"authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials:
+            raise Unauthenticated(BAD_AUTHORIZATION)
+        return credentials
+    if query_token:
+        return conn.query_params.get("token") or None
+    return None
 
 
 class Authenticator:
@@ -57,18 +77,11 @@ class Authenticator:
         return principal
 
     async def _resolve(self, conn: Request, required: bool) -> Principal:
-        key = raw_header(conn, b"x-api-key")
-        if key:
-            return await self.auth.authenticate_key(key)
-        authorization = raw_header(conn, b"authorization")
-        if authorization:
-            scheme, _, credentials = authorization.partition(" ")
-            credentials = credentials.strip()
-            if scheme.lower() != "bearer" or not credentials:
-                raise Unauthenticated("Use 'Authorization: Bearer <token or key>' or 'X-API-Key: <key>'")
-            if kind_of(credentials) is not None:
-                return await self.auth.authenticate_key(credentials)
-            return await self.auth.authenticate_access_token(credentials)
+        credential = presented_credential(conn)
+        if credential is not None:
+            if kind_of(credential) is not None or raw_header(conn, b"x-api-key"):
+                return await self.auth.authenticate_key(credential)  # X-API-Key holds keys only
+            return await self.auth.authenticate_access_token(credential)
         if required or not self.open_gateway:
             raise Unauthenticated()
         return self._anonymous

@@ -27,7 +27,8 @@ from starlette.websockets import WebSocket
 
 from a2a_gateway.agent.caller import Caller
 from a2a_gateway.api.errors import error_response
-from a2a_gateway.api.kit_authenticator import NO_GATEWAY, presented_credential
+from a2a_gateway.api.kit_authenticator import NO_GATEWAY
+from a2a_gateway.api.principal import presented_credential
 from a2a_gateway.auth.gateway_identity import Credential, GatewayIdentity
 from a2a_gateway.auth.jwks_keys import JwksKeys
 from a2a_gateway.errors import Unauthenticated

@@ -43,7 +43,7 @@ from asgi_lifespan import LifespanManager
 from starlette.types import Receive, Scope, Send
 
 from a2a_gateway.app import create_gateway_app
-from a2a_gateway.app.gateway import CallEvidence
+from a2a_gateway.app.ended_calls import CallEvidence
 from a2a_gateway.billing.models import Outcome, Settlement
 from a2a_gateway.billing.service import BillingService
 from a2a_gateway.settings import Settings

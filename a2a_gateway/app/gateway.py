@@ -16,10 +16,10 @@ from a2a_gateway.api.rest.trust_routes import TrustApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
+from a2a_gateway.app.ended_calls import CallEvidence, PausedTaskCanceler
 from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.app.runtime import Runtime, assemble
 from a2a_gateway.billing.service import BillingService
-from a2a_gateway.errors import NotFound, TaskNotCancelable, TaskNotFound
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
 from a2a_gateway.outbound.health_prober import HealthProber
@@ -27,12 +27,10 @@ from a2a_gateway.outbound.lean_http import LeanHttp, UnaryHttpFactory
 from a2a_gateway.outbound.pooled_http import PooledHttp
 from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.outbound.stripe_client import StripeClient
-from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.agent import RoutingAgent
-from a2a_gateway.routing.calls import REPLIED, RoutedCall
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.service import Router
 from a2a_gateway.settings import Settings
@@ -42,8 +40,6 @@ from a2a_gateway.storage.idempotency_repository import SqlIdempotencyStore
 from a2a_gateway.storage.ledger_repository import SqlLedger
 from a2a_gateway.storage.pending_holds import SqlPendingHolds
 from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
-from a2a_gateway.tasks.service import TaskService
-from a2a_gateway.trust.models import TaskEvidence, credit_weight_for, outcome_for
 from a2a_gateway.trust.refresher import ScoreRefresher
 from a2a_gateway.trust.service import TrustService
 
@@ -215,79 +211,3 @@ def billing_api(core: Core, billing: BillingService, idempotency: Idempotency | 
         cancel_url=settings.checkout_cancel_url or back,
         idempotency_layer=idempotency,
     )
-
-
-# How a routed call's outcome ends its task for trust (any other outcome is a failure the agent did not
-# cause unless routing counts it as failing: an A2A refusal, an unsigned call, a call lost on restart).
-_ENDED_AS = {
-    "completed": v1.TaskState.COMPLETED,
-    REPLIED: v1.TaskState.COMPLETED,
-    "canceled": v1.TaskState.CANCELED,
-    "rejected": v1.TaskState.REJECTED,
-}
-
-
-def evidence_of(
-    call: RoutedCall, agent_owner: str, *, price: int = 0, paid_with_purchased_credits: bool = False
-) -> TaskEvidence:
-    """A finished routed call as trust evidence: the agent is at fault exactly for routing's failing
-    outcomes (upstream errors and timeouts, invalid answers, the agent's own ``failed``); a success's
-    latency is the call's duration (its first answer when no end time was kept)."""
-    state = _ENDED_AS.get(call.outcome or "", v1.TaskState.FAILED)
-    outcome = outcome_for(state, agent_at_fault=call.failed)
-    latency = None
-    if state is v1.TaskState.COMPLETED:
-        latency = call.duration_ms if call.duration_ms is not None else call.first_response_ms
-    return TaskEvidence(
-        agent_id=call.agent_id,
-        task_id=call.task_id,
-        requester=call.requester,
-        agent_owner=agent_owner,
-        outcome=outcome,
-        at=call.finished_at or utc_now(),
-        latency_ms=max(0.0, latency) if latency is not None else None,
-        credit_weight=credit_weight_for(price=price, paid_with_purchased_credits=paid_with_purchased_credits),
-    )
-
-
-class CallEvidence:
-    """Routing's CallEnded listener: every routed call that ends becomes its agent's trust evidence.
-
-    A call weighs fully when its price was paid with purchased credits alone; a free call, or one paid
-    (even in part) with promotional credits, weighs a quarter (docs/trust.md).
-    """
-
-    def __init__(
-        self, trust: TrustService, registry: RegistryService, billing: BillingService, scores: ScoreRefresher
-    ) -> None:
-        self._trust = trust
-        self._registry = registry
-        self._billing = billing
-        self._scores = scores
-
-    async def call_ended(self, call: RoutedCall) -> None:
-        """Record the call (the router logs a failure); an agent deleted meanwhile gets nothing."""
-        try:
-            agent = await self._registry.get(call.agent_id)
-        except NotFound:
-            return
-        hold = await self._billing.hold_of(call.task_id)
-        price, purchased = (hold.price, hold.promo == 0) if hold is not None else (0, False)
-        evidence = evidence_of(call, agent.owner_id, price=price, paid_with_purchased_credits=purchased)
-        if await self._trust.add_task(evidence):
-            self._scores.mark(call.agent_id)
-
-
-class PausedTaskCanceler:
-    """The task service as the hold sweeper's way to end a paid task that waited too long for input."""
-
-    def __init__(self, service: TaskService) -> None:
-        self._service = service
-
-    async def cancel_paused(self, owner: str, task_id: str) -> bool:
-        """Cancel the task (its end releases its hold); False when it is gone or ended already."""
-        try:
-            await self._service.cancel(owner, task_id)
-        except (TaskNotFound, TaskNotCancelable):
-            return False
-        return True

@@ -171,8 +171,7 @@ class RelayRun:
                 caller,
                 task=self.call.task_id,
                 skill=self.call.skill_id,
-                # The credits held for the call travel with its caller once billing holds them; None today.
-                price=caller.price,
+                price=caller.price,  # what the admission held for the call (None: a free call)
             )
         except GatewayError:
             raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from a2a_gateway.app.gateway import PausedTaskCanceler
+from a2a_gateway.app.ended_calls import PausedTaskCanceler
 from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.storage import engine as db

@@ -31,6 +31,7 @@ from a2a_gateway.api.kit_authenticator import NO_GATEWAY
 from a2a_gateway.api.principal import presented_credential
 from a2a_gateway.auth.gateway_identity import Credential, GatewayIdentity
 from a2a_gateway.auth.jwks_keys import JwksKeys
+from a2a_gateway.auth.signing import NonceStore
 from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.outbound.gateway_identity_client import HttpIntrospector, HttpJwksSource
 from a2a_gateway.outbound.ssrf import GuardedTransport, SsrfGuard
@@ -47,10 +48,12 @@ def build_identity(
     *,
     agent_id: Callable[[], str | None],
     agent_key: Callable[[], str | None],
+    replays: NonceStore | None = None,
 ) -> GatewayIdentity:
     """The gateway identity of an agent of ``settings.gateway_url``, reached through ``client``.
 
-    ``agent_id`` and ``agent_key`` give the agent's id and ``nxk_`` key as far as they are known.
+    ``agent_id`` and ``agent_key`` give the agent's id and ``nxk_`` key as far as they are known;
+    ``replays`` remembers assertion ids (in memory unless given, e.g. the agent's Redis nonce store).
     """
     if not settings.gateway_url:
         raise ValueError("verifying gateway credentials needs gateway_url")
@@ -62,6 +65,7 @@ def build_identity(
         issuer=settings.gateway_issuer or gateway,
         audience=agent_id,
         introspector=HttpIntrospector(client, gateway, agent_key, timeout=timeout),
+        replays=replays,
     )
 
 

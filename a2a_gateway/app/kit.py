@@ -15,6 +15,7 @@ from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.protocol.card import kit_security
 from a2a_gateway.settings import Settings
+from a2a_gateway.storage.redis_store import RedisNonceStore
 
 
 def create_agent_app(
@@ -98,5 +99,7 @@ def gateway_auth(core: Core, registrar: GatewayRegistrar | None) -> GatewayAuth:
         core.client,
         agent_id=lambda: registrar.agent_id if registrar is not None else settings.agent_id,
         agent_key=lambda: registrar.agent_key if registrar is not None else configured,
+        # Several processes of one agent share the replay memory when they share a Redis.
+        replays=RedisNonceStore(core.redis, settings.redis_prefix) if core.redis is not None else None,
     )
     return GatewayAuth(identity)

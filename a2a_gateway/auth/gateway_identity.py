@@ -22,10 +22,12 @@ from a2a_gateway.agent.caller import Caller
 from a2a_gateway.auth import jws
 from a2a_gateway.auth.assertions import INVALID_ASSERTION, verify_assertion
 from a2a_gateway.auth.keys import kind_of
-from a2a_gateway.auth.replay import ReplayGuard
+from a2a_gateway.auth.signing import MemoryNonceStore, NonceStore
 from a2a_gateway.auth.tokens import INVALID_TOKEN, access_claims
 from a2a_gateway.errors import Unauthenticated
 from a2a_gateway.protocol.base import utc_now
+
+ASSERTION_NONCES: Final = "caller-assertion"  # the nonce namespace of assertion ids
 
 NOT_REGISTERED: Final = (
     "This agent is not registered with the gateway yet and cannot verify caller assertions"
@@ -124,7 +126,7 @@ class GatewayIdentity:
         issuer: str,
         audience: Callable[[], str | None],
         introspector: Introspector | None = None,
-        replays: ReplayGuard | None = None,
+        replays: NonceStore | None = None,
         cache: IntrospectionCache | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -132,7 +134,8 @@ class GatewayIdentity:
         self._keys = keys
         self._audience = audience
         self._introspector = introspector
-        self._replays = replays if replays is not None else ReplayGuard(clock=clock)  # both have a len()
+        # The same store that refuses replayed signed requests: in memory, or shared through Redis.
+        self._replays = replays if replays is not None else MemoryNonceStore()
         self._cache = cache if cache is not None else IntrospectionCache()
         self._clock = clock
 
@@ -141,10 +144,12 @@ class GatewayIdentity:
         audience = self._audience()
         if not audience:
             raise Unauthenticated(NOT_REGISTERED)
+        now = self._clock()
         caller, jti, expires = await verify_assertion(
-            token, self._keys, issuer=self.issuer, audience=audience, now=self._clock()
+            token, self._keys, issuer=self.issuer, audience=audience, now=now
         )
-        if not self._replays.first_use(jti, expires):
+        # Remembered until it expires: a second use within its life is a replay.
+        if not await self._replays.remember(ASSERTION_NONCES, jti, expires - now.timestamp()):
             raise Unauthenticated(INVALID_ASSERTION)
         return caller
 

@@ -24,7 +24,7 @@ from a2a_gateway.auth.gateway_identity import (
 from a2a_gateway.auth.jwks_keys import JwksKeys
 from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.auth.keys import generate_key
-from a2a_gateway.auth.replay import ReplayGuard
+from a2a_gateway.auth.signing import MemoryNonceStore, NonceStore
 from a2a_gateway.auth.tokens import INVALID_TOKEN, AccessTokens
 from a2a_gateway.errors import Unauthenticated
 from tests.fakes import MemorySigningKeys
@@ -84,7 +84,7 @@ def identity_for(
     *,
     audience: str | None = AGENT,
     introspector: Introspector | None = None,
-    replays: ReplayGuard | None = None,
+    replays: NonceStore | None = None,
 ) -> GatewayIdentity:
     keys = JwksKeys(gateway, monotonic=clock.monotonic)
     return GatewayIdentity(
@@ -92,7 +92,7 @@ def identity_for(
         issuer=ISSUER,
         audience=lambda: audience,
         introspector=introspector,
-        replays=replays or ReplayGuard(clock=clock),
+        replays=replays or MemoryNonceStore(clock=clock.monotonic),
         cache=IntrospectionCache(monotonic=clock.monotonic),
         clock=clock,
     )

@@ -266,3 +266,9 @@ async def test_discovery_is_public_in_the_open_gateway_only(tmp_path: Any) -> No
             assert response.status_code == expected, response.text
             if expected == 200:
                 assert response.json()["meta"]["total"] == 0
+
+
+async def test_a_page_number_too_long_to_be_a_number_is_400_not_500(client: httpx.AsyncClient) -> None:
+    for params in ({"limit": "9" * 5000}, {"offset": "-" + "9" * 5000}):
+        answer = await client.get("/api/v1/discover", params=params)
+        assert answer.status_code == 400, answer.text

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.api_key_routes import NewKeyBody
-from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
+from a2a_gateway.api.rest.bodies import RestBody, data, page, parse, query_int
 from a2a_gateway.api.rest.views import agent_view, key_view
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.errors import InvalidParams
@@ -35,18 +35,6 @@ class HeartbeatBody(RestBody):
 
     status: str | None = None
     metadata: dict[str, Any] | None = Field(default=None)
-
-
-def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= high:
-        raise InvalidParams(
-            f"{name} must be an integer from {low} to {high}",
-            violations=[{"field": name, "description": f"{low} to {high}"}],
-        )
-    return int(raw)
 
 
 def discovery_query(request: Request) -> DiscoveryQuery:
@@ -74,8 +62,8 @@ def discovery_query(request: Request) -> DiscoveryQuery:
         min_trust_score=trust,
         status=status,
         text=(params.get("q") or "").strip()[:200] or None,
-        limit=_int(request, "limit", 20, 1, 100),
-        offset=_int(request, "offset", 0, 0, 1_000_000),
+        limit=query_int(request, "limit", 20, 1, 100),
+        offset=query_int(request, "offset", 0, 0, 1_000_000),
     )
 
 

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest import idempotency
-from a2a_gateway.api.rest.bodies import RestBody, data, parse
+from a2a_gateway.api.rest.bodies import RestBody, data, parse, query_int
 from a2a_gateway.auth.models import Principal
 from a2a_gateway.billing import packages, stripe_signature
 from a2a_gateway.billing.history import Entry, Usage
@@ -114,17 +114,6 @@ def usage_view(period: str, usage: Usage) -> dict[str, Any]:
     }
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or len(raw) > 9:
-        raise InvalidParams(
-            f"{name} must be a non-negative integer", violations=[{"field": name, "description": "integer"}]
-        )
-    return int(raw)
-
-
 class BillingApi:
     """The billing routes over the ledger service and, when configured, Stripe."""
 
@@ -173,7 +162,8 @@ class BillingApi:
     async def transactions(self, request: Request) -> Response:
         """GET /api/v1/billing/transactions?limit&offset&type: newest first."""
         user = await self._reader(request)
-        limit, offset = _int_param(request, "limit", 50), _int_param(request, "offset", 0)
+        limit = query_int(request, "limit", 50, 1, 100)
+        offset = query_int(request, "offset", 0, 0, 1_000_000)
         raw_type = request.query_params.get("type")
         kind = None
         if raw_type is not None:

@@ -49,3 +49,18 @@ async def parse(request: Request, model: type[B]) -> B:
         return model.model_validate(decoded)
     except ValidationError as exc:
         raise from_validation(exc) from None
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter from ``low`` to ``high`` (``default`` when absent); InvalidParams
+    naming it otherwise, also for a number too long to be one (never a 500)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not digits.isdigit() or len(digits) > 12 or not low <= int(raw) <= high:
+        raise InvalidParams(
+            f"{name} must be an integer from {low} to {high}",
+            violations=[{"field": name, "description": f"{low} to {high}"}],
+        )
+    return int(raw)

@@ -15,17 +15,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
+from a2a_gateway.api.rest.bodies import RestBody, data, page, parse, query_int
 from a2a_gateway.auth.models import Principal
-from a2a_gateway.errors import InvalidParams, TaskNotFound
+from a2a_gateway.errors import TaskNotFound
 from a2a_gateway.registry.models import Agent
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.ports import CallLog
 from a2a_gateway.tasks.service import TaskService
 from a2a_gateway.trust.models import RatedTask
 from a2a_gateway.trust.service import TrustService
-
-MAX_PARAM_DIGITS = 9
 
 
 class RateBody(RestBody):
@@ -34,19 +32,6 @@ class RateBody(RestBody):
     task_id: str = Field(min_length=1, max_length=64)
     rating: Any = None
     comment: Any = None
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    """An integer query parameter (its range is the service's to check); 400 when it is not one."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    digits = raw[1:] if raw.startswith("-") else raw
-    if not digits.isdigit() or len(digits) > MAX_PARAM_DIGITS:
-        raise InvalidParams(
-            f"{name} must be an integer", violations=[{"field": name, "description": "an integer"}]
-        )
-    return int(raw)
 
 
 class TrustApi:
@@ -90,7 +75,8 @@ class TrustApi:
         """GET /api/v1/trust/{agentId}/history?limit&offset: the agent's trust events, newest first."""
         await self._caller(request, "agents:read")
         agent = await self._registry.get(request.path_params["agent_id"])
-        limit, offset = _int_param(request, "limit", 50), _int_param(request, "offset", 0)
+        limit = query_int(request, "limit", 50, 1, 100)
+        offset = query_int(request, "offset", 0, 0, 1_000_000)
         events = await self._trust.history(agent.id, limit, offset)
         return page([e.to_dict() for e in events], {"limit": limit, "offset": offset})
 

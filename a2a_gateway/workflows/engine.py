@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from a2a_gateway.errors import Conflict, GatewayError, InsufficientCredits, NotFound, TaskNotFound
+from a2a_gateway.errors import (
+    Conflict,
+    GatewayError,
+    InsufficientCredits,
+    NotFound,
+    TaskNotFound,
+    Unavailable,
+)
 from a2a_gateway.protocol import v1
 from a2a_gateway.workflows import refs
 from a2a_gateway.workflows.dag import Dag
@@ -62,6 +69,10 @@ class EngineDeps:
     skill_key: str = "skillId"
 
 
+class _Lost(Exception):
+    """The run can no longer be saved by this driver: another took it over, or the store failed."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Ended:
     """How one attempt ended: ``retry`` when another attempt may follow."""
@@ -90,6 +101,8 @@ class RunDriver:
         self._save_lock = asyncio.Lock()
         self._canceling = False
         self._stopping = False
+        self._saved_seq = run.seq  # what the store holds: a save from a stale driver is refused
+        self._stops: set[asyncio.Task[None]] = set()
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # --- commands -----------------------------------------------------------------------------------
@@ -99,7 +112,10 @@ class RunDriver:
         for step in self.run.steps:
             if step.status.active:
                 self._spawn(step.index, resumed=True)
-        await self._advance()
+        try:
+            await self._advance()
+        except _Lost:
+            self._lose()
 
     async def cancel(self) -> None:
         """Stop running steps (canceling their tasks), skip the rest, end the run canceled."""
@@ -117,7 +133,11 @@ class RunDriver:
                 step.status = StepStatus.SKIPPED
                 step.ended_at = self._deps.clock()
                 self._emit(EventKind.STEP_SKIPPED, step=step.index, reason="the run was canceled")
-        await self._finish(RunStatus.CANCELED, "canceled by its owner")
+        try:
+            await self._finish(RunStatus.CANCELED, "canceled by its owner")
+        except _Lost:
+            self._lose()
+            raise Unavailable("The run's cancellation could not be saved; try again") from None
 
     async def reply(self, index: int, parts: list[v1.Part]) -> None:
         """Answer the question a step's task asked."""
@@ -232,13 +252,19 @@ class RunDriver:
                 with contextlib.suppress(Exception):
                     await self._deps.tasks.cancel(self.run.owner_id, step.task_id)
             raise
-        except Exception as exc:  # a bug or a store failure: the step fails rather than hang the run
+        except _Lost:
+            self._lose()
+            return
+        except Exception as exc:  # a bug: the step fails rather than hang the run
             log.exception("a workflow step broke", extra={"runId": self.run.id, "step": index})
             if not step.status.ended:
                 self._end_step(step, StepStatus.FAILED, f"the step broke: {type(exc).__name__}")
                 self._skip_dependents(index)
         self._steps.pop(index, None)
-        await self._advance()
+        try:
+            await self._advance()
+        except _Lost:
+            self._lose()
 
     async def _wait_retry(self, step: StepRun) -> None:
         if step.retry_at is not None:
@@ -409,16 +435,35 @@ class RunDriver:
         self._outbox.append(event)
 
     async def _save(self) -> None:
-        """Store the run as it is now with every event emitted since the last save, then announce them."""
+        """Store the run as it is now with every event emitted since the last save, then announce them.
+
+        _Lost when the store refuses it (the run moved on under another driver) or fails: this driver
+        stops, and the run continues from what was saved last, under whichever driver takes it next.
+        """
+        if self._stopping:
+            raise _Lost("the driver is stopping")
         async with self._save_lock:
             events, self._outbox = self._outbox, []
             snapshot = self.run.copy()
             try:
-                await self._deps.store.save_run(snapshot, events)
-            except BaseException:
-                self._outbox[:0] = events  # kept for the next save
-                raise
+                saved = await self._deps.store.save_run(snapshot, events, self._saved_seq)
+            except Exception as exc:
+                log.warning("saving a run failed: its driver stops", extra={"runId": self.run.id})
+                raise _Lost("the store failed") from exc
+            if not saved:
+                log.warning(
+                    "a run moved on under another driver: this one stops", extra={"runId": self.run.id}
+                )
+                raise _Lost("taken over")
+            self._saved_seq = snapshot.seq
         self._deps.hub.publish(events)
+
+    def _lose(self) -> None:
+        """Stop driving (without touching the tasks) from inside a step."""
+        if not self._stopping or not self.done.done():
+            stop = asyncio.create_task(self.stop())
+            self._stops.add(stop)
+            stop.add_done_callback(self._stops.discard)
 
 
 def artifact_json(artifact: v1.Artifact) -> dict[str, Any]:

@@ -30,8 +30,10 @@ class WorkflowStore(Protocol):
         """Store a new run and its first events in one transaction."""
         ...
 
-    async def save_run(self, run: Run, events: Sequence[RunEvent]) -> None:
-        """Store the run's new state and the events that led to it, in one transaction."""
+    async def save_run(self, run: Run, events: Sequence[RunEvent], expected_seq: int) -> bool:
+        """Store the run's new state and the events that led to it, in one transaction, if the stored
+        run's ``seq`` is still ``expected_seq`` (the last one this driver saved); False, writing
+        nothing, when it is not: another driver has moved the run on."""
         ...
 
     async def get_run(self, owner_id: str | None, run_id: str) -> Run | None:

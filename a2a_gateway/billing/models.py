@@ -131,6 +131,8 @@ class Hold:
 
     ``promo`` and ``purchased`` say which credits pay for it (they sum to ``price``); the payee and fee
     rate are snapshotted here, so settlement needs nothing but the task id and its outcome.
+    ``subscription`` says the task is a subscription, captured when it starts streaming rather than when
+    it completes (``ledger check`` accepts its capture whatever state the task is in).
     """
 
     task_id: str
@@ -144,6 +146,7 @@ class Hold:
     expires_at: datetime | None = None
     state: HoldState = HoldState.PENDING
     settled_at: datetime | None = None
+    subscription: bool = False
 
     @property
     def fee(self) -> int:
@@ -203,6 +206,7 @@ class HoldRequest:
     fee_bps: int
     created_at: datetime
     expires_at: datetime | None = None
+    subscription: bool = False  # the task is a subscription: captured when it starts streaming
 
     def hold(self, promo: int, purchased: int) -> Hold:
         """The pending hold this request becomes once funded."""
@@ -216,4 +220,5 @@ class HoldRequest:
             purchased=purchased,
             created_at=self.created_at,
             expires_at=self.expires_at,
+            subscription=self.subscription,
         )

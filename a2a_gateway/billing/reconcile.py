@@ -144,6 +144,8 @@ def _task(report: LedgerReport, hold: Hold, state: str | None, now: datetime, gr
         return
     if state is None:
         return
+    if hold.subscription and hold.state is HoldState.CAPTURED:
+        return  # captured when it started streaming: paid, however it runs or ends after that
     if state not in _TERMINAL:
         report.add("I5", hold.task_id, f"the task is still {state} but its hold is {hold.state}")
     elif (hold.state is HoldState.CAPTURED) != (state == TaskState.COMPLETED.value):

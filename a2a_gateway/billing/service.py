@@ -58,9 +58,13 @@ class BillingService:
         payee_user_id: str,
         fee_bps: int | None = None,
         expires_at: datetime | None = None,
+        subscription: bool = False,
     ) -> Hold | None:
         """Hold a task's price before its agent is called; None when the task is free (no price, or the
-        payer owns the agent). InsufficientCredits when the payer cannot cover it (nothing written)."""
+        payer owns the agent). InsufficientCredits when the payer cannot cover it (nothing written).
+
+        ``subscription`` marks the hold of a subscription, which is captured when it starts streaming.
+        """
         rate = self._fee_bps if fee_bps is None else fee_bps
         if price < 0:
             raise _invalid("price", "A price is never negative")
@@ -68,7 +72,16 @@ class BillingService:
             raise _invalid("feeBps", f"A fee rate is 0..{fees.MAX_BPS} basis points")
         if price == 0 or payer_user_id == payee_user_id:
             return None
-        request = HoldRequest(task_id, payer_user_id, payee_user_id, price, rate, self._clock(), expires_at)
+        request = HoldRequest(
+            task_id,
+            payer_user_id,
+            payee_user_id,
+            price,
+            rate,
+            self._clock(),
+            expires_at,
+            subscription=subscription,
+        )
         return await self._ledger.hold(request)
 
     async def capture(self, task_id: str) -> Hold | None:

@@ -120,9 +120,11 @@ class Payments(Protocol):
         payee_user_id: str,
         fee_bps: int | None = None,
         expires_at: datetime | None = None,
+        subscription: bool = False,
     ) -> object | None:
         """Hold ``price`` for the task; None when it is free. InsufficientCredits (nothing written) when the
-        payer cannot cover it."""
+        payer cannot cover it. ``subscription``: the task is a subscription, captured when it starts
+        streaming."""
         ...
 
     async def release(self, task_id: str) -> object | None:

@@ -140,14 +140,15 @@ class Router:
         upstream = await self.lookup(agent_id)
         relay = self._relay_skill(agent_id, subscription=upstream.is_subscription(skill_id))
         if self._payments is not None and (upstream.price_per_task or upstream.skill_prices):
-            relay.admit = functools.partial(self._admit, agent_id)
+            relay.admit = functools.partial(self._admit, agent_id, subscription=relay.subscription)
         return relay
 
-    async def _admit(self, agent_id: str, ctx: SkillContext) -> Admission | None:
+    async def _admit(self, agent_id: str, ctx: SkillContext, *, subscription: bool) -> Admission | None:
         """Hold what the call costs before anything is stored or sent (decision 0016).
 
         Free when the agent charges nothing for the skill or the caller owns the agent; a priced call
-        needs an authenticated caller and a price within ``metadata.maxPrice``.
+        needs an authenticated caller and a price within ``metadata.maxPrice``. The hold of a
+        subscription (the relay's task runs as one) says so: it is captured when it starts streaming.
         """
         payments = self._payments
         assert payments is not None
@@ -163,7 +164,9 @@ class Router:
         if not payer or payer == ANONYMOUS_ID:
             raise Unauthenticated(f"This agent charges {price} credits a call: authenticate to pay for it")
         try:
-            held = await payments.hold(ctx.task_id, payer, price, payee_user_id=upstream.owner)
+            held = await payments.hold(
+                ctx.task_id, payer, price, payee_user_id=upstream.owner, subscription=subscription
+            )
         except InsufficientCredits:
             self.refused_credits += 1
             raise

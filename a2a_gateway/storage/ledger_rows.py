@@ -94,6 +94,7 @@ def hold_row(h: Hold) -> dict[str, Any]:
         "created_us": micros(h.created_at),
         "expires_us": micros(h.expires_at) if h.expires_at is not None else None,
         "settled_us": micros(h.settled_at) if h.settled_at is not None else None,
+        "subscription": h.subscription,
     }
 
 
@@ -111,4 +112,5 @@ def hold_from_row(r: Row[Any]) -> Hold:
         expires_at=from_micros(r.expires_us),
         state=HoldState(r.state),
         settled_at=from_micros(r.settled_us),
+        subscription=bool(r.subscription),
     )

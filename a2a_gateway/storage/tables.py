@@ -276,6 +276,8 @@ ledger_holds = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=True),
     Column("settled_us", BigInteger, nullable=True),
+    # A subscription's hold is captured when it starts streaming, whatever state its task ends in.
+    Column("subscription", Boolean, nullable=False, server_default=false()),
     CheckConstraint(
         "price > 0 AND promo >= 0 AND purchased >= 0 AND promo + purchased = price",
         name="ck_ledger_holds_amounts",

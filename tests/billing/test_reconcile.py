@@ -196,3 +196,37 @@ async def test_an_account_that_transfers_name_but_does_not_exist(ledger: FakeLed
     del ledger.accounts["wallet:bob"]
     report = await check(ledger, clock)
     assert any(f.subject == "wallet:bob" and "does not exist" in f.detail for f in report.of("I2"))
+
+
+async def test_a_subscription_captured_when_it_started_is_sound_whatever_its_task_does(
+    ledger: FakeLedger, clock: Clock
+) -> None:
+    billing = BillingService(ledger, clock=clock)
+    for task in ("streaming", "stopped", "broke"):
+        await billing.hold(task, "alice", 10, payee_user_id="bob", subscription=True)
+        await billing.capture(task)  # with its first streamed event, while it is WORKING
+    ledger.task_states.update(
+        streaming=TaskState.WORKING.value, stopped=TaskState.CANCELED.value, broke=TaskState.FAILED.value
+    )
+    report = await check(ledger, clock)
+    assert report.ok, report.lines()
+
+
+async def test_a_subscription_settled_against_its_task_is_still_found(
+    ledger: FakeLedger, clock: Clock
+) -> None:
+    billing = BillingService(ledger, clock=clock)
+    await billing.hold("given_back", "alice", 10, payee_user_id="bob", subscription=True)
+    await billing.release("given_back")  # released, yet the subscription streams on
+    await billing.hold("forgotten", "alice", 10, payee_user_id="bob", subscription=True)
+    await billing.hold("early", "alice", 10, payee_user_id="bob")  # no subscription: captured too early
+    await billing.capture("early")
+    ledger.task_states.update(
+        given_back=TaskState.WORKING.value, forgotten=TaskState.CANCELED.value, early=TaskState.WORKING.value
+    )
+    report = await check(ledger, clock)
+    assert {f.subject: f.detail for f in report.of("I5")} == {
+        "given_back": "the task is still TASK_STATE_WORKING but its hold is released",
+        "early": "the task is still TASK_STATE_WORKING but its hold is captured",
+    }
+    assert [f.subject for f in report.of("orphan")] == ["forgotten"]

@@ -349,6 +349,35 @@ async def test_reconciliation_finds_tampering_orphans_and_contradictions(env: En
     assert report.lines()[0].endswith("finding(s)")
 
 
+async def test_a_subscription_hold_is_stored_as_one_and_its_early_capture_is_sound(env: Env) -> None:
+    b = env.billing
+    await b.purchase("cs_1", "evt_1", "alice", 1000)
+    for task in ("streaming", "stopped"):
+        held = await b.hold(task, "alice", 100, payee_user_id="bob", subscription=True)
+        assert held is not None and held.subscription
+        captured = await b.capture(task)  # with its first streamed event
+        assert captured is not None and captured.subscription
+    await b.hold("plain", "alice", 100, payee_user_id="bob")
+    assert not (await b.capture("plain") or pytest.fail("not captured")).subscription
+    now = micros(env.clock.now)
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            insert(tasks),
+            [
+                {"id": t, "context_id": "c", "owner": "alice", "state": s, "status": "{}"}
+                | {"status_ts": now, "created_us": now, "updated_us": now}
+                for t, s in (
+                    ("streaming", TaskState.WORKING.value),
+                    ("stopped", TaskState.CANCELED.value),
+                    ("plain", TaskState.WORKING.value),
+                )
+            ],
+        )
+    report = await b.check()
+    assert {(f.invariant, f.subject) for f in report.findings} == {("I5", "plain")}
+    assert (await env.ledger.get_hold("stopped")) == captured
+
+
 async def test_a_payer_with_a_lone_wallet_gets_its_escrow_opened(env: Env) -> None:
     async with env.engine.begin() as conn:  # an account made by hand, without its promo and escrow
         await conn.execute(

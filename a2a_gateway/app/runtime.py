@@ -52,6 +52,9 @@ class Runtime:
     # Stores with connections of their own (the ledger's), closed after the task store.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)  # periodic work (the hold sweeper), started last
+    # Drives workflow runs: started once tasks are back, stopped before anything else, so no run reads
+    # the shutdown of its steps' tasks as their end.
+    workflows: Job | None = None
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -75,6 +78,8 @@ class Runtime:
             await self.prober.start()
         for job in self.jobs:
             await job.start()
+        if self.workflows is not None:
+            await self.workflows.start()
         # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
         # collector's view keeps full collections short, which trims the latency tail under load.
         gc.collect()
@@ -83,6 +88,8 @@ class Runtime:
     async def stop(self) -> None:
         """End tasks and streams, drain deliveries and writes, close connections."""
         core = self.core
+        if self.workflows is not None:
+            await self.workflows.close()
         if self.registrar is not None:
             await self.registrar.close()
         if self.prober is not None:

@@ -25,6 +25,8 @@ class Caller:
     key_kind: str | None = None  # "session", "user", "agent", "live", "sandbox", or None when anonymous
     key_id: str | None = None
     price: int | None = None
+    # On the gateway only: the daily spend cap (credits) of the nex_ key the call came with, if it has one.
+    spend_cap: int | None = None
     # On the gateway only, never from a request: the run budget a workflow step's task is paid from.
     budget: str | None = None
 

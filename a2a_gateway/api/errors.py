@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from a2a_gateway import errors as e
 from a2a_gateway.api.busy import busy_error, is_database_busy
+from a2a_gateway.billing.caps import SpendCapReached
 from a2a_gateway.billing.stripe_signature import BadSignature
 from a2a_gateway.protocol import jsonrpc
 from a2a_gateway.protocol.version import ProtocolVersion
@@ -65,6 +66,7 @@ TABLE: dict[type[e.GatewayError], Mapping] = {
     e.InsufficientCredits: Mapping(-32070, 402, GATEWAY_DOMAIN),
     BadSignature: Mapping(-32071, 400, GATEWAY_DOMAIN),
     PriceAboveLimit: Mapping(-32072, 402, GATEWAY_DOMAIN),
+    SpendCapReached: Mapping(-32073, 402, GATEWAY_DOMAIN),
 }
 # Errors about the caller's credentials or budget keep their HTTP status on the JSON-RPC endpoint too.
 TRANSPORT_STATUS = (e.Unauthenticated, e.Forbidden, e.RateLimited, e.PayloadTooLarge)

@@ -31,7 +31,12 @@ def caller_of(principal: Principal) -> Caller:
     """The caller an authenticated (or anonymous) principal makes its calls as."""
     if not principal.authenticated:
         return Caller()
-    return Caller(user=principal.id, key_kind=principal.key_kind or "session", key_id=principal.key_id)
+    return Caller(
+        user=principal.id,
+        key_kind=principal.key_kind or "session",
+        key_id=principal.key_id,
+        spend_cap=principal.daily_spend_cap,
+    )
 
 
 class CallerAssertions:

@@ -20,6 +20,8 @@ AGENT_KIND: Final = "agent"
 _BODY_BYTES: Final = 32
 _BODY: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32): 43 base64url characters, no padding
 _LOOKUP_CHARS: Final = 8  # of the body kept in clear: enough to find and show a key, too few to guess it
+# The largest daily spend cap a nex_ key may carry (credits): far above any purchase, far below BIGINT.
+MAX_DAILY_SPEND_CAP: Final = 1_000_000_000_000
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class Principal:
     key_id: str | None = None
     key_kind: str | None = None  # "user", "agent", "live" or "sandbox" when the caller used an API key
     agent_id: str | None = None  # set for a per-agent key (nxk_...): the agent it speaks for
+    daily_spend_cap: int | None = None  # credits the caller's nex_ key may spend a UTC day (None: no cap)
 
     def allows(self, scope: str) -> bool:
         """Whether this caller holds ``scope`` (``*`` holds them all)."""
@@ -98,6 +99,7 @@ class ApiKeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     agent_id: str | None = None
+    daily_spend_cap: int | None = None  # a nex_ user key's credits per UTC day on priced calls
 
     def usable(self, now: datetime) -> bool:
         """Not revoked and not expired."""

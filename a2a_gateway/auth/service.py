@@ -55,7 +55,21 @@ def _principal(record: ApiKeyRecord) -> Principal:
         key_id=record.id,
         key_kind=record.kind,
         agent_id=record.agent_id,
+        daily_spend_cap=record.daily_spend_cap,
     )
+
+
+def _check_spend_cap(cap: int, kind: str, agent_id: str | None) -> None:
+    if kind != keys.USER_KIND or agent_id is not None:
+        raise InvalidParams(
+            "dailySpendCap is for nex_ user keys only",
+            violations=[{"field": "dailySpendCap", "description": "nex_ user keys only"}],
+        )
+    if isinstance(cap, bool) or not 0 <= cap <= keys.MAX_DAILY_SPEND_CAP:
+        raise InvalidParams(
+            f"dailySpendCap must be 0 to {keys.MAX_DAILY_SPEND_CAP} credits",
+            violations=[{"field": "dailySpendCap", "description": f"0 to {keys.MAX_DAILY_SPEND_CAP}"}],
+        )
 
 
 def _own_scopes(principal: Principal) -> list[str]:
@@ -296,10 +310,12 @@ class AuthService:
         *,
         kind: str = "user",
         agent_id: str | None = None,
+        daily_spend_cap: int | None = None,
     ) -> IssuedKey:
         """Issue a key for the caller (``keys:write``); it cannot grant scopes the caller does not hold.
 
-        Without ``wanted`` the key gets the caller's own scopes.
+        Without ``wanted`` the key gets the caller's own scopes. A ``nex_`` user key may carry a
+        ``daily_spend_cap``: the credits its priced calls may hold or spend per UTC day (billing/caps.py).
         """
         if not principal.authenticated:
             raise Unauthenticated()
@@ -317,6 +333,8 @@ class AuthService:
                 f"expiresInDays must be 1 to {MAX_KEY_DAYS}",
                 violations=[{"field": "expiresInDays", "description": f"1 to {MAX_KEY_DAYS}"}],
             )
+        if daily_spend_cap is not None:
+            _check_spend_cap(daily_spend_cap, kind, agent_id)
         now = self._clock()
         fresh = keys.generate_key(kind, self._pepper)
         record = ApiKeyRecord(
@@ -330,6 +348,7 @@ class AuthService:
             created_at=now,
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
             agent_id=agent_id,
+            daily_spend_cap=daily_spend_cap,
         )
         await self._keys.add(record)
         secret = self.signing_secret(record) if kind in CONNECT_KINDS else None

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from a2a_gateway.billing import fees
+from a2a_gateway.billing.caps import SpendCap, day_of
 
 
 class AccountKind(StrEnum):
@@ -132,7 +133,8 @@ class Hold:
     ``promo`` and ``purchased`` say which credits pay for it (they sum to ``price``); the payee and fee
     rate are snapshotted here, so settlement needs nothing but the task id and its outcome.
     ``subscription`` says the task is a subscription, captured when it starts streaming rather than when
-    it completes (``ledger check`` accepts its capture whatever state the task is in).
+    it completes (``ledger check`` accepts its capture whatever state the task is in). ``cap_key_id`` is
+    the capped key whose daily counter the hold counts in (billing/caps.py), on the day it was made.
     """
 
     task_id: str
@@ -147,6 +149,12 @@ class Hold:
     state: HoldState = HoldState.PENDING
     settled_at: datetime | None = None
     subscription: bool = False
+    cap_key_id: str | None = None
+
+    @property
+    def cap_day(self) -> int:
+        """The UTC day (days since the epoch) whose counter of ``cap_key_id`` the hold counts in."""
+        return day_of(self.created_at)
 
     @property
     def fee(self) -> int:
@@ -207,6 +215,7 @@ class HoldRequest:
     created_at: datetime
     expires_at: datetime | None = None
     subscription: bool = False  # the task is a subscription: captured when it starts streaming
+    cap: SpendCap | None = None  # the daily spend cap of the key the call was made with
 
     def hold(self, promo: int, purchased: int) -> Hold:
         """The pending hold this request becomes once funded."""
@@ -221,4 +230,5 @@ class HoldRequest:
             created_at=self.created_at,
             expires_at=self.expires_at,
             subscription=self.subscription,
+            cap_key_id=self.cap.key_id if self.cap is not None else None,
         )

@@ -16,16 +16,19 @@ class Ledger(Protocol):
 
     async def hold(self, request: HoldRequest) -> Hold:
         """Reserve the price from the payer's promo credits, then wallet (funding.fund), atomically with
-        the balance check: InsufficientCredits with nothing written when they fall short. The same
-        request again returns the stored hold (in whatever state it is now); a different one for the
-        same task raises Conflict."""
+        the balance check: InsufficientCredits with nothing written when they fall short. A request with
+        a ``cap`` adds its price to the key's counter of the day in the same transaction: SpendCapReached
+        with nothing written when that would pass the cap. The same request again returns the stored
+        hold (in whatever state it is now, counted once); a different one for the same task raises
+        Conflict."""
         ...
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
         """Capture or release each task's pending hold; the holds settled now, in their new state.
 
         A task whose hold is not pending (settled already, or never held) is skipped: settling is
-        exactly once whatever races. A task named twice settles by its first settlement."""
+        exactly once whatever races. A task named twice settles by its first settlement. A released
+        hold of a capped key takes its price off that key's counter of the day it was made."""
         ...
 
     async def record(self, transfer: Transfer) -> bool:

@@ -1,4 +1,5 @@
-"""``ledger check``: recompute every account from its transfers and test the invariants I1-I9.
+"""``ledger check``: recompute every account from its transfers and test the invariants I1-I9, orphan
+holds, and the daily counters of capped keys.
 
 Pure: it reads a consistent snapshot the store takes in one read transaction, and reports findings.
 """
@@ -6,7 +7,7 @@ Pure: it reads a consistent snapshot the store takes in one read transaction, an
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from a2a_gateway.billing import ids
@@ -37,6 +38,8 @@ class LedgerSnapshot:
     transfers: list[Transfer]
     holds: list[Hold]
     task_states: dict[str, str]  # the stored state of each held task that has a task row
+    # What each capped key's counter of a day says: (key id, day) -> credits held or captured.
+    key_spend: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def reconcile(snapshot: LedgerSnapshot, now: datetime, orphan_after: timedelta) -> LedgerReport:
@@ -51,6 +54,7 @@ def reconcile(snapshot: LedgerSnapshot, now: datetime, orphan_after: timedelta) 
     _purchases(report, snapshot.transfers)
     _conservation(report, snapshot.accounts, snapshot.transfers)
     _views(report, snapshot.accounts, snapshot.transfers, r)
+    _caps(report, snapshot)
     return report
 
 
@@ -217,3 +221,14 @@ def _views(report: LedgerReport, accounts: list[Account], transfers: list[Transf
         for name, value in expected.items():
             if getattr(view, name) != value:
                 report.add("I9", user, f"{name} shows {getattr(view, name)}, transfers say {value}")
+
+
+def _caps(report: LedgerReport, snap: LedgerSnapshot) -> None:
+    counted: dict[tuple[str, int], int] = defaultdict(int)
+    for hold in snap.holds:
+        if hold.cap_key_id is not None and hold.state is not HoldState.RELEASED:
+            counted[(hold.cap_key_id, hold.cap_day)] += hold.price
+    for key, day in sorted(counted.keys() | snap.key_spend.keys()):
+        stored, expected = snap.key_spend.get((key, day), 0), counted.get((key, day), 0)
+        if stored != expected:
+            report.add("cap", f"{key} day {day}", f"the counter says {stored}, its holds {expected}")

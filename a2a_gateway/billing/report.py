@@ -16,6 +16,7 @@ INVARIANTS = {
     "I8": "immutability: every transfer is well formed and its id is the uuid5 of its reference",
     "I9": "balance view: balance, held and totals match the transfers",
     "orphan": "a pending hold nobody will settle (expired, its task ended, or it has no task)",
+    "cap": "spend caps: a key's counter of a day equals the prices its holds of that day hold or captured",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from a2a_gateway.billing import fees, flows
+from a2a_gateway.billing.caps import MAX_DAILY_SPEND_CAP, SpendCap
 from a2a_gateway.billing.history import Entry, Usage, usage_over
 from a2a_gateway.billing.models import Balance, Hold, HoldRequest, Outcome, Settlement, TransferKind
 from a2a_gateway.billing.ports import Ledger
@@ -59,19 +60,26 @@ class BillingService:
         fee_bps: int | None = None,
         expires_at: datetime | None = None,
         subscription: bool = False,
+        key_id: str | None = None,
+        daily_spend_cap: int | None = None,
     ) -> Hold | None:
         """Hold a task's price before its agent is called; None when the task is free (no price, or the
         payer owns the agent). InsufficientCredits when the payer cannot cover it (nothing written).
 
         ``subscription`` marks the hold of a subscription, which is captured when it starts streaming.
+        A call made with a key that has a ``daily_spend_cap`` counts against it: SpendCapReached (nothing
+        written) when the key's spending today plus this price would pass it (billing/caps.py).
         """
         rate = self._fee_bps if fee_bps is None else fee_bps
         if price < 0:
             raise _invalid("price", "A price is never negative")
         if not 0 <= rate <= fees.MAX_BPS:
             raise _invalid("feeBps", f"A fee rate is 0..{fees.MAX_BPS} basis points")
+        if daily_spend_cap is not None and not 0 <= daily_spend_cap <= MAX_DAILY_SPEND_CAP:
+            raise _invalid("dailySpendCap", f"A daily spend cap is 0..{MAX_DAILY_SPEND_CAP} credits")
         if price == 0 or payer_user_id == payee_user_id:
             return None
+        cap = SpendCap(key_id, daily_spend_cap) if key_id and daily_spend_cap is not None else None
         request = HoldRequest(
             task_id,
             payer_user_id,
@@ -81,6 +89,7 @@ class BillingService:
             self._clock(),
             expires_at,
             subscription=subscription,
+            cap=cap,
         )
         return await self._ledger.hold(request)
 

@@ -121,10 +121,13 @@ class Payments(Protocol):
         fee_bps: int | None = None,
         expires_at: datetime | None = None,
         subscription: bool = False,
+        key_id: str | None = None,
+        daily_spend_cap: int | None = None,
     ) -> object | None:
         """Hold ``price`` for the task; None when it is free. InsufficientCredits (nothing written) when the
         payer cannot cover it. ``subscription``: the task is a subscription, captured when it starts
-        streaming."""
+        streaming. ``key_id`` and ``daily_spend_cap``: the caller's key and its cap, which the hold
+        counts against (SpendCapReached, nothing written, when it would pass it)."""
         ...
 
     async def release(self, task_id: str) -> object | None:

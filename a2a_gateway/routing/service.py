@@ -147,8 +147,9 @@ class Router:
         """Hold what the call costs before anything is stored or sent (decision 0016).
 
         Free when the agent charges nothing for the skill or the caller owns the agent; a priced call
-        needs an authenticated caller and a price within ``metadata.maxPrice``. The hold of a
-        subscription (the relay's task runs as one) says so: it is captured when it starts streaming.
+        needs an authenticated caller and a price within ``metadata.maxPrice``, and a call made with a
+        capped ``nex_`` key a price within what the key may still spend today (SpendCapReached). The hold
+        of a subscription (the relay's task runs as one) says so: it is captured when it starts streaming.
         """
         payments = self._payments
         assert payments is not None
@@ -164,8 +165,16 @@ class Router:
         if not payer or payer == ANONYMOUS_ID:
             raise Unauthenticated(f"This agent charges {price} credits a call: authenticate to pay for it")
         try:
+            caller = ctx.caller
+            capped = caller.spend_cap is not None and caller.key_id is not None
             held = await payments.hold(
-                ctx.task_id, payer, price, payee_user_id=upstream.owner, subscription=subscription
+                ctx.task_id,
+                payer,
+                price,
+                payee_user_id=upstream.owner,
+                subscription=subscription,
+                key_id=caller.key_id if capped else None,
+                daily_spend_cap=caller.spend_cap if capped else None,
             )
         except InsufficientCredits:
             self.refused_credits += 1

@@ -87,6 +87,7 @@ class SqlApiKeyRepository:
                     created_us=micros(key.created_at),
                     expires_us=micros(key.expires_at) if key.expires_at else None,
                     agent_id=key.agent_id,
+                    daily_spend_cap=key.daily_spend_cap,
                 )
             )
 
@@ -126,6 +127,7 @@ class SqlApiKeyRepository:
                 expires_at=from_micros(r.expires_us),
                 revoked_at=from_micros(r.revoked_us),
                 agent_id=r.agent_id,
+                daily_spend_cap=r.daily_spend_cap,
             )
             for r in rows
         ]

@@ -23,7 +23,13 @@ from a2a_gateway.billing.reconcile import LedgerSnapshot
 from a2a_gateway.storage import ledger_sql
 from a2a_gateway.storage.ledger_rows import account_from_row, hold_from_row, transfer_from_row
 from a2a_gateway.storage.ledger_runner import LedgerRunner
-from a2a_gateway.storage.tables import ledger_accounts, ledger_holds, ledger_transfers, tasks
+from a2a_gateway.storage.tables import (
+    key_daily_spend,
+    ledger_accounts,
+    ledger_holds,
+    ledger_transfers,
+    tasks,
+)
 from a2a_gateway.storage.timestamps import from_micros, micros
 
 DAY_US = 86_400_000_000
@@ -217,4 +223,8 @@ def _snapshot(conn: Connection) -> LedgerSnapshot:
     states = conn.execute(
         select(H.task_id, tasks.c.state).select_from(ledger_holds.join(tasks, and_(tasks.c.id == H.task_id)))
     )
-    return LedgerSnapshot(accounts, transfers, holds, {task_id: state for task_id, state in states})
+    spend = key_daily_spend.c
+    key_spend = {(k, int(d)): int(n) for k, d, n in conn.execute(select(spend.key_id, spend.day, spend.held))}
+    return LedgerSnapshot(
+        accounts, transfers, holds, {task_id: state for task_id, state in states}, key_spend
+    )

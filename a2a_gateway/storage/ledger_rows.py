@@ -95,6 +95,7 @@ def hold_row(h: Hold) -> dict[str, Any]:
         "expires_us": micros(h.expires_at) if h.expires_at is not None else None,
         "settled_us": micros(h.settled_at) if h.settled_at is not None else None,
         "subscription": h.subscription,
+        "cap_key_id": h.cap_key_id,
     }
 
 
@@ -113,4 +114,5 @@ def hold_from_row(r: Row[Any]) -> Hold:
         state=HoldState(r.state),
         settled_at=from_micros(r.settled_us),
         subscription=bool(r.subscription),
+        cap_key_id=r.cap_key_id,
     )

@@ -12,6 +12,7 @@ conditional UPDATE (``available >= amount``, no row updated means no credits) an
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Row
 
 from a2a_gateway.billing import flows, ids
+from a2a_gateway.billing.caps import SpendCapReached, day_of
 from a2a_gateway.billing.funding import fund
 from a2a_gateway.billing.models import Hold, HoldRequest, HoldState, Outcome, Settlement, Transfer
 from a2a_gateway.errors import Conflict, InsufficientCredits
@@ -32,7 +34,7 @@ from a2a_gateway.storage.ledger_rows import (
     transfer_from_row,
     transfer_row,
 )
-from a2a_gateway.storage.tables import ledger_accounts, ledger_holds, ledger_transfers
+from a2a_gateway.storage.tables import key_daily_spend, ledger_accounts, ledger_holds, ledger_transfers
 from a2a_gateway.storage.timestamps import micros
 
 _CHUNK = 500  # task ids per resolving UPDATE (far below any driver's parameter limit)
@@ -138,6 +140,30 @@ class LedgerStatements:
         self.resolve_many = resolve.where(ledger_holds.c.task_id.in_(bindparam("ids", expanding=True)))
         self.per_task = dialect.name == "sqlite"
         self.existing = select(A.id).where(A.id.in_(bindparam("ids", expanding=True)))
+        # A capped key's counter of the day: the hold's price is added only while it stays within the cap
+        # (a first hold of the day is checked against the cap before it is sent).
+        spend = key_daily_spend.c
+        upsert = dialect_insert(key_daily_spend).values(
+            key_id=bindparam("key_id"), day=bindparam("day"), held=bindparam("held")
+        )
+        self.count_cap = _compile(
+            upsert.on_conflict_do_update(
+                index_elements=["key_id", "day"],
+                set_={"held": spend.held + upsert.excluded.held},
+                where=spend.held + upsert.excluded.held <= bindparam("cap"),
+            ).returning(spend.held),
+            dialect,
+        )
+        self.spent = _compile(
+            select(spend.held).where(spend.key_id == bindparam("key_id"), spend.day == bindparam("day")),
+            dialect,
+        )
+        self.uncount = _compile(
+            update(key_daily_spend)
+            .where(spend.key_id == bindparam("key_id"), spend.day == bindparam("day"))
+            .values(held=spend.held - bindparam("amount")),
+            dialect,
+        )
 
 
 _STATEMENTS: dict[tuple[str, str, str], LedgerStatements] = {}
@@ -187,7 +213,24 @@ def hold(conn: Connection, request: HoldRequest) -> Hold:
         else:
             apply_deltas(conn, {account: delta})
     insert_transfers(conn, legs)
+    if request.cap is not None:
+        count_against_cap(conn, request)
     return new
+
+
+def count_against_cap(conn: Connection, request: HoldRequest) -> None:
+    """Add a new hold's price to its key's counter of the day, or raise SpendCapReached (the caller's
+    transaction is then rolled back: nothing of the hold stays). Runs after the hold's account rows are
+    locked, as settlement touches counters after accounts too."""
+    cap = request.cap
+    assert cap is not None
+    st = statements(conn.dialect)
+    price = request.price
+    values = {"key_id": cap.key_id, "day": day_of(request.created_at), "held": price, "cap": cap.limit}
+    if price <= cap.limit and conn.exec_driver_sql(st.count_cap.text, st.count_cap.args(values)).first():
+        return
+    spent = conn.exec_driver_sql(st.spent.text, st.spent.args(values)).scalar()
+    raise SpendCapReached(cap=cap.limit, spent=int(spent or 0), price=price)
 
 
 def settle(conn: Connection, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
@@ -224,7 +267,22 @@ def settle(conn: Connection, settlements: Sequence[Settlement], at: datetime) ->
         transfers.extend(move(deltas, h, at))
     apply_deltas(conn, deltas, may_open={t.credit_account_id for t in transfers if t.kind in flows.PAYING})
     insert_transfers(conn, transfers)
+    _give_back_caps(conn, st, settled)
     return settled
+
+
+def _give_back_caps(conn: Connection, st: LedgerStatements, settled: Sequence[Hold]) -> None:
+    """Released holds of capped keys leave their keys' counters (of the day each was made)."""
+    freed: dict[tuple[str, int], int] = defaultdict(int)
+    for h in settled:
+        if h.cap_key_id is not None and h.state is HoldState.RELEASED:
+            freed[(h.cap_key_id, h.cap_day)] += h.price
+    if freed:
+        rows = [
+            st.uncount.args({"key_id": key, "day": day, "amount": amount})
+            for (key, day), amount in sorted(freed.items())
+        ]
+        conn.exec_driver_sql(st.uncount.text, rows)
 
 
 def record(conn: Connection, transfer: Transfer) -> bool:

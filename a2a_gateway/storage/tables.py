@@ -92,6 +92,9 @@ api_keys = Table(
     Column("expires_us", BigInteger, nullable=True),
     Column("revoked_us", BigInteger, nullable=True),
     Column("agent_id", String(64), nullable=True, index=True),
+    # Credits a nex_ user key's priced calls may hold or spend per UTC day (null: no cap); see
+    # key_daily_spend with the ledger.
+    Column("daily_spend_cap", BigInteger, nullable=True),
 )
 
 refresh_tokens = Table(
@@ -278,6 +281,8 @@ ledger_holds = Table(
     Column("settled_us", BigInteger, nullable=True),
     # A subscription's hold is captured when it starts streaming, whatever state its task ends in.
     Column("subscription", Boolean, nullable=False, server_default=false()),
+    # The capped key whose key_daily_spend counter (of the day the hold was made) counts this hold.
+    Column("cap_key_id", String(64), nullable=True),
     CheckConstraint(
         "price > 0 AND promo >= 0 AND purchased >= 0 AND promo + purchased = price",
         name="ck_ledger_holds_amounts",
@@ -291,6 +296,17 @@ ledger_holds = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
+)
+
+key_daily_spend = Table(
+    "key_daily_spend",
+    metadata,
+    # What the holds made with a capped key on one UTC day hold or have captured: a hold adds its price
+    # (refused past the key's cap), a release takes it off, a capture leaves it.
+    Column("key_id", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),  # days since 1970-01-01, UTC
+    Column("held", BigInteger, nullable=False),
+    CheckConstraint("held >= 0", name="ck_key_daily_spend_held"),
 )
 
 # --- trust: what the score is computed from (one evidence row and one rating per task), the last score --

@@ -1,8 +1,9 @@
 """An in-memory fake of billing.ports.Ledger, for BillingService tests that open no database.
 
 It keeps the port's rules (promo first, nothing written on a refusal, retries harmless, exactly-once
-settlement) with the same flows as the SQL store, checks the no-overdraft rule a database would
-enforce, and exposes what it holds so a test can look inside or tamper with it.
+settlement, the daily counters of capped keys) with the same flows as the SQL store, checks the
+no-overdraft rule a database would enforce, and exposes what it holds so a test can look inside or
+tamper with it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime
 
 from a2a_gateway.billing import flows, ids
 from a2a_gateway.billing.balances import balance_of
+from a2a_gateway.billing.caps import SpendCapReached
 from a2a_gateway.billing.funding import fund
 from a2a_gateway.billing.history import Entry, UsageDay, entries
 from a2a_gateway.billing.models import (
@@ -39,6 +41,7 @@ class FakeLedger:
         self.transfers: list[Transfer] = []
         self.holds: dict[str, Hold] = {}
         self.task_states: dict[str, str] = {}  # what a tasks table would say, for the reconciliation
+        self.key_spend: dict[tuple[str, int], int] = {}  # (key id, UTC day) -> held or captured there
 
     def _account(self, account_id: str) -> Account:
         return self.accounts.get(account_id) or Account(
@@ -74,10 +77,18 @@ class FakeLedger:
             request.price, self._account(promo).available, self._account(wallet).available
         )
         new = request.hold(promo_part, purchased)
+        counter = None
+        if request.cap is not None:
+            counter = (request.cap.key_id, new.cap_day)
+            spent = self.key_spend.get(counter, 0)
+            if spent + request.price > request.cap.limit:
+                raise SpendCapReached(cap=request.cap.limit, spent=spent, price=request.price)
         deltas: flows.Deltas = {}
         legs = flows.pend(deltas, new)
         self._commit(deltas, legs)
         self.holds[new.task_id] = new
+        if counter is not None:
+            self.key_spend[counter] = self.key_spend.get(counter, 0) + request.price
         return new
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
@@ -98,6 +109,9 @@ class FakeLedger:
             settled.append(done)
         self._commit(deltas, transfers)
         self.holds.update({h.task_id: h for h in settled})
+        for h in settled:
+            if h.cap_key_id is not None and h.state is HoldState.RELEASED:
+                self.key_spend[(h.cap_key_id, h.cap_day)] -= h.price
         return settled
 
     async def record(self, transfer: Transfer) -> bool:
@@ -176,4 +190,5 @@ class FakeLedger:
             transfers=list(self.transfers),
             holds=sorted(self.holds.values(), key=lambda h: h.task_id),
             task_states=dict(self.task_states),
+            key_spend=dict(self.key_spend),
         )

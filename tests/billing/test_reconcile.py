@@ -230,3 +230,20 @@ async def test_a_subscription_settled_against_its_task_is_still_found(
         "early": "the task is still TASK_STATE_WORKING but its hold is captured",
     }
     assert [f.subject for f in report.of("orphan")] == ["forgotten"]
+
+
+async def test_a_capped_keys_counter_must_equal_what_its_holds_of_the_day_hold(
+    ledger: FakeLedger, clock: Clock
+) -> None:
+    billing = BillingService(ledger, clock=clock)
+    for task in ("kept", "given_back"):
+        await billing.hold(task, "alice", 10, payee_user_id="bob", key_id="k1", daily_spend_cap=50)
+    await billing.release("given_back")
+    ledger.task_states.update(kept=TaskState.WORKING.value, given_back=TaskState.CANCELED.value)
+    assert (await check(ledger, clock)).ok
+    (counter,) = ledger.key_spend
+    ledger.key_spend[counter] += 10  # the release did not give back, say
+    report = await check(ledger, clock)
+    assert [f.line() for f in report.findings] == [
+        f"cap k1 day {counter[1]}: the counter says 20, its holds 10"
+    ]

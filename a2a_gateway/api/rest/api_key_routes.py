@@ -26,6 +26,8 @@ class NewKeyBody(RestBody):
     mode: Literal["live", "sandbox"] | None = (
         None  # Agent Connect keys (nx_live_/nx_test_) that sign requests
     )
+    # Credits the key's priced calls may hold or spend per UTC day (nex_ keys only; None: no cap).
+    daily_spend_cap: int | None = Field(default=None, strict=True)
 
 
 class ApiKeyApi:
@@ -48,7 +50,12 @@ class ApiKeyApi:
         principal = await self._authn.resolve(request, required=True)
         body = await parse(request, NewKeyBody)
         issued = await self._auth.create_key(
-            principal, body.name, body.scopes, body.expires_in_days, kind=body.mode or "user"
+            principal,
+            body.name,
+            body.scopes,
+            body.expires_in_days,
+            kind=body.mode or "user",
+            daily_spend_cap=body.daily_spend_cap,
         )
         view = {**key_view(issued.record), "key": issued.plaintext}
         if issued.secret is not None:

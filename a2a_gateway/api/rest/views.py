@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from a2a_gateway.auth.keys import USER_KIND
 from a2a_gateway.auth.models import ApiKeyRecord, Session, User
 from a2a_gateway.auth.service import CONNECT_KINDS, Introspection
 from a2a_gateway.protocol import v1
@@ -73,6 +74,8 @@ def key_view(record: ApiKeyRecord) -> dict[str, Any]:
         "createdAt": format_timestamp(record.created_at),
         "expiresAt": format_timestamp(record.expires_at) if record.expires_at else None,
     }
+    if record.kind == USER_KIND and record.agent_id is None:
+        view["dailySpendCap"] = record.daily_spend_cap  # credits per UTC day; None: no cap
     if record.revoked_at is not None:
         view["revokedAt"] = format_timestamp(record.revoked_at)
     return view

@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     trust_refresh_seconds: float = Field(
         default=2.0, gt=0, description="Stored trust scores follow new evidence within this many seconds."
     )
+    workflow_takeover_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="Look this often for open workflow runs no gateway process drives (their lease "
+        "expired) and take them over; 0: only at start.",
+    )
+    workflow_lease_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        description="How long a process's lease on a workflow run lasts unless renewed (every third of it).",
+    )
     hold_sweep_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -19,6 +19,7 @@ from a2a_gateway.app.cards import load_card_template
 from a2a_gateway.app.ended_calls import CallEvidence, PausedTaskCanceler
 from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.app.runtime import Runtime, assemble
+from a2a_gateway.app.workflows import RefusePaidRuns, RegistrySteps, TaskSteps, WorkflowRunner
 from a2a_gateway.billing.service import BillingService
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
@@ -32,16 +33,21 @@ from a2a_gateway.registry.discover_skill import discover_skill
 from a2a_gateway.registry.service import RegistryService
 from a2a_gateway.routing.agent import RoutingAgent
 from a2a_gateway.routing.deadlines import Deadlines
+from a2a_gateway.routing.metadata import AGENT_KEY, SKILL_KEY
 from a2a_gateway.routing.service import Router
 from a2a_gateway.settings import Settings
 from a2a_gateway.storage.agent_repository import SqlAgentRepository
 from a2a_gateway.storage.call_log import SqlCallLog
 from a2a_gateway.storage.idempotency_repository import SqlIdempotencyStore
+from a2a_gateway.storage.lease import SqlLease
 from a2a_gateway.storage.ledger_repository import SqlLedger
 from a2a_gateway.storage.pending_holds import SqlPendingHolds
 from a2a_gateway.storage.trust_repository import SqlRaterStandings, SqlTrustStore
+from a2a_gateway.storage.workflow_repository import SqlWorkflowStore
 from a2a_gateway.trust.refresher import ScoreRefresher
 from a2a_gateway.trust.service import TrustService
+from a2a_gateway.workflows.service import WorkflowService
+from a2a_gateway.workflows.skill import run_workflow_skill
 
 
 def build_registry(
@@ -112,16 +118,29 @@ def create_gateway_app(
         listeners=[CallEvidence(trust, registry, billing, scores)],
         payments=billing,
     )
+    steps = TaskSteps()
+    workflows = WorkflowService(
+        SqlWorkflowStore(core.engine),
+        steps,
+        RefusePaidRuns(),
+        RegistrySteps(registry, billing),
+        lease=SqlLease(core.engine),
+        lease_ttl_s=settings.workflow_lease_seconds,
+        agent_key=AGENT_KEY,
+        skill_key=SKILL_KEY,
+    )
     template = load_card_template()
     own = AgentDefinition(
         name=str(template.get("name", "A2A Gateway")),
         description=str(template.get("description", "")),
-        skills=[*local_skills, discover_skill(registry)],
+        skills=[*local_skills, discover_skill(registry), run_workflow_skill(workflows)],
     )
     service = task_service(core, RoutingAgent.around(own, router))
+    steps.bind(service)
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
     runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    runtime.workflows = WorkflowRunner(workflows, settings.workflow_takeover_seconds)
     runtime.jobs.append(scores)
     pending = SqlPendingHolds(core.engine)
     if settings.hold_sweep_seconds > 0:
@@ -185,6 +204,7 @@ def create_gateway_app(
     app.state.billing = billing
     app.state.trust = trust
     app.state.trust_scores = scores
+    app.state.workflows = workflows
     app.state.agents = agents  # the agent store, for setting server-owned fields (trust) from outside
     return app
 

@@ -19,6 +19,7 @@ from a2a_gateway.errors import (
     NotFound,
     TaskNotCancelable,
     TaskNotFound,
+    Unavailable,
     UnsupportedOperation,
 )
 from a2a_gateway.protocol import v1
@@ -33,10 +34,23 @@ STEP_KEY_KIND = "workflow"  # how a step's caller authenticated, as assertions a
 
 
 class TaskSteps:
-    """Implements workflows.ports.StepTasks over the gateway's task service."""
+    """Implements workflows.ports.StepTasks over the gateway's task service.
 
-    def __init__(self, service: TaskService) -> None:
-        self._service = service
+    Bound after construction: the task service serves the gateway's own skills, run-workflow among
+    them, which needs the workflow service, which needs this.
+    """
+
+    def __init__(self, service: TaskService | None = None) -> None:
+        self._bound = service
+
+    def bind(self, service: TaskService) -> None:
+        """The task service steps run on."""
+        self._bound = service
+
+    @property
+    def _service(self) -> TaskService:
+        assert self._bound is not None, "TaskSteps is bound to the task service at assembly"
+        return self._bound
 
     async def start(self, call: StepCall) -> v1.Task:
         """Send the attempt's message as a new task (a repeated message id finds the first one's task)."""
@@ -108,6 +122,19 @@ class RegistrySteps:
     async def available(self, user_id: str) -> int:
         """What the user can spend now."""
         return (await self._billing.balance(user_id)).available
+
+
+class RefusePaidRuns:
+    """Implements workflows.ports.RunBudgets until the ledger holds run budgets: a free run (every step
+    free for its caller) needs no budget; a priced run is refused before anything starts."""
+
+    async def open(self, run_id: str, payer_id: str, amount: int) -> None:
+        """Refuse a run that costs anything."""
+        if amount > 0:
+            raise Unavailable("Runs of workflows with priced steps are not available yet")
+
+    async def close(self, run_id: str) -> None:
+        """Nothing was held."""
 
 
 class WorkflowRunner:

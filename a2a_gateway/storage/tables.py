@@ -372,3 +372,59 @@ idempotency_keys = Table(
     CheckConstraint("state IN ('in_progress', 'done')", name="ck_idempotency_keys_state"),
     Index("ix_idempotency_keys_created", "created_us"),
 )
+
+
+# --- workflows: saved DAGs, their runs (state saved at every transition) and the runs' events ----------
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("steps", Text, nullable=False),  # JSON: the steps as saved, prices included
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_workflows_owner_created", "owner_id", "created_us"),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workflow_id", String(36), ForeignKey("workflows.id"), nullable=False),
+    Column("owner_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("steps", Text, nullable=False),  # JSON: each step's progress
+    Column("inputs", Text, nullable=False),  # JSON: per-step input overrides
+    Column("budget", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),  # the last event's number: saves are conditional on it
+    Column("error", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("ended_us", BigInteger, nullable=True),
+    CheckConstraint(
+        "status IN ('running', 'completed', 'failed', 'canceled')", name="ck_workflow_runs_status"
+    ),
+    Index("ix_workflow_runs_workflow_created", "workflow_id", "created_us"),
+    Index("ix_workflow_runs_status", "status"),
+)
+
+workflow_run_events = Table(
+    "workflow_run_events",
+    metadata,
+    Column("run_id", String(36), ForeignKey("workflow_runs.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+)
+
+# --- leases: one holder at a time per name until it expires (workflow runs; tasks later) -------------
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+)

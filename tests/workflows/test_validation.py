@@ -64,7 +64,12 @@ def test_a_valid_body_keeps_defaults_and_order() -> None:
 
 def test_execute_input_overrides_name_a_step() -> None:
     assert validation.input_override({"1": {"a": 1}}, 2) == {"1": {"a": 1}}
-    for raw, field in (({"2": {}}, "inputs.2"), ({"x": {}}, "inputs.x"), ({"0": 1}, "inputs.0"), ([1], "inputs")):
+    for raw, field in (
+        ({"2": {}}, "inputs.2"),
+        ({"x": {}}, "inputs.x"),
+        ({"0": 1}, "inputs.0"),
+        ([1], "inputs"),
+    ):
         with pytest.raises(InvalidParams) as caught:
             validation.input_override(raw, 2)
         assert caught.value.violations[0]["field"] == field
@@ -98,7 +103,8 @@ def test_references_resolve_to_artifacts_output_text_and_pointers() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "steps", "steps.x.output", "steps.01.output", "steps.0.output#q", "steps.0.text#/a", "x.0.output"]
+    "bad",
+    ["", "steps", "steps.x.output", "steps.01.output", "steps.0.output#q", "steps.0.text#/a", "x.0.output"],
 )
 def test_malformed_references_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
@@ -120,7 +126,13 @@ def test_the_dag_knows_transitive_dependents_the_critical_path_and_draws_mermaid
     assert dag.dependents(0) == {1, 2, 3} and dag.dependents(2) == {3} and dag.dependents(4) == frozenset()
     assert dag.critical_path() == [4]  # 500 s beats 10 + 100 + 10
     assert dag.critical_path(lambda i: 1.0) == [0, 1, 3]
-    statuses = [StepStatus.COMPLETED, StepStatus.RUNNING, StepStatus.PENDING, StepStatus.PENDING, StepStatus.FAILED]
+    statuses = [
+        StepStatus.COMPLETED,
+        StepStatus.RUNNING,
+        StepStatus.PENDING,
+        StepStatus.PENDING,
+        StepStatus.FAILED,
+    ]
     assert dag.ready(statuses) == [2]
     text = dag.mermaid(dict(enumerate(statuses)))
     assert text.startswith("graph TD") and "s0 --> s1" in text and "s2 --> s3" in text

@@ -13,6 +13,7 @@ from a2a_gateway.api.proxy_cards import ProxyCards
 from a2a_gateway.api.rest.billing_routes import BillingApi
 from a2a_gateway.api.rest.idempotency import Idempotency
 from a2a_gateway.api.rest.trust_routes import TrustApi
+from a2a_gateway.api.rest.workflow_routes import WorkflowApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
@@ -196,6 +197,7 @@ def create_gateway_app(
         resources=[
             billing_api(core, billing, idempotency),
             TrustApi(core.authn, trust, registry, service, calls),
+            WorkflowApi(core.authn, workflows, idempotency),
         ],
         idempotency=idempotency,
     )

@@ -13,6 +13,7 @@ GATEWAY_SCOPES = frozenset(
         "agents:write",
         "tasks:read",
         "tasks:write",
+        "workflows:read",
         "workflows:write",
         "billing:read",
         "billing:write",

@@ -72,7 +72,8 @@ def _message(parts: list[v1.Part], task_id: str | None = None) -> v1.Message:
     return v1.Message(message_id=new_id(), role=v1.Role.USER, parts=parts, task_id=task_id)
 
 
-def _replyparts_view(body: ReplyBody) -> list[v1.Part]:
+def reply_parts(body: ReplyBody) -> list[v1.Part]:
+    """A reply body's parts as A2A parts (a task's reply and a workflow step's reply alike)."""
     if body.message.role != "user":
         raise InvalidParams(
             "Replies are user messages", violations=[{"field": "message.role", "description": "user"}]
@@ -200,7 +201,7 @@ class TaskApi:
         """POST /api/v1/tasks/{id}/reply: a follow-up message to a task waiting for input."""
         principal = await self._caller(request, "tasks:write")
         body = await parse(request, ReplyBody)
-        message = _message(_replyparts_view(body), request.path_params["task_id"])
+        message = _message(reply_parts(body), request.path_params["task_id"])
         result = await self._service.send(
             principal.id, v1.SendMessageRequest(message=message), streaming=False, caller=caller_of(principal)
         )

@@ -68,14 +68,15 @@ async def test_bad_discovery_request_is_rejected_with_a_reason(client: httpx.Asy
 
 
 async def test_the_gateway_card_lists_only_the_gateways_own_skills(tmp_path: Path) -> None:
-    """The echo agent is reached by routing: the gateway serves and advertises only its own skill."""
+    """The echo agent is reached by routing: the gateway serves and advertises only its own skills
+    (discovery, and running workflows)."""
     app = create_gateway_app(make_settings(tmp_path))
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c,
     ):
         card = (await c.get("/.well-known/agent-card.json", headers={"A2A-Version": "1.0"})).json()
-        assert [s["id"] for s in card["skills"]] == ["discover"]
+        assert [s["id"] for s in card["skills"]] == ["discover", "run-workflow"]
         # A message naming no skill, agent or tags runs it.
         body = await rpc(c, "SendMessage", {"message": user_message("anything")})
         assert body["result"]["task"]["artifacts"][0]["parts"][0]["data"] == {"agents": [], "total": 0}

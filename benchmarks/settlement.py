@@ -1,7 +1,8 @@
 """Priced task lifecycles per second: hold, relay to the agent, complete, capture, vs the same call unpriced.
 
 Run: python -m benchmarks.settlement [--duration 8] [--concurrency 1,32] [--database sqlite|postgresql]
-                                      [--postgres-url URL] [--profile N] [--no-trust-evidence]
+                                      [--buyers one|many|one,many] [--postgres-url URL] [--profile N]
+                                      [--no-trust-evidence]
 
 One process on uvloop holds everything: the gateway app (rate limits off, a fresh database: SQLite in a
 temp dir, or a uniquely named PostgreSQL database dropped afterwards), an in-process agent that completes
@@ -12,6 +13,9 @@ and one free; a second user, granted credits, calls both, so the two runs differ
 A second part calls BillingService directly: hold then capture per task, each in its own transaction,
 and hold per task with the captures grouped into one ``settle`` per batch, as the task writer does.
 After every run ``ledger check`` (BillingService.check) must be clean and nothing may stay held.
+``--buyers many`` runs every window again with each concurrent caller paying from a wallet of its own
+(as many buyers as the highest level), so the one buyer's wallet row lock is told apart from what each
+hold's statements cost.
 Targets: priced >= 80% of unpriced throughput at every level, >= 1,000 settled tasks/s on SQLite with
 the settlement service called directly. ``--no-trust-evidence`` (a diagnostic) skips the trust listener
 after each call, to show how much of a call's time trust scoring takes.
@@ -118,6 +122,13 @@ class Market:
     owner_id: str
     buyer_id: str
     buyer: dict[str, str]
+    others: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # more buyers (--buyers many)
+
+    def buyers(self, mode: str) -> list[tuple[str, dict[str, str]]]:
+        """Who pays in a mode: the one buyer, or a buyer per concurrent caller."""
+        return (
+            [(self.buyer_id, self.buyer), *self.others] if mode == "many" else [(self.buyer_id, self.buyer)]
+        )
 
 
 async def _user(gw: httpx.AsyncClient, email: str) -> tuple[str, dict[str, str]]:
@@ -141,8 +152,9 @@ async def _register(gw: httpx.AsyncClient, owner: dict[str, str], port: int, pri
 
 
 @contextlib.asynccontextmanager
-async def market(database_url: str | None, scratch: Path) -> AsyncIterator[Market]:
-    """Start the gateway on ``database_url`` (None: SQLite in ``scratch``) with both agents registered."""
+async def market(database_url: str | None, scratch: Path, buyers: int = 1) -> AsyncIterator[Market]:
+    """Start the gateway on ``database_url`` (None: SQLite in ``scratch``) with both agents registered
+    and ``buyers`` users granted credits."""
     settings = Settings(
         data_dir=scratch,
         database_url=database_url,
@@ -163,8 +175,10 @@ async def market(database_url: str | None, scratch: Path) -> AsyncIterator[Marke
         priced = await _register(gw, owner, PRICED_PORT, PRICE)
         free = await _register(gw, owner, FREE_PORT, None)
         billing: BillingService = app.state.billing
-        await billing.grant(buyer_id, GRANT, "benchmark")
-        yield Market(gw, billing, priced, free, owner_id, buyer_id, buyer)
+        others = [await _user(gw, f"buyer{n}@bench.test") for n in range(1, buyers)]
+        for user_id, _ in [(buyer_id, buyer), *others]:
+            await billing.grant(user_id, GRANT, "benchmark")
+        yield Market(gw, billing, priced, free, owner_id, buyer_id, buyer, others)
 
 
 @contextlib.asynccontextmanager
@@ -217,8 +231,11 @@ class Run:
         }
 
 
+Op = Callable[[int], Awaitable[bool]]  # one operation of the worker numbered by the argument
+
+
 async def drive(
-    op: Callable[[], Awaitable[bool]], concurrency: int, duration: float, warmup: float, max_count: int
+    op: Op, concurrency: int, duration: float, warmup: float, max_count: int
 ) -> tuple[LoadResult, int]:
     """Run ``op`` from ``concurrency`` workers, warm up, then measure for ``duration`` s or ``max_count`` ops.
 
@@ -229,19 +246,19 @@ async def drive(
     window = _Window(now + warmup, now + warmup + duration, max_count)
     done = 0
 
-    async def worker() -> None:
+    async def worker(number: int) -> None:
         nonlocal done
         while not window.stop:
             started = clock()
             try:
                 async with asyncio.timeout(10.0):
-                    ok = await op()
+                    ok = await op(number)
             except (httpx.HTTPError, TimeoutError, ValueError):
                 ok = False
             done += ok
             window.record(started, clock(), ok)
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    workers = [asyncio.create_task(worker(n)) for n in range(concurrency)]
     # Workers stop on the first completion past the window; this loop covers a window with none.
     while not window.stop and clock() < window.measure_end:
         await asyncio.sleep(0.05)
@@ -257,13 +274,15 @@ async def drive(
     return result, done
 
 
-def send_message(m: Market, agent_id: str) -> Callable[[], Awaitable[bool]]:
-    """One SendMessage to ``agent_id`` as the buyer, a fresh messageId each time; True when completed."""
+def send_message(m: Market, agent_id: str, mode: str = "one") -> Op:
+    """One SendMessage to ``agent_id`` as the worker's buyer, a fresh messageId each time; True when
+    completed."""
     run = os.urandom(4).hex()
     ids = itertools.count()
-    headers = {"A2A-Version": "1.0", "Content-Type": "application/json", **m.buyer}
+    payers = m.buyers(mode)
+    headers = [{"A2A-Version": "1.0", "Content-Type": "application/json", **h} for _, h in payers]
 
-    async def op() -> bool:
+    async def op(worker: int) -> bool:
         n = next(ids)
         message = {"messageId": f"bench-{run}-{n}", "role": "ROLE_USER", "parts": [{"text": "hello"}]}
         body = {
@@ -272,7 +291,7 @@ def send_message(m: Market, agent_id: str) -> Callable[[], Awaitable[bool]]:
             "method": "SendMessage",
             "params": {"message": message, "metadata": {"agentId": agent_id}},
         }
-        answer = await m.gw.post("/a2a", content=orjson.dumps(body), headers=headers)
+        answer = await m.gw.post("/a2a", content=orjson.dumps(body), headers=headers[worker % len(headers)])
         return answer.status_code == 200 and COMPLETED in answer.content
 
     return op
@@ -312,15 +331,18 @@ class GroupedCapture:
             self._drainer = None
 
 
-def hold_and_capture(m: Market, grouped: bool) -> Callable[[], Awaitable[bool]]:
-    """Hold a task's price, then capture it, alone or grouped; True when captured."""
+def hold_and_capture(m: Market, grouped: bool, mode: str = "one") -> Op:
+    """Hold a task's price from the worker's buyer, then capture it, alone or grouped; True when
+    captured."""
     run = os.urandom(4).hex()
     ids = itertools.count()
     group = GroupedCapture(m.billing) if grouped else None
+    payers = [user_id for user_id, _ in m.buyers(mode)]
 
-    async def op() -> bool:
+    async def op(worker: int) -> bool:
         task_id = f"direct-{run}-{next(ids)}"
-        held = await m.billing.hold(task_id, m.buyer_id, PRICE, payee_user_id=m.owner_id)
+        payer = payers[worker % len(payers)]
+        held = await m.billing.hold(task_id, payer, PRICE, payee_user_id=m.owner_id)
         if held is None:
             return False
         if group is not None:
@@ -332,27 +354,29 @@ def hold_and_capture(m: Market, grouped: bool) -> Callable[[], Awaitable[bool]]:
 
 async def measured(
     m: Market,
-    op: Callable[[], Awaitable[bool]],
+    op: Op,
     level: int,
     duration: float,
     warmup: float,
     max_count: int,
     profile: cProfile.Profile | None = None,
+    mode: str = "one",
 ) -> Run:
     """One window of ``op``, then what the ledger says: captures during it, anything still held, check."""
-    before = await m.billing.balance(m.buyer_id)
+    payers = [user_id for user_id, _ in m.buyers(mode)]
+    before = [await m.billing.balance(p) for p in payers]
     if profile is not None:
         profile.enable()
     result, total = await drive(op, level, duration, warmup, max_count)
     if profile is not None:
         profile.disable()
-    after = await m.billing.balance(m.buyer_id)
+    after = [await m.billing.balance(p) for p in payers]
     report = await m.billing.check()
     return Run(
         result,
         total,
-        (after.total_spent - before.total_spent) // PRICE,
-        after.held,
+        sum(a.total_spent - b.total_spent for a, b in zip(after, before, strict=True)) // PRICE,
+        sum(a.held for a in after),
         report.ok,
         [f"{f.invariant} {f.subject}: {f.detail}" for f in report.findings[:5]],
     )
@@ -360,9 +384,10 @@ async def measured(
 
 @dataclass
 class DatabaseResults:
-    """Every row measured on one database."""
+    """Every row measured on one database, in one buyer mode ("one" buyer, or "many": one per caller)."""
 
     name: str
+    mode: str = "one"
     jsonrpc: dict[int, tuple[Run, Run]] = field(default_factory=dict)  # level -> (priced, unpriced)
     direct: dict[int, tuple[Run, Run]] = field(default_factory=dict)  # level -> (one by one, grouped)
 
@@ -375,24 +400,28 @@ async def bench_database(
     warmup: float,
     max_count: int,
     profile: cProfile.Profile | None,
+    mode: str = "one",
 ) -> DatabaseResults:
     """Every level on one fresh database: JSON-RPC priced then unpriced, then the service directly."""
-    out = DatabaseResults(kind)
-    async with fresh_database(kind, postgres_url) as (url, scratch), market(url, scratch) as m:
+    out = DatabaseResults(kind, mode)
+    buyers = max(levels) if mode == "many" else 1
+    window = (duration, warmup, max_count)
+    async with fresh_database(kind, postgres_url) as (url, scratch), market(url, scratch, buyers) as m:
         for probe_id in (m.priced_id, m.free_id):
-            if not await send_message(m, probe_id)():
+            if not await send_message(m, probe_id)(0):
                 raise RuntimeError(f"{kind}: the probe SendMessage to {probe_id} did not complete")
+        what = f"{kind} ({mode} buyer{'s' if mode == 'many' else ''})"
         for level in levels:
-            op = send_message(m, m.priced_id)
-            priced = await measured(m, op, level, duration, warmup, max_count, profile)
-            free = await measured(m, send_message(m, m.free_id), level, duration, warmup, max_count)
+            op = send_message(m, m.priced_id, mode)
+            priced = await measured(m, op, level, *window, profile, mode)
+            free = await measured(m, send_message(m, m.free_id, mode), level, *window, mode=mode)
             out.jsonrpc[level] = (priced, free)
-            _progress(kind, f"JSON-RPC c={level}", priced, free)
+            _progress(what, f"JSON-RPC c={level}", priced, free)
         for level in levels:
-            alone = await measured(m, hold_and_capture(m, grouped=False), level, duration, warmup, max_count)
-            grouped = await measured(m, hold_and_capture(m, grouped=True), level, duration, warmup, max_count)
+            alone = await measured(m, hold_and_capture(m, False, mode), level, *window, mode=mode)
+            grouped = await measured(m, hold_and_capture(m, True, mode), level, *window, mode=mode)
             out.direct[level] = (alone, grouped)
-            _progress(kind, f"direct c={level}", alone, grouped)
+            _progress(what, f"direct c={level}", alone, grouped)
     return out
 
 
@@ -509,14 +538,15 @@ def verdicts(results: list[DatabaseResults]) -> list[str]:
     """A PASS/FAIL line per target, and one for the ledger."""
     lines = []
     for db in results:
+        name = db.name if db.mode == "one" else f"{db.name} (many buyers)"
         for level, (priced, free) in db.jsonrpc.items():
             ratio = priced.result.rps / free.result.rps if free.result.rps else 0.0
             ok = ratio >= TARGET_PRICED_SHARE
             lines.append(
-                f"{db.name} c={level}: priced >= {TARGET_PRICED_SHARE:.0%} of unpriced rps: "
+                f"{name} c={level}: priced >= {TARGET_PRICED_SHARE:.0%} of unpriced rps: "
                 f"{ratio:.0%} {'PASS' if ok else 'FAIL'}"
             )
-        if db.name == "sqlite" and db.direct:
+        if db.name == "sqlite" and db.mode == "one" and db.direct:
             best_level, (_, grouped) = max(db.direct.items(), key=lambda kv: kv[1][1].result.rps)
             ok = grouped.result.rps >= TARGET_DIRECT_RPS
             lines.append(
@@ -526,7 +556,7 @@ def verdicts(results: list[DatabaseResults]) -> list[str]:
         runs = [r for pair in (*db.jsonrpc.values(), *db.direct.values()) for r in pair]
         clean = all(_check(r) == "clean" for r in runs)
         lines.append(
-            f"{db.name}: ledger check clean and nothing held after every run: {'PASS' if clean else 'FAIL'}"
+            f"{name}: ledger check clean and nothing held after every run: {'PASS' if clean else 'FAIL'}"
         )
     return lines
 
@@ -541,28 +571,39 @@ async def run(args: argparse.Namespace, levels: list[int]) -> int:
     """Benchmark every database asked for, print the tables and the verdicts."""
     profile = cProfile.Profile() if args.profile else None
     results = []
-    for kind in args.database:
-        print(
-            f"{kind}: fresh database, levels {levels}, {args.warmup} s warm-up + {args.duration} s each",
-            flush=True,
-        )
-        results.append(
-            await bench_database(
-                kind, args.postgres_url, levels, args.duration, args.warmup, args.max_count, profile
+    modes = getattr(args, "buyers", ["one"])
+    for mode in modes:
+        for kind in args.database:
+            print(
+                f"{kind}, {mode} buyer{'s' if mode == 'many' else ''}: fresh database, levels {levels}, "
+                f"{args.warmup} s warm-up + {args.duration} s each",
+                flush=True,
             )
+            results.append(
+                await bench_database(
+                    kind, args.postgres_url, levels, args.duration, args.warmup, args.max_count, profile, mode
+                )
+            )
+    for mode in modes:
+        chosen = [r for r in results if r.mode == mode]
+        who = (
+            "one buyer pays for every call"
+            if mode == "one"
+            else "each concurrent caller pays from a wallet of its own"
         )
-    print(
-        "\nSendMessage through /a2a, priced (hold, relay, complete, capture) vs the same call to a free "
-        "agent; one process: gateway, in-process agent and load through httpx.ASGITransport (no sockets). "
-        "errors priced/unpriced; completed and settled count the whole run, warm-up included:\n"
-    )
-    print(render_jsonrpc(results))
-    print(
-        "\nBillingService called directly: hold, then capture alone (two transactions per task) or grouped "
-        f"(captures queued while one settle runs go in the next, at most {SETTLE_BATCH} per transaction, "
-        "as the task writer batches); settled alone/grouped count the whole run:\n"
-    )
-    print(render_direct(results))
+        print(
+            f"\nSendMessage through /a2a ({who}), priced (hold, relay, complete, capture) vs the same call "
+            "to a free agent; one process: gateway, in-process agent and load through "
+            "httpx.ASGITransport (no sockets). errors priced/unpriced; completed and settled count the "
+            "whole run, warm-up included:\n"
+        )
+        print(render_jsonrpc(chosen))
+        print(
+            f"\nBillingService called directly ({who}): hold, then capture alone (two transactions per task) "
+            f"or grouped (captures queued while one settle runs go in the next, at most {SETTLE_BATCH} per "
+            "transaction, as the task writer batches); settled alone/grouped count the whole run:\n"
+        )
+        print(render_direct(chosen))
     lines = verdicts(results)
     print("\nTargets:\n" + "\n".join(f"- {line}" for line in lines))
     if profile is not None:
@@ -590,6 +631,11 @@ def main() -> int:
         metavar="N",
         help="cProfile the priced JSON-RPC windows and print the top N functions",
     )
+    parser.add_argument(
+        "--buyers",
+        default="one",
+        help="one (every call paid by one buyer), many (a buyer per concurrent caller), or one,many",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--no-trust-evidence",
@@ -600,6 +646,9 @@ def main() -> int:
     args.database = [d.strip() for d in args.database.split(",")]
     if set(args.database) - {"sqlite", "postgresql"}:
         parser.error("--database takes sqlite, postgresql or both")
+    args.buyers = [b.strip() for b in args.buyers.split(",")]
+    if not args.buyers or set(args.buyers) - {"one", "many"}:
+        parser.error("--buyers takes one, many or one,many")
     levels = [int(x) for x in args.concurrency.split(",")]
     if args.no_trust_evidence:
         # Not a setting: the benchmark swaps the listener out to show what trust scoring costs per call.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import BigInteger, String, and_, bindparam, case, func, literal, or_, select, union_all
@@ -20,7 +21,8 @@ from a2a_gateway.billing.balances import balance_of
 from a2a_gateway.billing.history import Entry, UsageDay
 from a2a_gateway.billing.models import Account, Balance, Hold, HoldRequest, Settlement, Transfer, TransferKind
 from a2a_gateway.billing.reconcile import LedgerSnapshot
-from a2a_gateway.storage import ledger_sql
+from a2a_gateway.errors import Conflict, InsufficientCredits
+from a2a_gateway.storage import ledger_pg, ledger_sql
 from a2a_gateway.storage.ledger_rows import account_from_row, hold_from_row, transfer_from_row
 from a2a_gateway.storage.ledger_runner import LedgerRunner
 from a2a_gateway.storage.tables import (
@@ -45,12 +47,43 @@ class SqlLedger:
         self._runner = LedgerRunner(engine)
 
     async def close(self) -> None:
-        """Release the store's own SQLite connection (the engine stays the caller's)."""
-        self._runner.close()
+        """Release the store's own connections (the engine stays the caller's)."""
+        await self._runner.aclose()
 
     async def hold(self, request: HoldRequest) -> Hold:
-        """Reserve a task's price (billing.ports.Ledger.hold)."""
+        """Reserve a task's price (billing.ports.Ledger.hold).
+
+        On PostgreSQL one statement does it: a single round trip in autocommit on the ledger's own
+        connections, or in a transaction with the counter of a capped key. SQLite, and on PostgreSQL
+        whatever the statement did not hold (a refusal, a retry, a payer without its three accounts),
+        take the statement-by-statement path in a transaction.
+        """
+        if self._runner.postgres:
+            held = await (self._hold_pg(request) if request.cap is None else self._hold_capped_pg(request))
+            if held is not None:
+                return held
         return await self._runner.write(partial(ledger_sql.hold, request=request))
+
+    async def _hold_pg(self, request: HoldRequest) -> Hold | None:
+        """The one statement in autocommit; a refusal or a retry is decided from what it found and the
+        stored hold; None (nothing written) for a payer without its three accounts."""
+        st = ledger_sql.statements(self._engine.dialect)
+        assert st.one_hold is not None
+        row = await self._runner.fetchrow(st.one_hold.text, st.one_hold.args(ledger_pg.values(request)))
+        assert row is not None, "the statement answers one row"
+        answer = ledger_sql.read_one_hold(request, tuple(row))
+        if answer.held is not None or answer.accounts < 3:
+            return answer.held
+        existing = await self.get_hold(request.task_id)
+        if existing is not None:  # a retry (the insert conflicted), maybe once the credits were spent
+            if not existing.same_terms(request.hold(0, 0)):
+                raise Conflict("This task already holds a different price")
+            return existing
+        raise InsufficientCredits(price=request.price, available=answer.available)
+
+    async def _hold_capped_pg(self, request: HoldRequest) -> Hold | None:
+        """The one statement and the key's counter in one transaction (None: decided by ``hold``)."""
+        return await self._runner.write(partial(ledger_sql.hold_pg, request=request))
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
         """Capture or release pending holds in one transaction."""
@@ -138,7 +171,12 @@ class SqlLedger:
         ]
 
     async def get_hold(self, task_id: str) -> Hold | None:
-        """A task's hold in its current state."""
+        """A task's hold in its current state (on PostgreSQL one statement on the ledger's own
+        connections: trust reads it after every paid call)."""
+        if self._runner.postgres:
+            st = ledger_sql.statements(self._engine.dialect)
+            row = await self._runner.fetchrow(st.get_hold.text, (task_id,))
+            return None if row is None else hold_from_row(SimpleNamespace(**dict(row)))
         return await self._runner.read(partial(_hold, task_id=task_id), small=True)
 
     async def expired_holds(self, now: datetime, limit: int) -> list[Hold]:

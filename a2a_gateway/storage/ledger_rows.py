@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -99,8 +100,8 @@ def hold_row(h: Hold) -> dict[str, Any]:
     }
 
 
-def hold_from_row(r: Row[Any]) -> Hold:
-    """A stored hold."""
+def hold_from_row(r: Row[Any] | SimpleNamespace) -> Hold:
+    """A stored hold (from a SQLAlchemy row, or a driver's record with its columns as attributes)."""
     return Hold(
         task_id=r.task_id,
         payer_user_id=r.payer_user_id,

@@ -1,5 +1,6 @@
 """Runs ledger transactions: on a SQLite file through the plain driver on the event loop, elsewhere on
-the async engine with ``run_sync``.
+the async engine with ``run_sync``; on PostgreSQL, single-statement writes (a hold) on connections of
+the runner's own.
 
 On SQLite a write transaction starts with BEGIN IMMEDIATE, so it holds the write lock from its first
 read (the balance it checks cannot change under it). It never sleeps inside SQLite waiting for that
@@ -14,9 +15,10 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 LOCK_WAIT_SECONDS = 10.0
+# PostgreSQL connections of fetchrow, besides the engine's pool: a hold holds one for a round trip and a
+# commit, so a few serve hundreds of holds a second (and they count against the server's max_connections).
+OWN_CONNECTIONS = 4
+
+
+async def _keep(_conn: asyncpg.Connection) -> None:
+    """A connection back from one autocommit statement has no state to reset (saves a round trip)."""
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,6 +69,8 @@ class LedgerRunner:
         self._engine = engine
         self._sync = _sqlite_twin(engine)
         self.postgres = engine.dialect.name == "postgresql"
+        self._pool: asyncpg.Pool | None = None  # PostgreSQL: connections of its own for fetchrow
+        self._pool_lock = asyncio.Lock()
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a write transaction; it commits when ``fn`` returns and rolls back if it raises."""
@@ -68,6 +79,32 @@ class LedgerRunner:
                 return await conn.run_sync(fn)
         sync = self._sync
         return await self._retried(lambda: self._on_loop(sync, fn, "BEGIN IMMEDIATE"))
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None:
+        """PostgreSQL: run one statement on its own (autocommit: the statement is its transaction) and
+        return its first row, on the runner's own asyncpg connections.
+
+        A hold is one statement, so its cost is the round trip and the commit; through the engine's pool
+        it was half as much again (a ping per checkout, the async adapter's work). A connection found
+        closed is replaced once: the statements sent here are a hold (a second one conflicts) and reads.
+        """
+        pool = await self._own_pool()
+        try:
+            async with pool.acquire() as conn:
+                return await conn.fetchrow(sql, *args)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            async with pool.acquire() as conn:
+                return await conn.fetchrow(sql, *args)
+
+    async def _own_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    self._pool = await asyncpg.create_pool(
+                        dsn, min_size=1, max_size=OWN_CONNECTIONS, reset=_keep, statement_cache_size=16
+                    )
+        return self._pool
 
     @staticmethod
     async def _retried(attempt: Callable[[], T]) -> T:
@@ -101,10 +138,13 @@ class LedgerRunner:
             finally:
                 await conn.rollback()
 
-    def close(self) -> None:
-        """Release the SQLite connection."""
+    async def aclose(self) -> None:
+        """Release the runner's own connections (SQLite's, PostgreSQL's pool)."""
         if self._sync is not None:
             self._sync.dispose()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
 
     @staticmethod
     def _on_loop(sync: Engine, fn: Callable[[Connection], T], begin: str) -> T:

@@ -27,6 +27,7 @@ from a2a_gateway.billing.caps import SpendCapReached, day_of
 from a2a_gateway.billing.funding import fund
 from a2a_gateway.billing.models import Hold, HoldRequest, HoldState, Outcome, Settlement, Transfer
 from a2a_gateway.errors import Conflict, InsufficientCredits
+from a2a_gateway.storage import ledger_pg
 from a2a_gateway.storage.ledger_rows import (
     account_row,
     hold_from_row,
@@ -139,6 +140,10 @@ class LedgerStatements:
         self.resolve_one = _compile(resolve.where(ledger_holds.c.task_id == bindparam("task_id")), dialect)
         self.resolve_many = resolve.where(ledger_holds.c.task_id.in_(bindparam("ids", expanding=True)))
         self.per_task = dialect.name == "sqlite"
+        # PostgreSQL holds in one statement (ledger_pg.py); SQLite, in process, statement by statement.
+        postgres = dialect.name == "postgresql"
+        self.one_hold = _compile(ledger_pg.HOLD, dialect) if postgres else None
+        self.move = _compile(ledger_pg.MOVE, dialect) if postgres else None
         self.existing = select(A.id).where(A.id.in_(bindparam("ids", expanding=True)))
         # A capped key's counter of the day: the hold's price is added only while it stays within the cap
         # (a first hold of the day is checked against the cap before it is sent).
@@ -218,6 +223,45 @@ def hold(conn: Connection, request: HoldRequest) -> Hold:
     return new
 
 
+@dataclass(frozen=True, slots=True)
+class OneHold:
+    """The answer of the one-statement hold (ledger_pg.py): the hold made now, or nothing written."""
+
+    held: Hold | None
+    accounts: int  # how many of the payer's wallet, promo and escrow accounts exist
+    available: int  # their promo and wallet credits, as the statement locked them
+
+
+def read_one_hold(request: HoldRequest, row: Sequence[Any]) -> OneHold:
+    """Read the one-statement hold's answer row; LedgerInconsistent for a hold that did not move its
+    three accounts and write one leg per funding account (a bug: the sweeper would release it)."""
+    accounts, promo_available, wallet_available, promo_part, purchased, moved, legs = row
+    held = None
+    if promo_part is not None:
+        held = request.hold(int(promo_part), int(purchased))
+        if (moved, legs) != (3, (held.promo > 0) + (held.purchased > 0)):
+            raise LedgerInconsistent(f"the hold of {request.task_id} moved {moved} accounts, {legs} legs")
+    return OneHold(held, int(accounts), int(promo_available) + int(wallet_available))
+
+
+def hold_pg(conn: Connection, request: HoldRequest) -> Hold | None:
+    """Hold a task's price on PostgreSQL with the one statement, in the caller's transaction, then count
+    it against its key's cap (``count_against_cap``) in the same transaction.
+
+    None when the statement wrote nothing for a reason ``hold`` decides better (a payer without its three
+    accounts, which it opens; a retry); InsufficientCredits when the credits fall short.
+    """
+    st = statements(conn.dialect)
+    assert st.one_hold is not None, "PostgreSQL only"
+    row = conn.exec_driver_sql(st.one_hold.text, st.one_hold.args(ledger_pg.values(request))).one()
+    answer = read_one_hold(request, row)
+    if answer.held is not None:
+        if request.cap is not None:
+            count_against_cap(conn, request)
+        return answer.held
+    return None
+
+
 def count_against_cap(conn: Connection, request: HoldRequest) -> None:
     """Add a new hold's price to its key's counter of the day, or raise SpendCapReached (the caller's
     transaction is then rolled back: nothing of the hold stays). Runs after the hold's account rows are
@@ -263,12 +307,34 @@ def settle(conn: Connection, settlements: Sequence[Settlement], at: datetime) ->
     deltas: flows.Deltas = {}
     transfers: list[Transfer] = []
     for h in settled:
-        move = flows.capture if h.state is HoldState.CAPTURED else flows.release
-        transfers.extend(move(deltas, h, at))
-    apply_deltas(conn, deltas, may_open={t.credit_account_id for t in transfers if t.kind in flows.PAYING})
-    insert_transfers(conn, transfers)
+        movement = flows.capture if h.state is HoldState.CAPTURED else flows.release
+        transfers.extend(movement(deltas, h, at))
+    move(conn, deltas, transfers, {t.credit_account_id for t in transfers if t.kind in flows.PAYING})
     _give_back_caps(conn, st, settled)
     return settled
+
+
+def move(
+    conn: Connection, deltas: flows.Deltas, transfers: Sequence[Transfer], may_open: Collection[str]
+) -> None:
+    """Apply a movement's counter changes and write its transfers (``apply_deltas`` then
+    ``insert_transfers``; on PostgreSQL one statement, ledger_pg.MOVE). An account missing that is not in
+    ``may_open`` fails the caller's transaction."""
+    st = statements(conn.dialect)
+    if st.move is None:
+        apply_deltas(conn, deltas, may_open=may_open)
+        insert_transfers(conn, transfers)
+        return
+    values = ledger_pg.move_values(deltas, transfers, may_open)
+    changed, written, missing = conn.exec_driver_sql(st.move.text, st.move.args(values)).one()
+    if missing:
+        raise LedgerInconsistent(f"the accounts {sorted(missing)} do not exist")
+    if written != len(transfers):
+        raise LedgerInconsistent(f"{written} of {len(transfers)} transfers written")
+    # Opened by another transaction after this statement's snapshot (their insert won): update them now.
+    for account in sorted(set(deltas) - set(changed)):
+        if _update(conn, st, deltas, [account]) != 1:
+            raise LedgerInconsistent(f"the account {account} does not exist")
 
 
 def _give_back_caps(conn: Connection, st: LedgerStatements, settled: Sequence[Hold]) -> None:

@@ -256,12 +256,20 @@ async def test_a_crash_inside_the_transaction_leaves_nothing(
 
         monkeypatch.setattr(ledger_sql, "apply_deltas", apply_then_crash)
         action: Awaitable[object] = env.billing.purchase("cs_2", "evt_2", "alice", 500)
+    elif flow == "hold":
+        # The last step of a hold on either path: a capped key's counter, after the hold row, the
+        # counters and the legs (on PostgreSQL one statement wrote those, in the same transaction).
+        monkeypatch.setattr(ledger_sql, "count_against_cap", crash)
+        action = env.billing.hold("t2", "alice", 100, payee_user_id="bob", key_id="k", daily_spend_cap=500)
     else:
-        monkeypatch.setattr(ledger_sql, "insert_transfers", crash)
-        if flow == "hold":
-            action = env.billing.hold("t2", "alice", 100, payee_user_id="bob")
-        else:
-            action = (env.billing.capture if flow == "capture" else env.billing.release)("t1")
+        real_move = ledger_sql.move
+
+        def move_then_crash(conn: Connection, *args: Any, **kw: Any) -> None:
+            real_move(conn, *args, **kw)  # the counters and the transfers (one statement on PostgreSQL)
+            crash(conn)
+
+        monkeypatch.setattr(ledger_sql, "move", move_then_crash)
+        action = (env.billing.capture if flow == "capture" else env.billing.release)("t1")
     with pytest.raises(RuntimeError, match="crash"):
         await action
     assert seen and seen[0] != before[0]

@@ -245,18 +245,19 @@ def _crash_on(task_id: str, where: str, monkeypatch: pytest.MonkeyPatch) -> None
 
         monkeypatch.setattr(ledger_sql, "settle", settle)
         return
-    real_insert = ledger_sql.insert_transfers
+    real_move = ledger_sql.move
 
-    def insert_transfers(conn: Connection, transfers: Sequence[Transfer]) -> None:
-        # The holds are resolved and the counters moved by now: all of it must roll back.
+    def move(conn: Connection, deltas: Any, transfers: Sequence[Transfer], may_open: Any) -> None:
+        real_move(conn, deltas, transfers, may_open)
+        # The holds are resolved, the counters moved and the transfers written by now: all of it must
+        # roll back.
         if any(t.task_id == task_id for t in transfers):
-            raise RuntimeError("crash inserting transfers")
-        real_insert(conn, transfers)
+            raise RuntimeError("crash after moving the credits")
 
-    monkeypatch.setattr(ledger_sql, "insert_transfers", insert_transfers)
+    monkeypatch.setattr(ledger_sql, "move", move)
 
 
-@pytest.mark.parametrize("where", ["settle", "insert_transfers"])
+@pytest.mark.parametrize("where", ["settle", "move"])
 async def test_a_crash_in_a_settlement_leaves_its_task_unended_and_writes_the_rest(
     env: Env, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:

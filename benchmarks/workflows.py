@@ -38,6 +38,7 @@ from a2a_gateway.app import create_gateway_app
 from a2a_gateway.settings import Settings
 from a2a_gateway.workflows.models import RunStatus
 from a2a_gateway.workflows.service import WorkflowService
+from benchmarks.settlement import _answer
 
 HOST = "127.0.0.1"
 AGENT_PORT = 18101  # only a name in the card URL: the transport is in-process
@@ -90,13 +91,6 @@ def _card(host: str) -> dict[str, Any]:
         "defaultOutputModes": ["text/plain"],
         "skills": [{"id": "work", "name": "Work", "description": "Works", "tags": ["work"]}],
     }
-
-
-async def _answer(send: Send, doc: dict[str, Any]) -> None:
-    raw = orjson.dumps(doc)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
 
 
 def dag(agent_id: str) -> dict[str, Any]:

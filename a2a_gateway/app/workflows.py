@@ -57,15 +57,11 @@ class TaskSteps:
         message = v1.Message(message_id=call.message_id, role=v1.Role.USER, parts=call.parts)
         request = v1.SendMessageRequest(
             message=message,
-            configuration=v1.SendMessageConfiguration(history_length=0),
+            configuration=v1.SendMessageConfiguration(return_immediately=True, history_length=0),
             metadata=dict(call.metadata),
         )
         caller = Caller(user=call.owner_id, key_kind=STEP_KEY_KIND, budget=call.budget_id)
-        # A streaming send hands the task back as it starts, without waiting for its first write to
-        # commit (follow reads it as it goes on); the stream itself is not needed here.
-        result = await self._service.send(call.owner_id, request, streaming=True, caller=caller)
-        if result.stream is not None:
-            result.stream.close()
+        result = await self._service.send(call.owner_id, request, streaming=False, caller=caller)
         if result.task is None:
             raise InvalidAgentResponse("The step's agent answered without a task")
         return result.task

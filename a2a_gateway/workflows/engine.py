@@ -143,7 +143,7 @@ class RunDriver:
         """Answer the question a step's task asked."""
         step = self.run.steps[index]
         if step.status is not StepStatus.INPUT_REQUIRED or step.task_id is None:
-            raise _conflict(f"step {index} is not waiting for input (it is {step.status.value})")
+            raise Conflict(f"step {index} is not waiting for input (it is {step.status.value})")
         await self._deps.tasks.reply(self.run.owner_id, step.task_id, parts)
 
     async def stop(self) -> None:
@@ -486,7 +486,3 @@ def _text(message: v1.Message | None) -> str:
     if message is None:
         return ""
     return "\n".join(p.text for p in message.parts if p.text)
-
-
-def _conflict(message: str) -> GatewayError:
-    return Conflict(message)

@@ -2,6 +2,13 @@
 the gateway task level with it: a task snapshot turns into the artifacts, chunks, messages and status it
 holds beyond what was relayed, and nothing is relayed twice.
 
+A status is compared with the last one passed on: a snapshot that repeats it gives nothing, nor does a pause
+(input or auth required) that arrives again before the caller has answered it. Once the caller's reply
+has gone upstream (``replied``), a snapshot may still show the pause it answered (an agent opens its
+stream with the task as the reply found it), or the agent may have asked again in the same words (a bare
+status, or the same message id): the two look alike. Such a snapshot gives nothing at once; if the
+upstream says nothing more before its stream ends, it is asking again (``still_paused``).
+
 Only what de-duplication needs is kept: per artifact the number of parts relayed and the last chunk's
 parts, per message its id. Memory stays bounded for streams that never end (subscriptions).
 """
@@ -26,6 +33,19 @@ class _Relayed:
     tail: list[v1.Part]
 
 
+def _key(status: v1.TaskStatus) -> tuple[v1.TaskState, str | None]:
+    """What tells one status from another: its state and its message's id."""
+    return status.state, status.message.message_id if status.message is not None else None
+
+
+def _pause(status: v1.TaskStatus) -> InputRequired:
+    message = status.message
+    said = message_text(message) if message is not None else ""
+    parts = list(message.parts) if message is not None else []
+    auth = status.state is v1.TaskState.AUTH_REQUIRED
+    return InputRequired(said or "Input required", parts=parts, auth=auth)
+
+
 @dataclass(slots=True)
 class Mirror:
     """The relay's view of the upstream task."""
@@ -33,6 +53,8 @@ class Mirror:
     artifacts: OrderedDict[str, _Relayed] = field(default_factory=OrderedDict)
     messages: OrderedDict[str, None] = field(default_factory=OrderedDict)
     last_status: tuple[v1.TaskState, str | None] | None = None  # state and message id last passed on
+    answered: bool = False  # the caller replied to the pause last passed on
+    latest: v1.TaskStatus | None = None  # the upstream status last seen, passed on or not
 
     def seen(self, message: v1.Message) -> bool:
         """Whether this upstream message was already relayed (and remember it from now on)."""
@@ -42,6 +64,20 @@ class Mirror:
         if len(self.messages) > MAX_TRACKED:
             self.messages.popitem(last=False)
         return False
+
+    def replied(self) -> None:
+        """The caller's reply to the pause last passed on went upstream: the same pause seen again is
+        the agent asking again (or, in a snapshot, perhaps the task as the reply found it)."""
+        self.answered = True
+
+    def still_paused(self) -> InputRequired | None:
+        """The pause the upstream was last seen in, when it was not passed on: where its stream ends
+        there, the agent answered the caller's reply by asking again."""
+        latest = self.latest
+        if latest is None or not latest.state.interrupted or not self.answered:
+            return None
+        self.last_status, self.answered = _key(latest), False
+        return _pause(latest)
 
     def chunk(self, update: v1.TaskArtifactUpdateEvent) -> ArtifactChunk:
         """An upstream artifact update as a kit chunk."""
@@ -54,21 +90,20 @@ class Mirror:
         )  # fmt: skip
 
     def status(self, status: v1.TaskStatus, *, snapshot: bool) -> list[AgentEvent]:
-        """An upstream status as kit events; a snapshot's status already passed on gives nothing."""
+        """An upstream status as kit events. The status last passed on gives nothing when a snapshot
+        repeats it, and a pause gives nothing when it arrives again before the caller has answered it."""
         message = status.message
         fresh_message = message is not None and not self.seen(message)
-        key = (status.state, message.message_id if message is not None else None)
-        if snapshot and key == self.last_status:
+        key = _key(status)
+        self.latest = status
+        if key == self.last_status and (snapshot or (status.state.interrupted and not self.answered)):
             return []
-        self.last_status = key
+        self.last_status, self.answered = key, False
         text = message_text(message) if message is not None and fresh_message else None
         if status.state.terminal:
             return [Status(status.state, text)]
         if status.state.interrupted:
-            said = message_text(message) if message is not None else ""
-            parts = list(message.parts) if message is not None else []
-            auth = status.state is v1.TaskState.AUTH_REQUIRED
-            return [InputRequired(said or "Input required", parts=parts, auth=auth)]
+            return [_pause(status)]
         if status.state is v1.TaskState.SUBMITTED:
             return [Status(v1.TaskState.SUBMITTED, text)]  # relayed only as a task's first event
         return [Status(v1.TaskState.WORKING, text)]

@@ -124,6 +124,8 @@ class RelayRun:
                             break
                 resume = False
                 if pause is None:
+                    pause = self.mirror.still_paused()  # asked again, in a snapshot like the last one
+                if pause is None:
                     self._end("closed_early", CLOSED_EARLY)
                     yield Status(v1.TaskState.FAILED, CLOSED_EARLY)
                     return
@@ -131,6 +133,7 @@ class RelayRun:
                 reply = yield pause
                 if reply is None:
                     return
+                self.mirror.replied()
                 message = reply.model_copy(
                     update={"task_id": self.upstream_task, "context_id": self.call.upstream_context_id}
                 )

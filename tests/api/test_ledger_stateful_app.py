@@ -136,9 +136,8 @@ class PricedAgent:
                 await self.never.wait()  # ends when the gateway cancels the call
             status: dict[str, Any] = {"state": UPSTREAM_STATE.get(text, "TASK_STATE_COMPLETED")}
             if text == ASKS:
-                # A fresh message with each question, as kit agents send: the relay takes a second
-                # question with no message (a status equal to the last one it relayed) for nothing new
-                # and fails the task with "closed its stream before the task finished" (a known gap).
+                # A fresh message with each question, as kit agents send (a bare status asking again
+                # pauses the relayed task again too: tests/routing/test_mirror.py).
                 status["message"] = {
                     "messageId": uuid.uuid4().hex,
                     "role": "ROLE_AGENT",

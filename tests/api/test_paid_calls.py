@@ -66,11 +66,14 @@ class PaidAgent:
         header = dict(scope["headers"]).get(b"a2a-caller-assertion")
         if header is not None:
             self.assertions.append(header.decode())
-        text = request["params"].get("message", {}).get("parts", [{}])[0].get("text", "")
+        sent = request["params"].get("message", {})
+        text = sent.get("parts", [{}])[0].get("text", "")
         state = {"fail": "TASK_STATE_FAILED", "ask": "TASK_STATE_INPUT_REQUIRED"}.get(
             text, "TASK_STATE_COMPLETED"
         )
-        task = {"id": f"up-{len(self.assertions)}", "contextId": "c", "status": {"state": state}}
+        # A question is a bare status, with no message; a reply continues the task it names.
+        task_id = sent.get("taskId") or f"up-{len(self.assertions)}"
+        task = {"id": task_id, "contextId": "c", "status": {"state": state}}
         await self._answer(send, {"jsonrpc": "2.0", "id": request["id"], "result": {"task": task}})
 
     @staticmethod
@@ -99,6 +102,13 @@ class Market:
             "/a2a",
             json=envelope("SendMessage", params),
             headers={"A2A-Version": "1.0", **(headers or self.buyer)},
+        )
+        return answer.json()
+
+    async def reply(self, task_id: str, text: str) -> Any:
+        params = {"message": user_message(text, taskId=task_id)}
+        answer = await self.gw.post(
+            "/a2a", json=envelope("SendMessage", params), headers={"A2A-Version": "1.0", **self.buyer}
         )
         return answer.json()
 
@@ -159,6 +169,23 @@ async def test_a_failed_call_gives_the_price_back(shop: Market) -> None:
     assert failed["result"]["task"]["status"]["state"] == "TASK_STATE_FAILED"
     assert await shop.balance(shop.buyer_id) == (250, 0)
     assert await shop.balance(shop.owner_id) == (0, 0)
+    assert (await shop.billing.check()).ok
+
+
+async def test_a_call_that_asks_twice_pauses_twice_and_is_paid_once(shop: Market) -> None:
+    # The agent's questions carry no status message: the second looks exactly like the first.
+    await shop.billing.grant(shop.buyer_id, 250, "test")
+    asked = (await shop.send("ask"))["result"]["task"]
+    assert asked["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    assert await shop.balance(shop.buyer_id) == (250, PRICE)
+    again = await shop.reply(asked["id"], "ask")
+    assert again["result"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", again
+    assert await shop.balance(shop.buyer_id) == (250, PRICE)  # still held, not given back
+    done = await shop.reply(asked["id"], "thanks")
+    assert done["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED", done
+    assert await shop.balance(shop.buyer_id) == (150, 0)
+    assert await shop.balance(shop.owner_id) == (95, 0)
+    assert len(shop.agent.assertions) == 3  # one call to the agent per message
     assert (await shop.billing.check()).ok
 
 

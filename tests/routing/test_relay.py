@@ -437,3 +437,107 @@ async def test_an_abandoned_relay_still_cancels_upstream_when_it_cannot_sign() -
     assertions.failure = RuntimeError("key store down")
     await gen.aclose()
     assert upstream.calls == ["stream", "cancel"] and upstream.assertions[1] is None
+
+
+# --- several pauses ------------------------------------------------------------------------------------
+
+
+class TurnsUpstream(ScriptedUpstream):
+    """An upstream whose every send, streamed or not, plays the next turn of a script."""
+
+    def __init__(self, turns: list[list[v1.StreamResponse]]) -> None:
+        super().__init__()
+        self.turns = turns
+        self.sent: list[v1.Message] = []
+
+    async def stream(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> AsyncGenerator[v1.StreamResponse, None]:
+        self._called("stream", assertion)
+        self.sent.append(request.message)
+        for event in self.turns.pop(0):
+            yield event
+
+    async def send(
+        self, url: str, version: str, request: v1.SendMessageRequest, *, assertion: str | None = None
+    ) -> v1.StreamResponse:
+        self._called("send", assertion)
+        self.sent.append(request.message)
+        (answer,) = self.turns.pop(0)
+        return answer
+
+
+ASKING = v1.TaskState.INPUT_REQUIRED
+
+
+def asking(message_id: str | None, said: str, *, as_snapshot: bool) -> v1.StreamResponse:
+    """The upstream asking for input: its task, or a status update; with no status message when
+    ``message_id`` is None."""
+    if not as_snapshot:
+        return status(ASKING, said if message_id else None, message_id or "s")
+    paused = task(ASKING)
+    if message_id is not None:
+        paused.status = v1.TaskStatus(state=ASKING, message=agent_says(said, message_id))
+    return v1.StreamResponse(task=paused)
+
+
+def reply(value: str) -> v1.Message:
+    return v1.Message(message_id=f"r-{value}", role=v1.Role.USER, parts=[text(value)], task_id="gw-1")
+
+
+@pytest.mark.parametrize(
+    "ids", [(None, None), ("q1", "q2"), ("q", "q")], ids=["no status message", "fresh ids", "same id"]
+)
+@pytest.mark.parametrize(
+    ("streaming", "as_snapshot"),
+    [(True, False), (True, True), (False, True)],
+    ids=["status updates", "streamed snapshots", "unary answers"],
+)
+async def test_an_agent_that_asks_again_after_a_reply_pauses_the_task_again(
+    ids: tuple[str | None, str | None], streaming: bool, as_snapshot: bool
+) -> None:
+    first, second = ids
+    done = snapshot(COMPLETED) if as_snapshot else status(COMPLETED)
+    upstream = TurnsUpstream(
+        [
+            [asking(first, "Which size?", as_snapshot=as_snapshot)],
+            [asking(second, "Which colour?", as_snapshot=as_snapshot)],
+            [done],
+        ]
+    )
+    hooks = Hooks()
+    gen = run_of(upstream, hooks).run(context(streaming))
+    asked = await gen.__anext__()
+    assert isinstance(asked, InputRequired)
+    asked_again = await gen.asend(reply("large"))
+    assert isinstance(asked_again, InputRequired), asked_again
+    assert asked_again.text == ("Which colour?" if second else "Input required")
+    ended = await gen.asend(reply("red"))
+    assert isinstance(ended, Status) and ended.state is COMPLETED
+    await gen.aclose()
+    assert [m.task_id for m in upstream.sent] == [None, "up-1", "up-1"]  # the replies went to its task
+    assert [p.text for m in upstream.sent for p in m.parts] == ["go", "large", "red"]
+    assert hooks.records[-1] == "completed"
+
+
+@pytest.mark.parametrize("question", [None, "q"], ids=["no status message", "a question message"])
+async def test_a_follow_up_stream_opening_with_the_answered_pause_does_not_pause_again(
+    question: str | None,
+) -> None:
+    # Kit agents open the stream of a follow-up with the task as the reply found it: still asking.
+    as_found = asking(question, "Which size?", as_snapshot=True)
+    upstream = TurnsUpstream(
+        [
+            [as_found],
+            [as_found, status(WORKING, "on it", "w"), chunk("a", "large"), status(COMPLETED)],
+        ]
+    )
+    gen = run_of(upstream, Hooks()).run(context())
+    assert isinstance(await gen.__anext__(), InputRequired)
+    events = [await gen.asend(reply("large"))]
+    events += await collect(gen)
+    assert shape(events) == [
+        ("status", "WORKING", "on it"),
+        ("artifact", "a", ["large"], False),
+        ("status", "COMPLETED", None),
+    ]

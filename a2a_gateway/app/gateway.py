@@ -121,7 +121,7 @@ def create_gateway_app(
     )
     steps = TaskSteps()
     workflows = WorkflowService(
-        SqlWorkflowStore(core.engine),
+        SqlWorkflowStore(core.engine, core.repo.writer),  # run saves ride the task writer's commits
         steps,
         RefusePaidRuns(),
         RegistrySteps(registry, billing),

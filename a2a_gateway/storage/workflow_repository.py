@@ -1,7 +1,8 @@
 """SqlWorkflowStore: workflows, runs and run events in SQL (implements workflows.ports.WorkflowStore).
 
 A run's steps and inputs are JSON columns; a save updates the run row only if its ``seq`` is still the
-one the driver saved last, and inserts the run's new events in the same transaction.
+one the driver saved last, and inserts the run's new events in the same transaction. Given the task
+writer, saves ride its group commits (with the step tasks' own writes) instead of a transaction each.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.storage.tables import workflow_run_events, workflow_runs, workflows
+from a2a_gateway.storage.task_writer import RUN_COLUMNS, RunSave, TaskWriter
 from a2a_gateway.storage.timestamps import from_micros, micros
 from a2a_gateway.workflows.models import (
     EventKind,
@@ -158,8 +160,9 @@ def _event_rows(events: Sequence[RunEvent]) -> list[dict[str, Any]]:
 class SqlWorkflowStore:
     """Implements workflows.ports.WorkflowStore on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: TaskWriter | None = None) -> None:
         self._engine = engine
+        self._writer = writer
 
     async def add_workflow(self, workflow: Workflow) -> None:
         """Store a new workflow."""
@@ -213,6 +216,10 @@ class SqlWorkflowStore:
 
     async def save_run(self, run: Run, events: Sequence[RunEvent], expected_seq: int) -> bool:
         """Store the run's state and new events if its stored ``seq`` is still ``expected_seq``."""
+        if self._writer is not None:
+            values = _run_values(run)
+            save = RunSave(run.id, expected_seq, {c: values[c] for c in RUN_COLUMNS}, _event_rows(events))
+            return await self._writer.submit_run(save)
         async with self._engine.begin() as conn:
             updated = await conn.execute(
                 update(workflow_runs).where(R.id == run.id, R.seq == expected_seq).values(**_run_values(run))

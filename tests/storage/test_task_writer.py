@@ -17,6 +17,7 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.routing.calls import RoutedCall
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.task_repository import SqlTaskRepository
+from a2a_gateway.storage.task_writer import RunSave
 from a2a_gateway.tasks import state
 from a2a_gateway.tasks.models import TaskWrite
 
@@ -100,3 +101,38 @@ async def test_a_refused_call_record_fails_alone(repo: SqlTaskRepository) -> Non
     )
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], Unavailable)
+
+
+async def test_run_saves_share_batches_and_a_refused_one_fails_alone(repo: SqlTaskRepository) -> None:
+    engine = repo.writer._engine
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO workflows (id, owner_id, name, description, steps, created_us)"
+                " VALUES ('w', 'o', 'n', '', '[]', 1)"
+            )
+        )
+        for run_id in ("r1", "r2"):
+            await conn.execute(
+                text(
+                    "INSERT INTO workflow_runs"
+                    " (id, workflow_id, owner_id, status, steps, inputs, budget, seq, created_us)"
+                    f" VALUES ('{run_id}', 'w', 'o', 'running', '[]', '{{}}', 0, 0, 1)"
+                )
+            )
+    values = {"status": "running", "steps": "[]", "inputs": "{}", "budget": 0, "seq": 1, "error": None}
+    event = {"run_id": "r1", "seq": 1, "kind": "step.started", "at_us": 1, "data": "{}"}
+    good = RunSave("r1", 0, {**values, "ended_us": None}, [event])
+    bad = RunSave("r2", 0, {**values, "status": None, "ended_us": None})  # NOT NULL: refused
+    writer = repo.writer
+    outcomes = await asyncio.gather(
+        writer.submit_run(good), writer.submit_run(bad), repo.submit(_write("t")), return_exceptions=True
+    )
+    assert outcomes[0] is True and outcomes[2] is None
+    assert isinstance(outcomes[1], Unavailable)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, seq FROM workflow_runs"))).all()
+        seqs = {run_id: seq for run_id, seq in rows}
+        events = (await conn.execute(text("SELECT count(*) FROM workflow_run_events"))).scalar_one()
+    assert seqs == {"r1": 1, "r2": 0} and events == 1
+    assert await repo.get("t", "o", None) is not None

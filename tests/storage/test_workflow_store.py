@@ -1,6 +1,7 @@
 """The SQL workflow store and leases on SQLite and (when configured) PostgreSQL: runs round-trip with
 their steps, a save from a driver that is behind is refused and writes nothing, events page in order,
-reads are owner-scoped; of concurrent takers of one lease exactly one wins, an expired lease is taken
+reads are owner-scoped, whether saves run in their own transactions or ride the task writer's group
+commits; of concurrent takers of one lease exactly one wins, an expired lease is taken
 over, and only its holder lets it go."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_gateway.storage import engine as db
 from a2a_gateway.storage.lease import SqlLease
+from a2a_gateway.storage.task_writer import TaskWriter
 from a2a_gateway.storage.workflow_repository import SqlWorkflowStore
 from a2a_gateway.workflows.models import (
     EventKind,
@@ -36,11 +38,14 @@ class Env:
     clock: Clock
 
 
-@pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
+@pytest.fixture(params=["own", "writer"])
+async def env(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     engine = db.create_engine(database_url)
     await db.upgrade(engine)
-    yield Env(engine, SqlWorkflowStore(engine), Clock())
+    writer = TaskWriter(engine) if request.param == "writer" else None
+    yield Env(engine, SqlWorkflowStore(engine, writer), Clock())
+    if writer is not None:
+        await writer.close()
     await engine.dispose()
 
 
@@ -121,3 +126,22 @@ async def test_one_of_many_concurrent_takers_gets_a_lease(env: Env) -> None:
     assert not await lease.acquire("run:1", holder, 30)
     await lease.release("run:1", "other")
     assert await lease.acquire("run:1", holder, 30)
+
+
+async def test_concurrent_saves_of_many_runs_each_keep_their_own_outcome(env: Env) -> None:
+    wf = workflow()
+    await env.store.add_workflow(wf)
+    runs = [Run(f"r{i}", wf.id, "u1", RunStatus.RUNNING, [StepRun(0)], T0) for i in range(4)]
+    for run in runs:
+        await env.store.add_run(run, [])
+        run.seq = 1
+    # r2's driver is behind (it expects seq 5): its save is refused, the others' in the same batch stand.
+    expected = [0, 0, 5, 0]
+    saved = await asyncio.gather(
+        *(env.store.save_run(r, [event(r.id, 1)], seq) for r, seq in zip(runs, expected, strict=True))
+    )
+    assert saved == [True, True, False, True]
+    for run, ok in zip(runs, saved, strict=True):
+        stored = await env.store.get_run(None, run.id)
+        assert stored is not None and stored.seq == (1 if ok else 0)
+        assert len(await env.store.events_after(run.id, 0, 10)) == (1 if ok else 0)

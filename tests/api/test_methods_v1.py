@@ -309,9 +309,9 @@ async def test_cancel_while_the_final_write_is_in_flight(
 
     original = TaskWriter._commit
 
-    async def slow_commit(self: TaskWriter, rows: object) -> None:
+    async def slow_commit(self: TaskWriter, batch: object) -> list[bool]:
         await asyncio.sleep(0.2)
-        await original(self, rows)  # type: ignore[arg-type]
+        return await original(self, batch)  # type: ignore[arg-type]
 
     monkeypatch.setattr(TaskWriter, "_commit", slow_commit)
     task = await send_text(client, "1", skill="countdown", returnImmediately=True)

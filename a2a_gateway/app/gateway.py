@@ -20,7 +20,7 @@ from a2a_gateway.app.cards import load_card_template
 from a2a_gateway.app.ended_calls import CallEvidence, PausedTaskCanceler
 from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.app.runtime import Runtime, assemble
-from a2a_gateway.app.workflows import RefusePaidRuns, RegistrySteps, TaskSteps, WorkflowRunner
+from a2a_gateway.app.workflows import LedgerBudgets, RegistrySteps, TaskSteps, WorkflowRunner
 from a2a_gateway.billing.service import BillingService
 from a2a_gateway.outbound.a2a_client import A2AClient
 from a2a_gateway.outbound.card_fetcher import CardFetcher
@@ -123,7 +123,7 @@ def create_gateway_app(
     workflows = WorkflowService(
         SqlWorkflowStore(core.engine, core.repo.writer),  # run saves ride the task writer's commits
         steps,
-        RefusePaidRuns(),
+        LedgerBudgets(billing),
         RegistrySteps(registry, billing),
         lease=SqlLease(core.engine),
         lease_ttl_s=settings.workflow_lease_seconds,

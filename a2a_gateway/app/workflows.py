@@ -19,7 +19,6 @@ from a2a_gateway.errors import (
     NotFound,
     TaskNotCancelable,
     TaskNotFound,
-    Unavailable,
     UnsupportedOperation,
 )
 from a2a_gateway.protocol import v1
@@ -124,17 +123,35 @@ class RegistrySteps:
         return (await self._billing.balance(user_id)).available
 
 
-class RefusePaidRuns:
-    """Implements workflows.ports.RunBudgets until the ledger holds run budgets: a free run (every step
-    free for its caller) needs no budget; a priced run is refused before anything starts."""
+class LedgerBudgets:
+    """Implements workflows.ports.RunBudgets over the ledger's run budgets: a run's budget is one hold
+    in its payer's escrow, each step's hold is carved out of it, and closing gives back the rest."""
 
-    async def open(self, run_id: str, payer_id: str, amount: int) -> None:
-        """Refuse a run that costs anything."""
-        if amount > 0:
-            raise Unavailable("Runs of workflows with priced steps are not available yet")
+    def __init__(self, billing: BillingService) -> None:
+        self._billing = billing
+
+    async def open(
+        self,
+        run_id: str,
+        payer_id: str,
+        amount: int,
+        *,
+        key_id: str | None = None,
+        spend_cap: int | None = None,
+    ) -> None:
+        """Hold the run's budget (a key's cap counts only when the key has one)."""
+        capped = key_id is not None and spend_cap is not None
+        await self._billing.open_budget(
+            run_id,
+            payer_id,
+            amount,
+            key_id=key_id if capped else None,
+            daily_spend_cap=spend_cap if capped else None,
+        )
 
     async def close(self, run_id: str) -> None:
-        """Nothing was held."""
+        """Give back what the run's steps did not take (nothing when closed already)."""
+        await self._billing.close_budget(run_id)
 
 
 class WorkflowRunner:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from a2a_gateway.billing import ids
-from a2a_gateway.billing.models import Hold, Transfer, TransferKind
+from a2a_gateway.billing.models import Budget, Hold, Transfer, TransferKind
 
 
 @dataclass(slots=True)
@@ -129,6 +129,89 @@ def release(deltas: Deltas, hold: Hold, at: datetime) -> list[Transfer]:
             )
         )
     return out
+
+
+# --- run budgets: one hold for a whole workflow run, that its steps' holds are carved out of ----------
+
+
+def _budget_transfers(
+    budget_id: str, payer: str, what: str, kind: TransferKind, *, parts: tuple[int, int], at: datetime
+) -> list[Transfer]:
+    """A budget's movement on its payer's promo and wallet parts (each when not zero), promo first."""
+    wallet, promo, escrow = ids.user_accounts(payer)
+    out = []
+    for is_promo, account, amount in ((True, promo, parts[0]), (False, wallet, parts[1])):
+        if amount:
+            reference = ids.budget_ref(budget_id, what, is_promo)
+            out.append(
+                Transfer(
+                    id=ids.transfer_id(reference),
+                    reference=reference,
+                    kind=kind,
+                    debit_account_id=account,
+                    credit_account_id=escrow,
+                    amount=amount,
+                    created_at=at,
+                    budget_id=budget_id,
+                )
+            )
+    return out
+
+
+def _pending(deltas: Deltas, transfers: list[Transfer], sign: int) -> list[Transfer]:
+    for t in transfers:
+        _delta(deltas, t.debit_account_id).debits_pending += sign * t.amount
+        _delta(deltas, t.credit_account_id).credits_pending += sign * t.amount
+    return transfers
+
+
+def open_budget(deltas: Deltas, budget: Budget) -> list[Transfer]:
+    """Open a run budget: pending legs from the payer's promo and wallet into escrow, like a hold's."""
+    parts = (budget.promo, budget.purchased)
+    legs = _budget_transfers(
+        budget.id, budget.payer_user_id, "hold", TransferKind.HOLD, parts=parts, at=budget.created_at
+    )
+    return _pending(deltas, legs, +1)
+
+
+def carve(hold: Hold) -> list[Transfer]:
+    """A step's hold taken out of its run's budget: the budget releases the step's parts and the step's
+    own legs hold them again, so no counter moves (the credits stay pending in the same escrow)."""
+    assert hold.budget_id is not None
+    released = _budget_transfers(
+        hold.budget_id,
+        hold.payer_user_id,
+        f"carve:{hold.task_id}",
+        TransferKind.RELEASE,
+        parts=(hold.promo, hold.purchased),
+        at=hold.created_at,
+    )
+    return released + hold_legs(hold)
+
+
+def give_back(deltas: Deltas, hold: Hold, at: datetime) -> list[Transfer]:
+    """A step's hold released while its budget is open: its legs are voided and the budget holds the
+    same parts again (no counter moves in all)."""
+    assert hold.budget_id is not None
+    returned = _budget_transfers(
+        hold.budget_id,
+        hold.payer_user_id,
+        f"return:{hold.task_id}",
+        TransferKind.HOLD,
+        parts=(hold.promo, hold.purchased),
+        at=at,
+    )
+    return release(deltas, hold, at) + _pending(deltas, returned, +1)
+
+
+def close_budget(deltas: Deltas, budget: Budget, at: datetime) -> list[Transfer]:
+    """Close a run budget: what its steps did not take goes back to the payer (``budget`` is the open
+    budget, with what remains)."""
+    parts = (budget.remaining_promo, budget.remaining_purchased)
+    released = _budget_transfers(
+        budget.id, budget.payer_user_id, "close", TransferKind.RELEASE, parts=parts, at=at
+    )
+    return _pending(deltas, released, -1)
 
 
 def purchase(checkout_session_id: str, event_id: str, user_id: str, credits: int, at: datetime) -> Transfer:

@@ -109,3 +109,10 @@ def purchase_ref(checkout_session_id: str) -> str:
 def grant_ref(reference: str) -> str:
     """A promotional grant (``signup:{user}``, or an operator's own reference)."""
     return f"grant:{reference}"
+
+
+def budget_ref(budget_id: str, what: str, promo: bool) -> str:
+    """A movement of a run budget: ``hold`` (its opening legs), ``carve:{task}`` (a step's task takes its
+    price out of it), ``return:{task}`` (a released step gives its price back), ``close`` (the remainder
+    goes back to the payer). Both parts (promotional and purchased) have their own reference."""
+    return f"run:{budget_id}:{what}:promo" if promo else f"run:{budget_id}:{what}"

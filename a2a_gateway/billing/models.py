@@ -111,6 +111,7 @@ class Transfer:
     checkout_session_id: str | None = None
     event_id: str | None = None
     description: str | None = None
+    budget_id: str | None = None  # a run budget's own legs and releases (its steps' holds are tasks')
 
     def same_movement(self, other: Transfer) -> bool:
         """Whether ``other`` moves the same credits the same way (a retry, not a different transfer)."""
@@ -123,6 +124,7 @@ class Transfer:
             and self.task_id == other.task_id
             and self.pending_id == other.pending_id
             and self.checkout_session_id == other.checkout_session_id
+            and self.budget_id == other.budget_id
         )
 
 
@@ -135,6 +137,9 @@ class Hold:
     ``subscription`` says the task is a subscription, captured when it starts streaming rather than when
     it completes (``ledger check`` accepts its capture whatever state the task is in). ``cap_key_id`` is
     the capped key whose daily counter the hold counts in (billing/caps.py), on the day it was made.
+    ``budget_id`` is the run budget the hold was carved from (a workflow step's task): ``promo`` and
+    ``purchased`` are then the parts of the budget it took, and a release gives them back to the budget
+    while the budget is open.
     """
 
     task_id: str
@@ -150,6 +155,7 @@ class Hold:
     settled_at: datetime | None = None
     subscription: bool = False
     cap_key_id: str | None = None
+    budget_id: str | None = None
 
     @property
     def cap_day(self) -> int:
@@ -174,6 +180,7 @@ class Hold:
             and self.payee_user_id == other.payee_user_id
             and self.price == other.price
             and self.fee_bps == other.fee_bps
+            and self.budget_id == other.budget_id
         )
 
 
@@ -216,6 +223,7 @@ class HoldRequest:
     expires_at: datetime | None = None
     subscription: bool = False  # the task is a subscription: captured when it starts streaming
     cap: SpendCap | None = None  # the daily spend cap of the key the call was made with
+    budget_id: str | None = None  # the run budget that pays (a workflow step's task), not the wallet
 
     def hold(self, promo: int, purchased: int) -> Hold:
         """The pending hold this request becomes once funded."""
@@ -231,4 +239,81 @@ class HoldRequest:
             expires_at=self.expires_at,
             subscription=self.subscription,
             cap_key_id=self.cap.key_id if self.cap is not None else None,
+            budget_id=self.budget_id,
+        )
+
+
+class BudgetState(StrEnum):
+    """A run budget is open while its run goes on, then closed once, giving back what is left."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The credits a workflow run holds for all its steps, in one hold on its payer's escrow.
+
+    ``promo`` and ``purchased`` are the parts it was opened with (promo first, as any hold); the
+    ``remaining_*`` parts are what its steps have not taken yet. A step's task carves its price out of
+    what remains into its own hold, which settles as any hold does; a step hold released while the budget
+    is open gives its parts back. Closing releases what remains to the payer (``refunded``).
+    ``cap_key_id`` is the capped key the run was started with: the whole amount counts in the key's
+    counter of the day the budget opened, less what closing gave back.
+    """
+
+    id: str  # the run's id
+    payer_user_id: str
+    amount: int
+    promo: int
+    purchased: int
+    remaining_promo: int
+    remaining_purchased: int
+    created_at: datetime
+    state: BudgetState = BudgetState.OPEN
+    closed_at: datetime | None = None
+    refunded: int = 0
+    cap_key_id: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        """What the run's steps may still take."""
+        return self.remaining_promo + self.remaining_purchased
+
+    @property
+    def cap_day(self) -> int:
+        """The UTC day whose counter of ``cap_key_id`` the budget counts in."""
+        return day_of(self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """What a run asks to hold for its steps; the ledger funds it as a hold (promo first)."""
+
+    budget_id: str
+    payer_user_id: str
+    amount: int
+    created_at: datetime
+    cap: SpendCap | None = None
+
+    def budget(self, promo: int, purchased: int) -> Budget:
+        """The open budget this request becomes once funded."""
+        return Budget(
+            id=self.budget_id,
+            payer_user_id=self.payer_user_id,
+            amount=self.amount,
+            promo=promo,
+            purchased=purchased,
+            remaining_promo=promo,
+            remaining_purchased=purchased,
+            created_at=self.created_at,
+            cap_key_id=self.cap.key_id if self.cap is not None else None,
+        )
+
+    def same_terms(self, other: Budget) -> bool:
+        """Whether ``other`` is the budget this request asks for (a retry of it)."""
+        return (self.budget_id, self.payer_user_id, self.amount) == (
+            other.id,
+            other.payer_user_id,
+            other.amount,
         )

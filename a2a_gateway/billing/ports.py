@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import Protocol
 
 from a2a_gateway.billing.history import Entry, UsageDay
-from a2a_gateway.billing.models import Balance, Hold, HoldRequest, Settlement, Transfer, TransferKind
+from a2a_gateway.billing.models import (
+    Balance,
+    Budget,
+    BudgetRequest,
+    Hold,
+    HoldRequest,
+    Settlement,
+    Transfer,
+    TransferKind,
+)
 from a2a_gateway.billing.reconcile import LedgerSnapshot
 
 
@@ -20,7 +29,26 @@ class Ledger(Protocol):
         a ``cap`` adds its price to the key's counter of the day in the same transaction: SpendCapReached
         with nothing written when that would pass the cap. The same request again returns the stored
         hold (in whatever state it is now, counted once); a different one for the same task raises
-        Conflict."""
+        Conflict.
+
+        A request with a ``budget_id`` is a workflow step's: its price is carved out of what that run
+        budget has left (promo part first) instead of the payer's accounts, InsufficientCredits when the
+        budget is closed, missing, another payer's or short of the price."""
+        ...
+
+    async def open_budget(self, request: BudgetRequest) -> Budget:
+        """Hold a whole run's budget, funded like a hold (promo first, the key's cap counted), atomically
+        with the balance check: InsufficientCredits or SpendCapReached with nothing written. The same
+        request again returns the stored budget; a different one for the same run raises Conflict."""
+        ...
+
+    async def close_budget(self, budget_id: str, at: datetime) -> Budget | None:
+        """The run ended: release what its steps did not take and close it; the budget closed now (None
+        when it was closed already or never opened). Step holds still pending settle as usual after."""
+        ...
+
+    async def get_budget(self, budget_id: str) -> Budget | None:
+        """A run budget in its current state."""
         ...
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
@@ -28,7 +56,9 @@ class Ledger(Protocol):
 
         A task whose hold is not pending (settled already, or never held) is skipped: settling is
         exactly once whatever races. A task named twice settles by its first settlement. A released
-        hold of a capped key takes its price off that key's counter of the day it was made."""
+        hold of a capped key takes its price off that key's counter of the day it was made. A released
+        step hold gives its parts back to its run budget while that budget is open, in the same
+        transaction (a closed budget's steps are released to the payer)."""
         ...
 
     async def record(self, transfer: Transfer) -> bool:

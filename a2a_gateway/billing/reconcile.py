@@ -17,6 +17,8 @@ from a2a_gateway.billing.models import (
     POSTED_KINDS,
     Account,
     AccountKind,
+    Budget,
+    BudgetState,
     Hold,
     HoldState,
     Transfer,
@@ -40,6 +42,7 @@ class LedgerSnapshot:
     task_states: dict[str, str]  # the stored state of each held task that has a task row
     # What each capped key's counter of a day says: (key id, day) -> credits held or captured.
     key_spend: dict[tuple[str, int], int] = field(default_factory=dict)
+    budgets: list[Budget] = field(default_factory=list)  # the run budgets of workflows
 
 
 def reconcile(snapshot: LedgerSnapshot, now: datetime, orphan_after: timedelta) -> LedgerReport:
@@ -51,9 +54,10 @@ def reconcile(snapshot: LedgerSnapshot, now: datetime, orphan_after: timedelta) 
         report.add("I8", transfer.id, why)
     _counters(report, snapshot.accounts, r)
     _holds(report, snapshot, r, now, orphan_after)
+    _budgets(report, snapshot, r)
     _purchases(report, snapshot.transfers)
     _conservation(report, snapshot.accounts, snapshot.transfers)
-    _views(report, snapshot.accounts, snapshot.transfers, r)
+    _views(report, snapshot.accounts, snapshot.transfers, r, snapshot.budgets)
     _caps(report, snapshot)
     return report
 
@@ -107,6 +111,10 @@ def _holds(report: LedgerReport, snap: LedgerSnapshot, r: Replay, now: datetime,
             if len(r.releases.get(leg.id, ())) > 1:
                 report.add("I4", hold.task_id, f"leg {leg.id} released {len(r.releases[leg.id])} times")
         _task(report, hold, snap.task_states.get(hold.task_id), now, grace)
+    for budget in snap.budgets:
+        payer = budget.payer_user_id
+        for part in (ids.promo(payer), ids.wallet(payer)):
+            escrow_pending[ids.escrow(payer)] += r.budget_left(budget.id, part)
     for account in snap.accounts:
         if account.kind is AccountKind.ESCROW and account.credits_pending != escrow_pending[account.id]:
             report.add(
@@ -114,6 +122,48 @@ def _holds(report: LedgerReport, snap: LedgerSnapshot, r: Replay, now: datetime,
                 account.id,
                 f"holds {account.credits_pending} pending, its holds {escrow_pending[account.id]}",
             )
+
+
+def _budgets(report: LedgerReport, snap: LedgerSnapshot, r: Replay) -> None:
+    """Run budgets: each holds what its transfers say is left, a closed one nothing, and its steps took
+    from it exactly what their holds say, never more than it was opened with."""
+    known = {b.id for b in snap.budgets}
+    for budget_id in sorted((r.budget_legs.keys() | r.budget_releases.keys()) - known):
+        report.add("I4", f"run {budget_id}", "run budget transfers without a budget record")
+    steps: dict[str, list[Hold]] = defaultdict(list)
+    for hold in snap.holds:
+        if hold.budget_id is not None:
+            steps[hold.budget_id].append(hold)
+    for budget_id in sorted(steps.keys() - known):
+        report.add("I4", f"run {budget_id}", "step holds carved from a budget that does not exist")
+    for b in snap.budgets:
+        name = f"run {b.id}"
+        promo, wallet = ids.promo(b.payer_user_id), ids.wallet(b.payer_user_id)
+        left = (r.budget_left(b.id, promo), r.budget_left(b.id, wallet))
+        if left != (b.remaining_promo, b.remaining_purchased):
+            report.add(
+                "I4", name, f"keeps {b.remaining_promo} + {b.remaining_purchased}, its transfers {left}"
+            )
+        opened = [t for t in r.budget_legs.get(b.id, ()) if t.reference.startswith(f"run:{b.id}:hold")]
+        if b.promo + b.purchased != b.amount or sum(t.amount for t in opened) != b.amount:
+            report.add("I4", name, f"opened with {b.amount} as {b.promo} + {b.purchased}, legs of {opened}")
+        if b.state is BudgetState.CLOSED and b.remaining:
+            report.add("I4", name, f"closed but still holds {b.remaining}")
+        carved = sum(
+            t.amount for t in r.budget_releases.get(b.id, ()) if t.reference.startswith(f"run:{b.id}:carve:")
+        )
+        if carved != sum(h.price for h in steps.get(b.id, ())):
+            report.add(
+                "I4", name, f"carved {carved} for steps whose holds take {sum(h.price for h in steps[b.id])}"
+            )
+        spent = sum(h.price for h in steps.get(b.id, ()) if h.state is HoldState.CAPTURED)
+        if spent > b.amount:
+            report.add("I5", name, f"its steps spent {spent}, more than its budget of {b.amount}")
+        for hold in steps.get(b.id, ()):
+            if hold.payer_user_id != b.payer_user_id:
+                report.add(
+                    "I4", hold.task_id, f"carved from the budget of run {b.id}, which another user pays"
+                )
 
 
 def _captured(report: LedgerReport, hold: Hold, transfers: list[Transfer]) -> None:
@@ -185,8 +235,13 @@ def _conservation(report: LedgerReport, accounts: list[Account], transfers: list
         )
 
 
-def _views(report: LedgerReport, accounts: list[Account], transfers: list[Transfer], r: Replay) -> None:
+def _views(
+    report: LedgerReport, accounts: list[Account], transfers: list[Transfer], r: Replay, budgets: list[Budget]
+) -> None:
     by_id = {a.id: a for a in accounts}
+    budgets_of: dict[str, list[Budget]] = defaultdict(list)
+    for b in budgets:
+        budgets_of[b.payer_user_id].append(b)
     users = sorted({a.owner_id for a in accounts if a.owner_id})
     sums: dict[tuple[str, str], int] = defaultdict(int)  # (account, what) -> credits
     for t in transfers:
@@ -197,7 +252,7 @@ def _views(report: LedgerReport, accounts: list[Account], transfers: list[Transf
         elif t.kind is TransferKind.ADJUSTMENT:
             sums[(t.credit_account_id, "adjusted_in")] += t.amount
             sums[(t.debit_account_id, "adjusted_out")] += t.amount
-        elif t.kind is TransferKind.HOLD:
+        elif t.kind is TransferKind.HOLD and t.budget_id is None:
             fate = r.fate(t.task_id or "")
             what = "spent" if fate is HoldState.CAPTURED else "held" if fate is HoldState.PENDING else ""
             sums[(t.debit_account_id, what)] += t.amount
@@ -212,9 +267,10 @@ def _views(report: LedgerReport, accounts: list[Account], transfers: list[Transf
             adjusted_out=sums[(wallet, "adjusted_out")] + sums[(promo, "adjusted_out")],
         )
         replayed = [r.counters.get(a, [0, 0, 0, 0]) for a in (wallet, promo)]
+        budgeted = sum(r.budget_left(b.id, a) for b in budgets_of.get(user, ()) for a in (wallet, promo))
         expected = {
             "balance": sum(c[3] - c[1] for c in replayed),
-            "held": sums[(wallet, "held")] + sums[(promo, "held")],
+            "held": sums[(wallet, "held")] + sums[(promo, "held")] + budgeted,
             "total_earned": sums[(wallet, "earned")],
             "total_spent": sums[(wallet, "spent")] + sums[(promo, "spent")],
         }
@@ -228,6 +284,9 @@ def _caps(report: LedgerReport, snap: LedgerSnapshot) -> None:
     for hold in snap.holds:
         if hold.cap_key_id is not None and hold.state is not HoldState.RELEASED:
             counted[(hold.cap_key_id, hold.cap_day)] += hold.price
+    for budget in snap.budgets:  # a run's whole budget counts, less what its closing gave back
+        if budget.cap_key_id is not None:
+            counted[(budget.cap_key_id, budget.cap_day)] += budget.amount - budget.refunded
     for key, day in sorted(counted.keys() | snap.key_spend.keys()):
         stored, expected = snap.key_spend.get((key, day), 0), counted.get((key, day), 0)
         if stored != expected:

@@ -37,7 +37,19 @@ class Replay:
     legs_of: dict[str, list[Transfer]] = field(default_factory=lambda: defaultdict(list))  # by task id
     releases: dict[str, list[Transfer]] = field(default_factory=lambda: defaultdict(list))  # by leg id
     captures: dict[str, list[Transfer]] = field(default_factory=lambda: defaultdict(list))  # by task id
+    # A run budget's own movements, by budget id: its pending legs (opening, and steps' parts given back)
+    # and its releases (steps' parts carved out, and the remainder at closing).
+    budget_legs: dict[str, list[Transfer]] = field(default_factory=lambda: defaultdict(list))
+    budget_releases: dict[str, list[Transfer]] = field(default_factory=lambda: defaultdict(list))
     malformed: list[tuple[Transfer, str]] = field(default_factory=list)
+
+    def budget_left(self, budget_id: str, account_id: str) -> int:
+        """What a budget still holds on one of its payer's accounts, as its transfers say."""
+        held = sum(t.amount for t in self.budget_legs.get(budget_id, ()) if t.debit_account_id == account_id)
+        gone = sum(
+            t.amount for t in self.budget_releases.get(budget_id, ()) if t.debit_account_id == account_id
+        )
+        return held - gone
 
     def fate(self, task_id: str) -> HoldState | str:
         """pending, captured or released; BOTH or PARTLY when the transfers contradict each other."""
@@ -58,7 +70,9 @@ def replay(transfers: Iterable[Transfer]) -> Replay:
     r = Replay()
     ordered = list(transfers)
     for t in ordered:
-        if t.kind is TransferKind.HOLD:
+        if t.budget_id is not None and t.kind in (TransferKind.HOLD, TransferKind.RELEASE):
+            (r.budget_legs if t.kind is TransferKind.HOLD else r.budget_releases)[t.budget_id].append(t)
+        elif t.kind is TransferKind.HOLD:
             r.legs[t.id] = t
             r.legs_of[t.task_id or ""].append(t)
         elif t.kind is TransferKind.RELEASE:
@@ -72,6 +86,10 @@ def replay(transfers: Iterable[Transfer]) -> Replay:
         if t.kind in POSTED_KINDS:
             r.counters[t.debit_account_id][1] += t.amount
             r.counters[t.credit_account_id][3] += t.amount
+        elif t.budget_id is not None and t.kind in (TransferKind.HOLD, TransferKind.RELEASE):
+            sign = 1 if t.kind is TransferKind.HOLD else -1  # a budget's legs stay pending until released
+            r.counters[t.debit_account_id][0] += sign * t.amount
+            r.counters[t.credit_account_id][2] += sign * t.amount
         elif t.kind is TransferKind.HOLD:
             debit, credit = r.counters[t.debit_account_id], r.counters[t.credit_account_id]
             if r.releases.get(t.id):  # voided: no effect left
@@ -102,7 +120,14 @@ def _malformed(t: Transfer, r: Replay) -> str | None:
     same_user = ids.owner_of(t.debit_account_id) == ids.owner_of(t.credit_account_id)
     if t.kind in (TransferKind.HOLD, TransferKind.RELEASE) and not same_user:
         return "a hold moves credits into its own payer's escrow only"
-    if t.kind is TransferKind.RELEASE:
+    if t.budget_id is not None:
+        if t.kind not in (TransferKind.HOLD, TransferKind.RELEASE) or t.task_id is not None:
+            return "only a run budget's own holds and releases name the budget"
+        if t.kind is TransferKind.RELEASE and not any(
+            leg.debit_account_id == t.debit_account_id for leg in r.budget_legs.get(t.budget_id, ())
+        ):
+            return f"releases what the budget {t.budget_id} never held from {t.debit_account_id}"
+    elif t.kind is TransferKind.RELEASE:
         leg = r.legs.get(t.pending_id or "")
         if leg is None:
             return "releases no hold leg"

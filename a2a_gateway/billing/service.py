@@ -9,7 +9,16 @@ from datetime import UTC, datetime, time, timedelta
 from a2a_gateway.billing import fees, flows
 from a2a_gateway.billing.caps import MAX_DAILY_SPEND_CAP, SpendCap
 from a2a_gateway.billing.history import Entry, Usage, usage_over
-from a2a_gateway.billing.models import Balance, Hold, HoldRequest, Outcome, Settlement, TransferKind
+from a2a_gateway.billing.models import (
+    Balance,
+    Budget,
+    BudgetRequest,
+    Hold,
+    HoldRequest,
+    Outcome,
+    Settlement,
+    TransferKind,
+)
 from a2a_gateway.billing.ports import Ledger
 from a2a_gateway.billing.reconcile import reconcile
 from a2a_gateway.billing.report import LedgerReport
@@ -62,6 +71,7 @@ class BillingService:
         subscription: bool = False,
         key_id: str | None = None,
         daily_spend_cap: int | None = None,
+        budget_id: str | None = None,
     ) -> Hold | None:
         """Hold a task's price before its agent is called; None when the task is free (no price, or the
         payer owns the agent). InsufficientCredits when the payer cannot cover it (nothing written).
@@ -69,17 +79,19 @@ class BillingService:
         ``subscription`` marks the hold of a subscription, which is captured when it starts streaming.
         A call made with a key that has a ``daily_spend_cap`` counts against it: SpendCapReached (nothing
         written) when the key's spending today plus this price would pass it (billing/caps.py).
+        A workflow step's task names its run's ``budget_id``: the price is carved out of that budget
+        (the run's key was counted against its cap when the budget opened, so no cap counts here).
         """
         rate = self._fee_bps if fee_bps is None else fee_bps
         if price < 0:
             raise _invalid("price", "A price is never negative")
         if not 0 <= rate <= fees.MAX_BPS:
             raise _invalid("feeBps", f"A fee rate is 0..{fees.MAX_BPS} basis points")
-        if daily_spend_cap is not None and not 0 <= daily_spend_cap <= MAX_DAILY_SPEND_CAP:
-            raise _invalid("dailySpendCap", f"A daily spend cap is 0..{MAX_DAILY_SPEND_CAP} credits")
+        cap = _cap(key_id, daily_spend_cap)
         if price == 0 or payer_user_id == payee_user_id:
             return None
-        cap = SpendCap(key_id, daily_spend_cap) if key_id and daily_spend_cap is not None else None
+        if budget_id is not None:
+            cap = None
         request = HoldRequest(
             task_id,
             payer_user_id,
@@ -90,8 +102,38 @@ class BillingService:
             expires_at,
             subscription=subscription,
             cap=cap,
+            budget_id=budget_id,
         )
         return await self._ledger.hold(request)
+
+    async def open_budget(
+        self,
+        run_id: str,
+        payer_user_id: str,
+        amount: int,
+        *,
+        key_id: str | None = None,
+        daily_spend_cap: int | None = None,
+    ) -> Budget | None:
+        """Hold a workflow run's whole budget before any step starts; None for a run that costs nothing.
+        InsufficientCredits or SpendCapReached (a run started with a capped key counts its whole budget
+        today, less what closing gives back) with nothing written."""
+        if amount < 0:
+            raise _invalid("budget", "A budget is never negative")
+        cap = _cap(key_id, daily_spend_cap)
+        if amount == 0:
+            return None
+        return await self._ledger.open_budget(
+            BudgetRequest(run_id, payer_user_id, amount, self._clock(), cap)
+        )
+
+    async def close_budget(self, run_id: str) -> Budget | None:
+        """The run ended: what its steps did not take goes back to its payer (once)."""
+        return await self._ledger.close_budget(run_id, self._clock())
+
+    async def budget_of(self, run_id: str) -> Budget | None:
+        """A run's budget, in its current state."""
+        return await self._ledger.get_budget(run_id)
 
     async def capture(self, task_id: str) -> Hold | None:
         """The task completed: pay its owner and the platform; None when nothing was pending."""
@@ -159,6 +201,12 @@ class BillingService:
     async def check(self) -> LedgerReport:
         """Reconcile: every account replayed from transfers, the invariants, orphan holds."""
         return reconcile(await self._ledger.snapshot(), self._clock(), self._orphan_after)
+
+
+def _cap(key_id: str | None, daily_spend_cap: int | None) -> SpendCap | None:
+    if daily_spend_cap is not None and not 0 <= daily_spend_cap <= MAX_DAILY_SPEND_CAP:
+        raise _invalid("dailySpendCap", f"A daily spend cap is 0..{MAX_DAILY_SPEND_CAP} credits")
+    return SpendCap(key_id, daily_spend_cap) if key_id and daily_spend_cap is not None else None
 
 
 def _one(settled: list[Hold]) -> Hold | None:

@@ -123,11 +123,13 @@ class Payments(Protocol):
         subscription: bool = False,
         key_id: str | None = None,
         daily_spend_cap: int | None = None,
+        budget_id: str | None = None,
     ) -> object | None:
         """Hold ``price`` for the task; None when it is free. InsufficientCredits (nothing written) when the
         payer cannot cover it. ``subscription``: the task is a subscription, captured when it starts
         streaming. ``key_id`` and ``daily_spend_cap``: the caller's key and its cap, which the hold
-        counts against (SpendCapReached, nothing written, when it would pass it)."""
+        counts against (SpendCapReached, nothing written, when it would pass it). ``budget_id``: a
+        workflow step's run, whose budget pays the price (InsufficientCredits when it cannot)."""
         ...
 
     async def release(self, task_id: str) -> object | None:

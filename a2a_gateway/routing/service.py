@@ -166,7 +166,8 @@ class Router:
             raise Unauthenticated(f"This agent charges {price} credits a call: authenticate to pay for it")
         try:
             caller = ctx.caller
-            capped = caller.spend_cap is not None and caller.key_id is not None
+            # A workflow step's task is paid from its run's budget, whose opening counted the run's key.
+            capped = caller.spend_cap is not None and caller.key_id is not None and caller.budget is None
             held = await payments.hold(
                 ctx.task_id,
                 payer,
@@ -175,6 +176,7 @@ class Router:
                 subscription=subscription,
                 key_id=caller.key_id if capped else None,
                 daily_spend_cap=caller.spend_cap if capped else None,
+                budget_id=caller.budget,
             )
         except InsufficientCredits:
             self.refused_credits += 1

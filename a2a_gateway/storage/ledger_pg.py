@@ -150,12 +150,15 @@ WITH locked AS (
     RETURNING a.id
 ), written AS (
     INSERT INTO ledger_transfers (id, reference, kind, debit_account_id, credit_account_id, amount,
-                                  task_id, pending_id, created_us)
-    SELECT t.id, t.reference, t.kind, t.debit, t.credit, t.amount, t.task_id, t.pending_id, t.created_us
+                                  task_id, pending_id, created_us, budget_id)
+    SELECT t.id, t.reference, t.kind, t.debit, t.credit, t.amount, t.task_id, t.pending_id, t.created_us,
+           t.budget_id
     FROM unnest(CAST(:t_ids AS VARCHAR[]), CAST(:t_refs AS VARCHAR[]), CAST(:t_kinds AS VARCHAR[]),
                 CAST(:t_debits AS VARCHAR[]), CAST(:t_credits AS VARCHAR[]), CAST(:t_amounts AS BIGINT[]),
-                CAST(:t_tasks AS VARCHAR[]), CAST(:t_pending AS VARCHAR[]), CAST(:t_at AS BIGINT[]))
-         WITH ORDINALITY AS t (id, reference, kind, debit, credit, amount, task_id, pending_id, created_us, n)
+                CAST(:t_tasks AS VARCHAR[]), CAST(:t_pending AS VARCHAR[]), CAST(:t_at AS BIGINT[]),
+                CAST(:t_budgets AS VARCHAR[]))
+         WITH ORDINALITY AS t (id, reference, kind, debit, credit, amount, task_id, pending_id, created_us,
+                               budget_id, n)
     ORDER BY t.n
     RETURNING 1
 )
@@ -190,4 +193,5 @@ def move_values(
         "t_tasks": [t.task_id for t in transfers],
         "t_pending": [t.pending_id for t in transfers],
         "t_at": [micros(t.created_at) for t in transfers],
+        "t_budgets": [t.budget_id for t in transfers],
     }

@@ -19,15 +19,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from a2a_gateway.billing import ids
 from a2a_gateway.billing.balances import balance_of
 from a2a_gateway.billing.history import Entry, UsageDay
-from a2a_gateway.billing.models import Account, Balance, Hold, HoldRequest, Settlement, Transfer, TransferKind
+from a2a_gateway.billing.models import (
+    Account,
+    Balance,
+    Budget,
+    BudgetRequest,
+    Hold,
+    HoldRequest,
+    Settlement,
+    Transfer,
+    TransferKind,
+)
 from a2a_gateway.billing.reconcile import LedgerSnapshot
 from a2a_gateway.errors import Conflict, InsufficientCredits
 from a2a_gateway.storage import ledger_pg, ledger_sql
-from a2a_gateway.storage.ledger_rows import account_from_row, hold_from_row, transfer_from_row
+from a2a_gateway.storage.ledger_rows import (
+    account_from_row,
+    budget_from_row,
+    hold_from_row,
+    transfer_from_row,
+)
 from a2a_gateway.storage.ledger_runner import LedgerRunner
 from a2a_gateway.storage.tables import (
     key_daily_spend,
     ledger_accounts,
+    ledger_budgets,
     ledger_holds,
     ledger_transfers,
     tasks,
@@ -56,9 +72,10 @@ class SqlLedger:
         On PostgreSQL one statement does it: a single round trip in autocommit on the ledger's own
         connections, or in a transaction with the counter of a capped key. SQLite, and on PostgreSQL
         whatever the statement did not hold (a refusal, a retry, a payer without its three accounts),
-        take the statement-by-statement path in a transaction.
+        take the statement-by-statement path in a transaction, as does a workflow step's hold, carved
+        out of its run's budget.
         """
-        if self._runner.postgres:
+        if self._runner.postgres and request.budget_id is None:
             held = await (self._hold_pg(request) if request.cap is None else self._hold_capped_pg(request))
             if held is not None:
                 return held
@@ -84,6 +101,18 @@ class SqlLedger:
     async def _hold_capped_pg(self, request: HoldRequest) -> Hold | None:
         """The one statement and the key's counter in one transaction (None: decided by ``hold``)."""
         return await self._runner.write(partial(ledger_sql.hold_pg, request=request))
+
+    async def open_budget(self, request: BudgetRequest) -> Budget:
+        """Hold a run's budget (billing.ports.Ledger.open_budget)."""
+        return await self._runner.write(partial(ledger_sql.open_budget, request=request))
+
+    async def close_budget(self, budget_id: str, at: datetime) -> Budget | None:
+        """Release what a run's budget has left and close it."""
+        return await self._runner.write(partial(ledger_sql.close_budget, budget_id=budget_id, at=at))
+
+    async def get_budget(self, budget_id: str) -> Budget | None:
+        """A run budget in its current state."""
+        return await self._runner.read(partial(ledger_sql.get_budget, budget_id=budget_id), small=True)
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
         """Capture or release pending holds in one transaction."""
@@ -263,6 +292,9 @@ def _snapshot(conn: Connection) -> LedgerSnapshot:
     )
     spend = key_daily_spend.c
     key_spend = {(k, int(d)): int(n) for k, d, n in conn.execute(select(spend.key_id, spend.day, spend.held))}
+    budgets = [
+        budget_from_row(r) for r in conn.execute(select(ledger_budgets).order_by(ledger_budgets.c.run_id))
+    ]
     return LedgerSnapshot(
-        accounts, transfers, holds, {task_id: state for task_id, state in states}, key_spend
+        accounts, transfers, holds, {task_id: state for task_id, state in states}, key_spend, budgets
     )

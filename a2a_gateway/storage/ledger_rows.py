@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from a2a_gateway.billing import ids
-from a2a_gateway.billing.models import Account, AccountKind, Hold, HoldState, Transfer, TransferKind
+from a2a_gateway.billing.models import (
+    Account,
+    AccountKind,
+    Budget,
+    BudgetState,
+    Hold,
+    HoldState,
+    Transfer,
+    TransferKind,
+)
 from a2a_gateway.storage.timestamps import from_micros, micros
 
 
@@ -60,6 +69,7 @@ def transfer_row(t: Transfer) -> dict[str, Any]:
         "event_id": t.event_id,
         "description": t.description,
         "created_us": micros(t.created_at),
+        "budget_id": t.budget_id,
     }
 
 
@@ -78,6 +88,7 @@ def transfer_from_row(r: Row[Any]) -> Transfer:
         checkout_session_id=r.checkout_session_id,
         event_id=r.event_id,
         description=r.description,
+        budget_id=r.budget_id,
     )
 
 
@@ -97,6 +108,7 @@ def hold_row(h: Hold) -> dict[str, Any]:
         "settled_us": micros(h.settled_at) if h.settled_at is not None else None,
         "subscription": h.subscription,
         "cap_key_id": h.cap_key_id,
+        "budget_id": h.budget_id,
     }
 
 
@@ -115,5 +127,42 @@ def hold_from_row(r: Row[Any] | SimpleNamespace) -> Hold:
         state=HoldState(r.state),
         settled_at=from_micros(r.settled_us),
         subscription=bool(r.subscription),
+        cap_key_id=r.cap_key_id,
+        budget_id=r.budget_id,
+    )
+
+
+def budget_row(b: Budget) -> dict[str, Any]:
+    """The columns of a run budget."""
+    return {
+        "run_id": b.id,
+        "payer_user_id": b.payer_user_id,
+        "amount": b.amount,
+        "promo": b.promo,
+        "purchased": b.purchased,
+        "remaining_promo": b.remaining_promo,
+        "remaining_purchased": b.remaining_purchased,
+        "refunded": b.refunded,
+        "state": b.state.value,
+        "created_us": micros(b.created_at),
+        "closed_us": micros(b.closed_at) if b.closed_at is not None else None,
+        "cap_key_id": b.cap_key_id,
+    }
+
+
+def budget_from_row(r: Row[Any]) -> Budget:
+    """A stored run budget."""
+    return Budget(
+        id=r.run_id,
+        payer_user_id=r.payer_user_id,
+        amount=int(r.amount),
+        promo=int(r.promo),
+        purchased=int(r.purchased),
+        remaining_promo=int(r.remaining_promo),
+        remaining_purchased=int(r.remaining_purchased),
+        created_at=_at(r.created_us),
+        state=BudgetState(r.state),
+        closed_at=from_micros(r.closed_us),
+        refunded=int(r.refunded),
         cap_key_id=r.cap_key_id,
     )

@@ -23,23 +23,42 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Row
 
 from a2a_gateway.billing import flows, ids
-from a2a_gateway.billing.caps import SpendCapReached, day_of
+from a2a_gateway.billing.caps import SpendCap, SpendCapReached, day_of
 from a2a_gateway.billing.funding import fund
-from a2a_gateway.billing.models import Hold, HoldRequest, HoldState, Outcome, Settlement, Transfer
+from a2a_gateway.billing.models import (
+    Budget,
+    BudgetRequest,
+    BudgetState,
+    Hold,
+    HoldRequest,
+    HoldState,
+    Outcome,
+    Settlement,
+    Transfer,
+)
 from a2a_gateway.errors import Conflict, InsufficientCredits
 from a2a_gateway.storage import ledger_pg
 from a2a_gateway.storage.ledger_rows import (
     account_row,
+    budget_from_row,
+    budget_row,
     hold_from_row,
     hold_row,
     transfer_from_row,
     transfer_row,
 )
-from a2a_gateway.storage.tables import key_daily_spend, ledger_accounts, ledger_holds, ledger_transfers
+from a2a_gateway.storage.tables import (
+    key_daily_spend,
+    ledger_accounts,
+    ledger_budgets,
+    ledger_holds,
+    ledger_transfers,
+)
 from a2a_gateway.storage.timestamps import micros
 
 _CHUNK = 500  # task ids per resolving UPDATE (far below any driver's parameter limit)
 A = ledger_accounts.c
+B = ledger_budgets.c
 
 
 class LedgerInconsistent(RuntimeError):
@@ -163,6 +182,42 @@ class LedgerStatements:
             select(spend.held).where(spend.key_id == bindparam("key_id"), spend.day == bindparam("day")),
             dialect,
         )
+        # Run budgets: the row is locked before anything else of a budget's transaction (then the hold,
+        # then accounts), as settlement touches a budget after its holds and before its accounts.
+        budget_values: dict[str, Any] = {c.name: bindparam(c.name) for c in ledger_budgets.c}
+        self.new_budget = _compile(
+            dialect_insert(ledger_budgets)
+            .values(budget_values)
+            .on_conflict_do_nothing(index_elements=["run_id"]),
+            dialect,
+        )
+        self.lock_budget = _compile(
+            select(ledger_budgets).where(B.run_id == bindparam("run_id")).with_for_update(key_share=True),
+            dialect,
+        )
+        self.get_budget = _compile(select(ledger_budgets).where(B.run_id == bindparam("run_id")), dialect)
+        is_open = B.state == literal_column("'open'")
+        self.budget_parts = _compile(
+            update(ledger_budgets)
+            .where(B.run_id == bindparam("run_id"), is_open)
+            .values(
+                remaining_promo=B.remaining_promo + bindparam("d_promo"),
+                remaining_purchased=B.remaining_purchased + bindparam("d_purchased"),
+            ),
+            dialect,
+        )
+        self.close_budget = _compile(
+            update(ledger_budgets)
+            .where(B.run_id == bindparam("run_id"), is_open)
+            .values(
+                state=literal_column("'closed'"),
+                remaining_promo=literal_column("0"),
+                remaining_purchased=literal_column("0"),
+                refunded=bindparam("refunded"),
+                closed_us=bindparam("at_us"),
+            ),
+            dialect,
+        )
         self.uncount = _compile(
             update(key_daily_spend)
             .where(spend.key_id == bindparam("key_id"), spend.day == bindparam("day"))
@@ -185,6 +240,8 @@ def statements(dialect: Dialect) -> LedgerStatements:
 
 def hold(conn: Connection, request: HoldRequest) -> Hold:
     """Hold a task's price (see ports.Ledger.hold); raises with the transaction to be rolled back."""
+    if request.budget_id is not None:
+        return carve(conn, request)
     st = statements(conn.dialect)
     wallet, promo, escrow = ids.user_accounts(request.payer_user_id)
     found = {
@@ -221,6 +278,133 @@ def hold(conn: Connection, request: HoldRequest) -> Hold:
     if request.cap is not None:
         count_against_cap(conn, request)
     return new
+
+
+def carve(conn: Connection, request: HoldRequest) -> Hold:
+    """A workflow step's hold, taken out of its run's budget (ports.Ledger.hold): the budget row is
+    locked, its remaining parts fund the price (promo first), and only transfers are written (the credits
+    stay pending in the same accounts)."""
+    st = statements(conn.dialect)
+    row = conn.exec_driver_sql(
+        st.lock_budget.text, st.lock_budget.args({"run_id": request.budget_id})
+    ).first()
+    budget = None if row is None else budget_from_row(row)
+    existing = _existing_hold(conn, st, request)
+    if existing is not None:  # a retry: whatever the budget holds now
+        return existing
+    if (
+        budget is None
+        or budget.state is not BudgetState.OPEN
+        or budget.payer_user_id != request.payer_user_id
+    ):
+        message = "This workflow run holds no open budget to pay this step from"
+        raise InsufficientCredits(message, price=request.price, available=0)
+    try:
+        promo_part, purchased_part = fund(request.price, budget.remaining_promo, budget.remaining_purchased)
+    except InsufficientCredits:
+        left = budget.remaining
+        message = f"This step costs {request.price} credits; its run's budget has {left} left"
+        raise InsufficientCredits(message, price=request.price, available=left) from None
+    new = request.hold(promo_part, purchased_part)
+    inserted = conn.exec_driver_sql(st.new_hold.text, st.new_hold.args(hold_row(new))).rowcount
+    if inserted != 1:
+        raise LedgerInconsistent(f"the hold of {request.task_id} appeared under a locked budget")
+    _budget_parts(conn, st, budget.id, -promo_part, -purchased_part)
+    insert_transfers(conn, flows.carve(new))
+    return new
+
+
+def _budget_parts(conn: Connection, st: LedgerStatements, budget_id: str, promo: int, purchased: int) -> bool:
+    """Add to an open budget's remaining parts; False when the budget is not open (nothing changed)."""
+    args = st.budget_parts.args({"run_id": budget_id, "d_promo": promo, "d_purchased": purchased})
+    return int(conn.exec_driver_sql(st.budget_parts.text, args).rowcount) == 1
+
+
+def open_budget(conn: Connection, request: BudgetRequest) -> Budget:
+    """Hold a run's budget (see ports.Ledger.open_budget), funded and guarded as a hold is."""
+    st = statements(conn.dialect)
+    wallet, promo, escrow = ids.user_accounts(request.payer_user_id)
+    found = {
+        r[0]: r
+        for r in conn.exec_driver_sql(st.read.text, st.read.args({"a0": escrow, "a1": promo, "a2": wallet}))
+    }
+    promo_available, wallet_available = _available(found.get(promo)), _available(found.get(wallet))
+    try:
+        promo_part, purchased_part = fund(request.amount, promo_available, wallet_available)
+    except InsufficientCredits:
+        existing = _existing_budget(conn, st, request)
+        if existing is not None:
+            return existing
+        raise
+    new = request.budget(promo_part, purchased_part)
+    if conn.exec_driver_sql(st.new_budget.text, st.new_budget.args(budget_row(new))).rowcount != 1:
+        existing = _existing_budget(conn, st, request)
+        assert existing is not None, "the budget that conflicted is there"
+        return existing
+    if len(found) < 3:
+        open_accounts(conn, [wallet])
+    deltas: flows.Deltas = {}
+    legs = flows.open_budget(deltas, new)
+    for account in sorted(deltas):  # id order: escrow, promo, wallet
+        delta = deltas[account]
+        if delta.debits_pending:
+            args = {"account": account, "amount": delta.debits_pending, "guard": delta.debits_pending}
+            if conn.exec_driver_sql(st.debit.text, st.debit.args(args)).rowcount != 1:
+                raise InsufficientCredits(price=request.amount, available=promo_available + wallet_available)
+        else:
+            apply_deltas(conn, {account: delta})
+    insert_transfers(conn, legs)
+    if request.cap is not None:
+        _count(conn, request.cap, request.created_at, request.amount)
+    return new
+
+
+def close_budget(conn: Connection, budget_id: str, at: datetime) -> Budget | None:
+    """Close a run's budget, releasing what remains (see ports.Ledger.close_budget)."""
+    st = statements(conn.dialect)
+    row = conn.exec_driver_sql(st.lock_budget.text, st.lock_budget.args({"run_id": budget_id})).first()
+    if row is None:
+        return None
+    budget = budget_from_row(row)
+    if budget.state is not BudgetState.OPEN:
+        return None
+    args = {"run_id": budget_id, "refunded": budget.remaining, "at_us": micros(at)}
+    if conn.exec_driver_sql(st.close_budget.text, st.close_budget.args(args)).rowcount != 1:
+        raise LedgerInconsistent(f"the locked budget of run {budget_id} did not close")
+    deltas: flows.Deltas = {}
+    transfers = flows.close_budget(deltas, budget, at)
+    move(conn, deltas, transfers, ())
+    if budget.cap_key_id is not None and budget.remaining:
+        values = {"key_id": budget.cap_key_id, "day": budget.cap_day, "amount": budget.remaining}
+        conn.exec_driver_sql(st.uncount.text, st.uncount.args(values))
+    return Budget(
+        id=budget.id,
+        payer_user_id=budget.payer_user_id,
+        amount=budget.amount,
+        promo=budget.promo,
+        purchased=budget.purchased,
+        remaining_promo=0,
+        remaining_purchased=0,
+        created_at=budget.created_at,
+        state=BudgetState.CLOSED,
+        closed_at=at,
+        refunded=budget.remaining,
+        cap_key_id=budget.cap_key_id,
+    )
+
+
+def get_budget(conn: Connection, budget_id: str) -> Budget | None:
+    """A run budget as stored."""
+    st = statements(conn.dialect)
+    row = conn.exec_driver_sql(st.get_budget.text, st.get_budget.args({"run_id": budget_id})).first()
+    return None if row is None else budget_from_row(row)
+
+
+def _existing_budget(conn: Connection, st: LedgerStatements, request: BudgetRequest) -> Budget | None:
+    existing = get_budget(conn, request.budget_id)
+    if existing is not None and not request.same_terms(existing):
+        raise Conflict("This run already holds a different budget")
+    return existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +450,13 @@ def count_against_cap(conn: Connection, request: HoldRequest) -> None:
     """Add a new hold's price to its key's counter of the day, or raise SpendCapReached (the caller's
     transaction is then rolled back: nothing of the hold stays). Runs after the hold's account rows are
     locked, as settlement touches counters after accounts too."""
-    cap = request.cap
-    assert cap is not None
+    assert request.cap is not None
+    _count(conn, request.cap, request.created_at, request.price)
+
+
+def _count(conn: Connection, cap: SpendCap, at: datetime, price: int) -> None:
     st = statements(conn.dialect)
-    price = request.price
-    values = {"key_id": cap.key_id, "day": day_of(request.created_at), "held": price, "cap": cap.limit}
+    values = {"key_id": cap.key_id, "day": day_of(at), "held": price, "cap": cap.limit}
     if price <= cap.limit and conn.exec_driver_sql(st.count_cap.text, st.count_cap.args(values)).first():
         return
     spent = conn.exec_driver_sql(st.spent.text, st.spent.args(values)).scalar()
@@ -306,9 +492,15 @@ def settle(conn: Connection, settlements: Sequence[Settlement], at: datetime) ->
     settled.sort(key=lambda h: h.task_id)
     deltas: flows.Deltas = {}
     transfers: list[Transfer] = []
+    back = _give_back_budgets(conn, st, settled)
     for h in settled:
-        movement = flows.capture if h.state is HoldState.CAPTURED else flows.release
-        transfers.extend(movement(deltas, h, at))
+        if h.state is HoldState.CAPTURED:
+            transfers.extend(flows.capture(deltas, h, at))
+        elif h.budget_id in back:
+            transfers.extend(flows.give_back(deltas, h, at))  # the run's budget is open: back to it
+        else:
+            transfers.extend(flows.release(deltas, h, at))
+    deltas = {a: d for a, d in deltas.items() if d != flows.Delta()}  # a give-back moves no counter
     move(conn, deltas, transfers, {t.credit_account_id for t in transfers if t.kind in flows.PAYING})
     _give_back_caps(conn, st, settled)
     return settled
@@ -335,6 +527,17 @@ def move(
     for account in sorted(set(deltas) - set(changed)):
         if _update(conn, st, deltas, [account]) != 1:
             raise LedgerInconsistent(f"the account {account} does not exist")
+
+
+def _give_back_budgets(conn: Connection, st: LedgerStatements, settled: Sequence[Hold]) -> set[str]:
+    """Released step holds give their parts back to their run budgets that are still open, in budget id
+    order (the order every transaction takes budget rows in); the budgets that took them."""
+    parts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for h in settled:
+        if h.budget_id is not None and h.state is HoldState.RELEASED:
+            parts[h.budget_id][0] += h.promo
+            parts[h.budget_id][1] += h.purchased
+    return {b for b in sorted(parts) if _budget_parts(conn, st, b, parts[b][0], parts[b][1])}
 
 
 def _give_back_caps(conn: Connection, st: LedgerStatements, settled: Sequence[Hold]) -> None:

@@ -230,6 +230,7 @@ ledger_transfers = Table(
     Column("event_id", String(255), nullable=True),
     Column("description", Text, nullable=True),
     Column("created_us", BigInteger, nullable=False),
+    Column("budget_id", String(64), nullable=True),  # a run budget's own legs and releases
     CheckConstraint("amount > 0", name="ck_ledger_transfers_amount"),
     CheckConstraint("debit_account_id <> credit_account_id", name="ck_ledger_transfers_accounts"),
     CheckConstraint(f"kind IN ({LEDGER_TRANSFER_KINDS})", name="ck_ledger_transfers_kind"),
@@ -283,6 +284,8 @@ ledger_holds = Table(
     Column("subscription", Boolean, nullable=False, server_default=false()),
     # The capped key whose key_daily_spend counter (of the day the hold was made) counts this hold.
     Column("cap_key_id", String(64), nullable=True),
+    # The run budget a workflow step's hold was carved out of (ledger_budgets).
+    Column("budget_id", String(64), nullable=True),
     CheckConstraint(
         "price > 0 AND promo >= 0 AND purchased >= 0 AND promo + purchased = price",
         name="ck_ledger_holds_amounts",
@@ -295,6 +298,37 @@ ledger_holds = Table(
         "expires_us",
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
+    ),
+)
+
+ledger_budgets = Table(
+    "ledger_budgets",
+    metadata,
+    # One workflow run's credits for all its steps: opened as one hold, steps' holds carved out of it.
+    Column("run_id", String(64), primary_key=True),
+    Column("payer_user_id", String(255), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("promo", BigInteger, nullable=False),
+    Column("purchased", BigInteger, nullable=False),
+    Column("remaining_promo", BigInteger, nullable=False),
+    Column("remaining_purchased", BigInteger, nullable=False),
+    Column("refunded", BigInteger, nullable=False),  # what closing gave back
+    Column("state", String(16), nullable=False),  # open -> closed, once
+    Column("created_us", BigInteger, nullable=False),
+    Column("closed_us", BigInteger, nullable=True),
+    Column("cap_key_id", String(64), nullable=True),
+    CheckConstraint(
+        "amount > 0 AND promo >= 0 AND purchased >= 0 AND promo + purchased = amount",
+        name="ck_ledger_budgets_amounts",
+    ),
+    CheckConstraint(
+        "remaining_promo >= 0 AND remaining_purchased >= 0 AND remaining_promo <= promo "
+        "AND remaining_purchased <= purchased AND refunded >= 0 AND refunded <= amount",
+        name="ck_ledger_budgets_remaining",
+    ),
+    CheckConstraint(
+        "state = 'open' OR (state = 'closed' AND remaining_promo = 0 AND remaining_purchased = 0)",
+        name="ck_ledger_budgets_state",
     ),
 )
 

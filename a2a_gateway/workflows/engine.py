@@ -299,7 +299,9 @@ class RunDriver:
                 STEP_KEY: step.index,
                 ATTEMPT_KEY: step.attempt,
             },
-            budget_id=run.id if run.budget else None,
+            # Always the run's budget: a step priced after the run started is refused, never paid from
+            # the wallet, so a run never spends more than it held.
+            budget_id=run.id,
         )
         try:
             # Sending the attempt's message again finds the task a first send made (re-attach).

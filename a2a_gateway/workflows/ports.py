@@ -95,9 +95,18 @@ class StepTasks(Protocol):
 class RunBudgets(Protocol):
     """The ledger's holds for whole runs: a run's steps are paid from its budget."""
 
-    async def open(self, run_id: str, payer_id: str, amount: int) -> None:
+    async def open(
+        self,
+        run_id: str,
+        payer_id: str,
+        amount: int,
+        *,
+        key_id: str | None = None,
+        spend_cap: int | None = None,
+    ) -> None:
         """Hold ``amount`` for the run; InsufficientCredits (nothing held) when the payer falls short. The
-        same run again is a no-op."""
+        same run again is a no-op. A run started with a key that has a daily ``spend_cap`` counts its
+        whole budget against it (SpendCapReached, nothing held, when that passes the cap)."""
         ...
 
     async def close(self, run_id: str) -> None:

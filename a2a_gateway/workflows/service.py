@@ -98,9 +98,17 @@ class WorkflowService:
 
     # --- runs ---------------------------------------------------------------------------------------
 
-    async def execute(self, owner_id: str, workflow_id: str, inputs: object = None) -> Run:
+    async def execute(
+        self,
+        owner_id: str,
+        workflow_id: str,
+        inputs: object = None,
+        *,
+        key_id: str | None = None,
+        spend_cap: int | None = None,
+    ) -> Run:
         """Start a run: its budget (every step's current price) is held first, so a caller who cannot
-        afford it gets InsufficientCredits and nothing starts."""
+        afford it gets InsufficientCredits (or SpendCapReached, for a capped key) and nothing starts."""
         workflow = await self._workflow(owner_id, workflow_id)
         overrides = validation.input_override(inputs, len(workflow.steps))
         # Prices may have changed since the workflow was saved: the run holds what the steps cost now.
@@ -119,7 +127,14 @@ class WorkflowService:
             inputs=overrides,
         )
         if run.budget:
-            await self._budgets.open(run.id, owner_id, run.budget)
+            try:
+                await self._budgets.open(run.id, owner_id, run.budget, key_id=key_id, spend_cap=spend_cap)
+            except InsufficientCredits as exc:
+                raise InsufficientCredits(
+                    f"A run of this workflow costs {run.budget} credits; {exc.available} are available",
+                    price=run.budget,
+                    available=exc.available,
+                ) from None
         try:
             await self._store.add_run(run, [])
         except BaseException:

@@ -78,7 +78,10 @@ def run_workflow_skill(workflows: WorkflowService) -> Skill:
             return
         workflow_id, inputs = request
         try:
-            run = await workflows.execute(owner, workflow_id, inputs)
+            caller = ctx.caller
+            run = await workflows.execute(
+                owner, workflow_id, inputs, key_id=caller.key_id, spend_cap=caller.spend_cap
+            )
         except GatewayError as exc:
             yield Status(v1.TaskState.REJECTED, f"Cannot run: {exc.message}", metadata=exc.metadata or None)
             return

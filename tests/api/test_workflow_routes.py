@@ -32,6 +32,7 @@ from a2a_gateway.agent import (
 )
 from a2a_gateway.agent.skill import message_text
 from a2a_gateway.app import create_agent_app, create_gateway_app
+from a2a_gateway.billing.service import BillingService
 from a2a_gateway.protocol import v1
 from tests.api.test_agent_key_scope import agent_key
 from tests.api.test_registry import user
@@ -93,6 +94,7 @@ class World:
     other: dict[str, str]
     agent_id: str
     priced_id: str
+    billing: BillingService
 
     def step(self, name: str, skill_id: str, **extra: Any) -> dict[str, Any]:
         return {"name": name, "agentId": self.agent_id, "skillId": skill_id, **extra}
@@ -191,7 +193,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                     )
                     assert created.status_code == 201, created.text
                     ids.append(created.json()["data"]["id"])
-                yield World(http, owner, other, ids[0], ids[1])
+                yield World(http, owner, other, ids[0], ids[1], gateway.state.billing)
         finally:
             await server.stop()
 
@@ -427,6 +429,81 @@ async def test_a_priced_workflow_the_caller_cannot_afford_is_refused_at_creation
     assert (await world.http.get("/api/v1/workflows", headers=world.other)).json()["data"] == []
     # The owner's own agent costs the owner nothing.
     assert (await world.create(priced)) is not None
+
+
+async def balance(world: World, headers: dict[str, str]) -> dict[str, int]:
+    answer = await world.http.get("/api/v1/billing/balance", headers=headers)
+    assert answer.status_code == 200, answer.text
+    shown: dict[str, int] = answer.json()["data"]
+    return shown
+
+
+async def user_id(world: World, headers: dict[str, str]) -> str:
+    answer = await world.http.get("/api/v1/auth/me", headers=headers)
+    assert answer.status_code == 200, answer.text
+    found: str = answer.json()["data"]["id"]
+    return found
+
+
+async def test_a_priced_run_pays_each_completed_step_once_from_its_budget(world: World) -> None:
+    """Three 10-credit steps: one completes, one fails twice (both attempts given back to the budget),
+    one is skipped (never charged); the run spends 10 and its close gives back the other 20."""
+    http, payer = world.http, world.other
+    await world.billing.grant(await user_id(world, payer), 100, "test")
+    paid = {"agentId": world.priced_id}
+    workflow_id = await world.create(
+        {**paid, "name": "ok", "skillId": "done", "input": {"text": "x"}},
+        {**paid, "name": "flaky", "skillId": "fail", "retryPolicy": {"maxRetries": 1, "backoffMs": 100}},
+        {**paid, "name": "after", "skillId": "done", "dependsOn": [1]},
+        headers=payer,
+    )
+    shown = (await http.get(f"/api/v1/workflows/{workflow_id}", headers=payer)).json()["data"]
+    assert shown["budget"] == 30 and [s["price"] for s in shown["steps"]] == [10, 10, 10]
+    answer = await http.post(f"/api/v1/workflows/{workflow_id}/execute", headers=payer)
+    assert answer.status_code == 202, answer.text
+    run = answer.json()["data"]
+    assert run["budget"] == 30
+    events = await read_stream(http, run["id"], payer)
+    assert events[-1].kind == "run_failed"
+    ended = (await http.get(f"/api/v1/workflow-runs/{run['id']}", headers=payer)).json()["data"]
+    assert [s["status"] for s in ended["steps"]] == ["completed", "failed", "skipped"]
+    assert len(ended["steps"][1]["taskIds"]) == 2
+    after = await balance(world, payer)
+    assert after["balance"] == 90 and after["available"] == 90 and after["held"] == 0
+    assert after["total_spent"] == 10
+    budget = await world.billing.budget_of(run["id"])
+    assert budget is not None and budget.refunded == 20 and budget.remaining == 0
+    report = await world.billing.check()
+    assert report.ok, report.findings
+
+
+async def test_a_run_its_payer_cannot_afford_now_is_refused_with_402_and_nothing_starts(
+    world: World,
+) -> None:
+    http, payer = world.http, world.other
+    await world.billing.grant(await user_id(world, payer), 15, "test")
+    workflow_id = await world.create(
+        {"name": "asker", "agentId": world.priced_id, "skillId": "ask"}, headers=payer
+    )
+    first = await http.post(f"/api/v1/workflows/{workflow_id}/execute", headers=payer)
+    assert first.status_code == 202, first.text
+    run_id = first.json()["data"]["id"]
+    await read_stream(http, run_id, payer, until="step_input_required")
+    held = await balance(world, payer)
+    assert held["available"] == 5 and held["held"] == 10  # the run's budget: 10, its step carved from it
+    second = await http.post(f"/api/v1/workflows/{workflow_id}/execute", headers=payer)
+    assert second.status_code == 402, second.text
+    error = second.json()["error"]
+    assert error["code"] == "INSUFFICIENT_CREDITS" and "10 credits" in error["message"]
+    shown = (await http.get(f"/api/v1/workflows/{workflow_id}", headers=payer)).json()["data"]
+    assert [r["id"] for r in shown["runs"]] == [run_id]  # the refused run was never saved
+    canceled = await http.post(f"/api/v1/workflow-runs/{run_id}/cancel", headers=payer)
+    assert canceled.status_code == 200, canceled.text
+    await read_stream(http, run_id, payer)
+    restored = await balance(world, payer)
+    assert restored["available"] == 15 and restored["held"] == 0 and restored["total_spent"] == 0
+    report = await world.billing.check()
+    assert report.ok, report.findings
 
 
 async def test_workflows_and_runs_are_their_owners_only(world: World) -> None:

@@ -21,6 +21,9 @@ from a2a_gateway.billing.models import (
     NO_OVERDRAFT,
     Account,
     Balance,
+    Budget,
+    BudgetRequest,
+    BudgetState,
     Hold,
     HoldRequest,
     HoldState,
@@ -30,7 +33,7 @@ from a2a_gateway.billing.models import (
     TransferKind,
 )
 from a2a_gateway.billing.reconcile import LedgerSnapshot
-from a2a_gateway.errors import Conflict
+from a2a_gateway.errors import Conflict, InsufficientCredits
 
 
 class FakeLedger:
@@ -42,6 +45,7 @@ class FakeLedger:
         self.holds: dict[str, Hold] = {}
         self.task_states: dict[str, str] = {}  # what a tasks table would say, for the reconciliation
         self.key_spend: dict[tuple[str, int], int] = {}  # (key id, UTC day) -> held or captured there
+        self.budgets: dict[str, Budget] = {}
 
     def _account(self, account_id: str) -> Account:
         return self.accounts.get(account_id) or Account(
@@ -72,6 +76,8 @@ class FakeLedger:
             if not existing.same_terms(request.hold(0, 0)):
                 raise Conflict("This task already holds a different price")
             return existing
+        if request.budget_id is not None:
+            return self._carve(request)
         wallet, promo, _escrow = ids.user_accounts(request.payer_user_id)
         promo_part, purchased = fund(
             request.price, self._account(promo).available, self._account(wallet).available
@@ -91,6 +97,71 @@ class FakeLedger:
             self.key_spend[counter] = self.key_spend.get(counter, 0) + request.price
         return new
 
+    def _carve(self, request: HoldRequest) -> Hold:
+        budget = self.budgets.get(request.budget_id or "")
+        if (
+            budget is None
+            or budget.state is not BudgetState.OPEN
+            or budget.payer_user_id != request.payer_user_id
+        ):
+            raise InsufficientCredits(price=request.price, available=0)
+        promo_part, purchased = fund(request.price, budget.remaining_promo, budget.remaining_purchased)
+        new = request.hold(promo_part, purchased)
+        self._commit({}, flows.carve(new))
+        self.holds[new.task_id] = new
+        self.budgets[budget.id] = dataclasses.replace(
+            budget,
+            remaining_promo=budget.remaining_promo - promo_part,
+            remaining_purchased=budget.remaining_purchased - purchased,
+        )
+        return new
+
+    async def open_budget(self, request: BudgetRequest) -> Budget:
+        existing = self.budgets.get(request.budget_id)
+        if existing is not None:
+            if not request.same_terms(existing):
+                raise Conflict("This run already holds a different budget")
+            return existing
+        wallet, promo, _escrow = ids.user_accounts(request.payer_user_id)
+        promo_part, purchased = fund(
+            request.amount, self._account(promo).available, self._account(wallet).available
+        )
+        new = request.budget(promo_part, purchased)
+        counter = None
+        if request.cap is not None:
+            counter = (request.cap.key_id, new.cap_day)
+            spent = self.key_spend.get(counter, 0)
+            if spent + request.amount > request.cap.limit:
+                raise SpendCapReached(cap=request.cap.limit, spent=spent, price=request.amount)
+        deltas: flows.Deltas = {}
+        self._commit(deltas, flows.open_budget(deltas, new))
+        self.budgets[new.id] = new
+        if counter is not None:
+            self.key_spend[counter] = self.key_spend.get(counter, 0) + request.amount
+        return new
+
+    async def close_budget(self, budget_id: str, at: datetime) -> Budget | None:
+        budget = self.budgets.get(budget_id)
+        if budget is None or budget.state is not BudgetState.OPEN:
+            return None
+        deltas: flows.Deltas = {}
+        self._commit(deltas, flows.close_budget(deltas, budget, at))
+        closed = dataclasses.replace(
+            budget,
+            state=BudgetState.CLOSED,
+            closed_at=at,
+            refunded=budget.remaining,
+            remaining_promo=0,
+            remaining_purchased=0,
+        )
+        self.budgets[budget_id] = closed
+        if budget.cap_key_id is not None and budget.remaining:
+            self.key_spend[(budget.cap_key_id, budget.cap_day)] -= budget.remaining
+        return closed
+
+    async def get_budget(self, budget_id: str) -> Budget | None:
+        return self.budgets.get(budget_id)
+
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[Hold]:
         first: dict[str, Outcome] = {}
         for s in settlements:
@@ -98,6 +169,7 @@ class FakeLedger:
         settled: list[Hold] = []
         deltas: flows.Deltas = {}
         transfers: list[Transfer] = []
+        returned: dict[str, Budget] = {}
         for task_id in sorted(first):
             held = self.holds.get(task_id)
             if held is None or held.state is not HoldState.PENDING:
@@ -105,9 +177,19 @@ class FakeLedger:
             capture = first[task_id] is Outcome.CAPTURE
             state = HoldState.CAPTURED if capture else HoldState.RELEASED
             done = dataclasses.replace(held, state=state, settled_at=at)
-            transfers.extend((flows.capture if capture else flows.release)(deltas, done, at))
+            budget = self.budgets.get(held.budget_id or "")
+            if not capture and budget is not None and budget.state is BudgetState.OPEN:
+                transfers.extend(flows.give_back(deltas, done, at))
+                returned[budget.id] = dataclasses.replace(
+                    returned.get(budget.id, budget),
+                    remaining_promo=returned.get(budget.id, budget).remaining_promo + done.promo,
+                    remaining_purchased=returned.get(budget.id, budget).remaining_purchased + done.purchased,
+                )
+            else:
+                transfers.extend((flows.capture if capture else flows.release)(deltas, done, at))
             settled.append(done)
         self._commit(deltas, transfers)
+        self.budgets.update(returned)
         self.holds.update({h.task_id: h for h in settled})
         for h in settled:
             if h.cap_key_id is not None and h.state is HoldState.RELEASED:
@@ -191,4 +273,5 @@ class FakeLedger:
             holds=sorted(self.holds.values(), key=lambda h: h.task_id),
             task_states=dict(self.task_states),
             key_spend=dict(self.key_spend),
+            budgets=sorted(self.budgets.values(), key=lambda b: b.id),
         )

@@ -49,6 +49,16 @@ class ModelHold:
     promo: int
     purchased: int
     state: HoldState = HoldState.PENDING
+    budget: str | None = None
+
+
+@dataclass
+class ModelBudget:
+    payer: str
+    amount: int
+    promo: int  # what is left of each part
+    purchased: int
+    open: bool = True
 
 
 @dataclass
@@ -64,13 +74,16 @@ class Model:
     events: set[str] = field(default_factory=set)
     grants: dict[str, tuple[str, int]] = field(default_factory=dict)
     holds: dict[str, ModelHold] = field(default_factory=dict)
+    budgets: dict[str, ModelBudget] = field(default_factory=dict)
 
     def held(self, user: str, promo: bool) -> int:
-        return sum(
+        in_holds = sum(
             h.promo if promo else h.purchased
             for h in self.holds.values()
             if h.payer == user and h.state is HoldState.PENDING
         )
+        in_budgets = sum(b.promo if promo else b.purchased for b in self.budgets.values() if b.payer == user)
+        return in_holds + in_budgets
 
     def available(self, user: str, promo: bool) -> int:
         source = self.promo if promo else self.wallet
@@ -82,6 +95,10 @@ class Model:
             return False
         if outcome is Outcome.RELEASE:
             h.state = HoldState.RELEASED
+            budget = self.budgets.get(h.budget) if h.budget is not None else None
+            if budget is not None and budget.open:  # back to the run's budget
+                budget.promo += h.promo
+                budget.purchased += h.purchased
             return True
         h.state = HoldState.CAPTURED
         fee = h.price * h.fee_bps // 10_000
@@ -154,6 +171,7 @@ class LedgerMachine(RuleBasedStateMachine):
     sessions = Bundle("sessions")
     grants = Bundle("grants")
     tasks = Bundle("tasks")
+    budgets = Bundle("budgets")
 
     def __init__(self) -> None:
         super().__init__()
@@ -247,10 +265,21 @@ class LedgerMachine(RuleBasedStateMachine):
         h = self.model.holds.get(task)
         if h is None:
             return
-        again = self.call(self.billing.hold(task, h.payer, h.price, payee_user_id=h.payee, fee_bps=h.fee_bps))
+
+        def hold(price: int, budget: str | None) -> Hold | None:
+            return self.call(
+                self.billing.hold(
+                    task, h.payer, price, payee_user_id=h.payee, fee_bps=h.fee_bps, budget_id=budget
+                )
+            )
+
+        again = hold(h.price, h.budget)
         assert again is not None and again.state is h.state
         with pytest.raises(Conflict):
-            self.call(self.billing.hold(task, h.payer, h.price + 1, payee_user_id=h.payee, fee_bps=h.fee_bps))
+            hold(h.price + 1, h.budget)
+        if h.budget is not None:  # the same task paid another way is another hold
+            with pytest.raises(Conflict):
+                hold(h.price, None)
 
     @rule(task=tasks, outcome=st.sampled_from(Outcome))
     def settle_one(self, task: str, outcome: Outcome) -> None:
@@ -278,6 +307,80 @@ class LedgerMachine(RuleBasedStateMachine):
                 if self.model.settle(task, outcome):
                     expected.append(task)
         assert sorted(h.task_id for h in settled) == sorted(expected)
+
+    # --- run budgets: a workflow run's one hold, its steps' holds carved out of it -------------------
+
+    @rule(target=budgets, payer=st.integers(0, 2), amount=st.integers(1, 300))
+    def open_budget(self, payer: int, amount: int) -> str:
+        run, m = self.new_id("run"), self.model
+        a = self.users[payer]
+        available = m.available(a, True) + m.available(a, False)
+        if amount > available:
+            with pytest.raises(InsufficientCredits):
+                self.call(self.billing.open_budget(run, a, amount))
+            return run
+        opened = self.call(self.billing.open_budget(run, a, amount))
+        promo = min(amount, m.available(a, True))
+        assert opened is not None and (opened.promo, opened.purchased) == (promo, amount - promo)
+        m.budgets[run] = ModelBudget(a, amount, promo, amount - promo)
+        again = self.call(self.billing.open_budget(run, a, amount))  # a retry holds nothing more
+        assert again is not None and again.amount == amount
+        with pytest.raises(Conflict):
+            self.call(self.billing.open_budget(run, a, amount + 1))
+        return run
+
+    @rule(
+        target=tasks,
+        run=budgets,
+        payee=st.integers(0, 2),
+        price=st.integers(1, 150),
+        fee_bps=st.sampled_from([0, 500, 10_000]),
+    )
+    def step_hold(self, run: str, payee: int, price: int, fee_bps: int) -> str:
+        task, m = self.new_id("t"), self.model
+        budget = m.budgets.get(run)
+        payer = budget.payer if budget is not None else self.users[0]
+        b = self.users[payee]
+        call = self.billing.hold(task, payer, price, payee_user_id=b, fee_bps=fee_bps, budget_id=run)
+        if payer == b:
+            assert self.call(call) is None
+            return task
+        if budget is None or not budget.open or price > budget.promo + budget.purchased:
+            with pytest.raises(InsufficientCredits):
+                self.call(call)
+            return task
+        held = self.call(call)
+        promo = min(price, budget.promo)
+        assert held is not None and (held.promo, held.purchased, held.budget_id) == (
+            promo,
+            price - promo,
+            run,
+        )
+        budget.promo -= promo
+        budget.purchased -= price - promo
+        m.holds[task] = ModelHold(payer, b, price, fee_bps, promo, price - promo, budget=run)
+        return task
+
+    @rule(run=budgets)
+    def close_budget(self, run: str) -> None:
+        budget = self.model.budgets.get(run)
+        closed = self.call(self.billing.close_budget(run))
+        if budget is None or not budget.open:
+            assert closed is None
+            return
+        assert closed is not None and closed.refunded == budget.promo + budget.purchased
+        budget.open, budget.promo, budget.purchased = False, 0, 0
+
+    @rule(run=budgets, payee=st.integers(0, 2))
+    def another_payer_cannot_spend_a_budget(self, run: str, payee: int) -> None:
+        budget = self.model.budgets.get(run)
+        if budget is None:
+            return
+        thief = next(u for u in self.users if u != budget.payer)
+        with pytest.raises(InsufficientCredits):
+            self.call(
+                self.billing.hold(self.new_id("t"), thief, 1, payee_user_id=budget.payer, budget_id=run)
+            )
 
     # --- after every step --------------------------------------------------------------------------
 
@@ -313,6 +416,23 @@ class LedgerMachine(RuleBasedStateMachine):
                 h.price,
                 h.promo,
             )
+
+    @invariant()
+    def budgets_match_the_model(self) -> None:
+        for run, expected in self.model.budgets.items():
+            stored = self.call(self.billing.budget_of(run))
+            assert stored is not None
+            assert (stored.remaining_promo, stored.remaining_purchased, stored.state.value) == (
+                expected.promo,
+                expected.purchased,
+                "open" if expected.open else "closed",
+            )
+            spent = sum(
+                h.price
+                for h in self.model.holds.values()
+                if h.budget == run and h.state is HoldState.CAPTURED
+            )
+            assert spent <= expected.amount
 
     @invariant()
     def the_reconciliation_finds_nothing(self) -> None:

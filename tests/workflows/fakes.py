@@ -256,7 +256,15 @@ class FakeBudgets:
         self.open_budgets: dict[str, int] = {}
         self.closed: list[str] = []
 
-    async def open(self, run_id: str, payer_id: str, amount: int) -> None:
+    async def open(
+        self,
+        run_id: str,
+        payer_id: str,
+        amount: int,
+        *,
+        key_id: str | None = None,
+        spend_cap: int | None = None,
+    ) -> None:
         if run_id in self.open_budgets:
             return
         if amount > self.available:

@@ -207,7 +207,13 @@ class WorkflowApi:
 
     async def _execute(self, request: Request, principal: Principal) -> Response:
         body = await parse(request, ExecuteBody)
-        run = await self._workflows.execute(principal.id, request.path_params["workflow_id"], body.inputs)
+        run = await self._workflows.execute(
+            principal.id,
+            request.path_params["workflow_id"],
+            body.inputs,
+            key_id=principal.key_id,
+            spend_cap=principal.daily_spend_cap,
+        )
         return data(run_view(run), 202)
 
     async def get_run(self, request: Request) -> Response:

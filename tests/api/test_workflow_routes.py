@@ -506,6 +506,37 @@ async def test_a_run_its_payer_cannot_afford_now_is_refused_with_402_and_nothing
     assert report.ok, report.findings
 
 
+async def test_a_run_started_with_a_capped_key_counts_its_budget_and_gets_back_what_it_did_not_spend(
+    world: World,
+) -> None:
+    http, payer = world.http, world.other
+    await world.billing.grant(await user_id(world, payer), 200, "test")
+    minted = await http.post("/api/v1/api-keys", json={"name": "capped", "dailySpendCap": 30}, headers=payer)
+    assert minted.status_code == 201, minted.text
+    key = {"X-API-Key": minted.json()["data"]["key"]}
+    paid = {"agentId": world.priced_id}
+    workflow_id = await world.create(
+        {**paid, "name": "ok", "skillId": "done", "input": {"text": "x"}},
+        {**paid, "name": "broken", "skillId": "fail"},
+        headers=payer,
+    )
+
+    async def execute() -> httpx.Response:
+        return await http.post(f"/api/v1/workflows/{workflow_id}/execute", headers=key)
+
+    for _ in range(2):  # each run counts 20, then gives back the 10 its failed step did not spend
+        started = await execute()
+        assert started.status_code == 202, started.text
+        events = await read_stream(http, started.json()["data"]["id"], payer)
+        assert events[-1].kind == "run_failed"
+    refused = await execute()  # 20 counted today, 30 allowed: the next 20 does not fit
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["error"]["code"] == "SPEND_CAP_REACHED"
+    assert (await balance(world, payer))["total_spent"] == 20
+    report = await world.billing.check()
+    assert report.ok, report.findings
+
+
 async def test_workflows_and_runs_are_their_owners_only(world: World) -> None:
     http = world.http
     workflow_id = await world.create(world.step("asker", "ask"))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from a2a_gateway.billing.service import BillingService
-from a2a_gateway.billing.sweep import PendingHold, plan
+from a2a_gateway.billing.sweep import OpenBudget, PendingHold, budgets_to_close, plan
 from a2a_gateway.protocol.base import utc_now
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,10 @@ class PendingHolds(Protocol):
         """Pending holds with their tasks' states."""
         ...
 
+    async def open_budgets(self, limit: int = 500) -> list[OpenBudget]:
+        """Open run budgets with whether their runs have ended."""
+        ...
+
 
 class PausedTasks(Protocol):
     """Cancels a paid task that waited too long for its caller (the task service, adapted)."""
@@ -33,8 +37,9 @@ class PausedTasks(Protocol):
 
 
 class HoldSweeper:
-    """Settles holds whose task ended without settling, releases holds no task came of, and ends paid
-    tasks paused longer than ``paused_limit`` (decision 0016)."""
+    """Settles holds whose task ended without settling, releases holds no task came of, ends paid
+    tasks paused longer than ``paused_limit`` (decision 0016), and closes run budgets whose run ended or
+    never came to be (decision 0018)."""
 
     def __init__(
         self,
@@ -57,10 +62,11 @@ class HoldSweeper:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self) -> int:
-        """One pass; the number of holds settled and tasks ended."""
+        """One pass; the number of holds settled, tasks ended and budgets closed."""
+        now = self._clock()
         decided = plan(
             await self._holds.pending(),
-            self._clock(),
+            now,
             orphan_after=self._orphan_after,
             paused_limit=self._paused_limit,
         )
@@ -69,9 +75,20 @@ class HoldSweeper:
         for owner, task_id in decided.expire:
             if await self._tasks.cancel_paused(owner, task_id):
                 ended += 1
-        if settled or ended:
-            log.info("hold sweeper settled %d holds and ended %d paused paid tasks", settled, ended)
-        return settled + ended
+        closed = 0
+        for run_id in budgets_to_close(
+            await self._holds.open_budgets(), now, orphan_after=self._orphan_after
+        ):
+            if await self._billing.close_budget(run_id) is not None:
+                closed += 1
+        if settled or ended or closed:
+            log.info(
+                "hold sweeper settled %d holds, ended %d paused paid tasks and closed %d run budgets",
+                settled,
+                ended,
+                closed,
+            )
+        return settled + ended + closed
 
     async def start(self) -> None:
         """Sweep every ``interval`` seconds in the background."""

@@ -1,5 +1,6 @@
 """What the hold sweeper does with pending holds: settle the ones whose task ended (a settlement that was
-lost with a failed write), release the ones no task came of, and time out paid tasks paused too long."""
+lost with a failed write), release the ones no task came of, and time out paid tasks paused too long;
+and with open run budgets: close the ones whose run ended, or that no run came of."""
 
 from __future__ import annotations
 
@@ -53,3 +54,23 @@ def plan(
         ):
             decided.expire.append((hold.task_owner, hold.task_id))
     return decided
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBudget:
+    """A run budget still open, with whether its workflow run has ended (None: no run row)."""
+
+    run_id: str
+    created_at: datetime
+    run_ended: bool | None = None
+
+
+def budgets_to_close(budgets: list[OpenBudget], now: datetime, *, orphan_after: timedelta) -> list[str]:
+    """The runs whose budgets nobody else will close: the run ended without closing it (the close
+    failed), or no run was ever saved for it (a crash between the two) and it is old enough to be sure.
+    A running run's budget stays: its driver, or the one that takes it over, closes it."""
+    return [
+        b.run_id
+        for b in budgets
+        if b.run_ended or (b.run_ended is None and now - b.created_at >= orphan_after)
+    ]

@@ -1,13 +1,13 @@
-"""The pending holds the sweeper looks at, each with its task's state (a read; settling goes through the
-ledger)."""
+"""What the sweeper looks at: pending holds with their tasks' states, open run budgets with their runs'
+(reads only; settling and closing go through the ledger)."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_gateway.billing.sweep import PendingHold
-from a2a_gateway.storage.tables import ledger_holds, tasks
+from a2a_gateway.billing.sweep import OpenBudget, PendingHold
+from a2a_gateway.storage.tables import ledger_budgets, ledger_holds, tasks, workflow_runs
 from a2a_gateway.storage.timestamps import from_micros
 
 
@@ -39,6 +39,25 @@ class SqlPendingHolds:
             created = from_micros(created_us)
             assert created is not None
             found.append(PendingHold(task_id, created, state, owner, from_micros(status_ts)))
+        return found
+
+    async def open_budgets(self, limit: int = 500) -> list[OpenBudget]:
+        """Up to ``limit`` open run budgets, oldest first, with whether their runs have ended."""
+        b, r = ledger_budgets.c, workflow_runs.c
+        query = (
+            select(b.run_id, b.created_us, r.status)
+            .select_from(ledger_budgets.outerjoin(workflow_runs, r.id == b.run_id))
+            .where(b.state == "open")
+            .order_by(b.created_us, b.run_id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: list[OpenBudget] = []
+        for run_id, created_us, status in rows:
+            created = from_micros(created_us)
+            assert created is not None
+            found.append(OpenBudget(run_id, created, None if status is None else status != "running"))
         return found
 
     async def totals(self) -> dict[str, tuple[int, int]]:

@@ -47,3 +47,32 @@ async def test_the_sweeper_settles_what_nobody_else_will(tmp_path: Path) -> None
         report = await shop.billing.check()
         assert report.ok, report.lines()
         await engine.dispose()
+
+
+async def test_the_sweeper_closes_run_budgets_no_run_came_of(tmp_path: Path) -> None:
+    async with market(tmp_path) as shop:
+        engine = db.create_engine(make_settings(tmp_path).resolved_database_url())
+        await shop.billing.grant(shop.buyer_id, 5 * PRICE, "test")
+        # A budget whose run was never saved (a crash between the two).
+        await shop.billing.open_budget("lost-run", shop.buyer_id, 3 * PRICE)
+        assert await shop.balance(shop.buyer_id) == (5 * PRICE, 3 * PRICE)
+        clock = {"now": utc_now()}
+        sweeper = HoldSweeper(
+            SqlPendingHolds(engine),
+            shop.billing,
+            PausedTaskCanceler(shop.app.state.service),
+            interval=3600,
+            paused_limit=timedelta(hours=1),
+            orphan_after=timedelta(minutes=10),
+            clock=lambda: clock["now"],
+        )
+        assert await sweeper.sweep() == 0  # young: the run's first save may still come
+        clock["now"] += timedelta(minutes=11)
+        assert await sweeper.sweep() == 1
+        assert await shop.balance(shop.buyer_id) == (5 * PRICE, 0)
+        budget = await shop.billing.budget_of("lost-run")
+        assert budget is not None and budget.refunded == 3 * PRICE
+        assert await sweeper.sweep() == 0
+        report = await shop.billing.check()
+        assert report.ok, report.lines()
+        await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from a2a_gateway.billing.models import Outcome, Settlement
-from a2a_gateway.billing.sweep import PendingHold, plan
+from a2a_gateway.billing.sweep import OpenBudget, PendingHold, budgets_to_close, plan
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 LIMITS = {"orphan_after": timedelta(minutes=10), "paused_limit": timedelta(hours=1)}
@@ -36,3 +36,14 @@ def test_each_pending_hold_is_decided_by_its_task() -> None:
 def test_nothing_pending_nothing_to_do() -> None:
     decided = plan([], NOW, **LIMITS)
     assert decided.settlements == [] and decided.expire == []
+
+
+def test_a_budget_is_closed_when_its_run_ended_or_never_came_to_be() -> None:
+    old, young = NOW - timedelta(minutes=11), NOW - timedelta(minutes=1)
+    budgets = [
+        OpenBudget("no-run-old", old),
+        OpenBudget("no-run-young", young),  # its run's first save may be in flight
+        OpenBudget("ended", young, run_ended=True),
+        OpenBudget("running", old, run_ended=False),  # its driver (or the next one) closes it
+    ]
+    assert budgets_to_close(budgets, NOW, orphan_after=LIMITS["orphan_after"]) == ["no-run-old", "ended"]

@@ -275,12 +275,17 @@ class WorkflowService:
             await asyncio.shield(driver.done)
 
     async def _drive(self, workflow: Workflow, run: Run) -> bool:
-        if self._closing:
+        """Start driving the run here; False when another process holds its lease, or when this process
+        drives it already (a takeover pass and a caller's reply may both find it undriven, and the lease
+        admits both, same holder: the run keeps its one driver)."""
+        if self._closing or run.id in self._drivers:
             return False
         if self._lease is not None and not await self._lease.acquire(
             lease_name(run.id), self._holder, self._lease_ttl
         ):
             return False  # another process drives it
+        if self._closing or run.id in self._drivers:
+            return False  # another caller here started one while the lease was being taken
         driver = RunDriver(workflow, run, self._deps)
         self._drivers[run.id] = driver
         driver.done.add_done_callback(lambda _: self._forget(run.id, driver))
@@ -319,9 +324,11 @@ class WorkflowService:
         driver = self._drivers.get(run.id)
         if driver is None:
             workflow = await self._store.get_workflow(None, run.workflow_id)
-            if workflow is None or not await self._drive(workflow, run):
+            if workflow is not None:
+                await self._drive(workflow, run)
+            driver = self._drivers.get(run.id)
+            if driver is None:
                 raise Conflict("The run is driven by another gateway process; try again shortly")
-            driver = self._drivers[run.id]
         return driver
 
     def _current(self, run: Run) -> Run:

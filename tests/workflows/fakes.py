@@ -307,6 +307,7 @@ class MemoryLease:
         self.held: dict[str, tuple[str, datetime]] = {}
 
     async def acquire(self, name: str, holder: str, ttl_s: float) -> bool:
+        await asyncio.sleep(0)  # a database round trip: other tasks run meanwhile
         now = self._clock()
         current = self.held.get(name)
         if current is None or current[0] == holder or current[1] <= now:

@@ -5,6 +5,7 @@ sleeps end when the test wakes them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -280,6 +281,25 @@ async def test_a_new_driver_resumes_without_sending_completed_or_running_steps_a
     assert run.status is RunStatus.FAILED  # step 3 failed before the restart
     assert [s.status for s in run.steps[:3]] == [StepStatus.COMPLETED] * 3
     assert len(w.tasks.tasks) == 4
+    await second.shutdown()
+
+
+async def test_two_takeovers_racing_in_one_process_start_one_driver() -> None:
+    """The periodic takeover and a caller's reply can both find a run undriven; the lease admits both
+    (same holder), so only one of them may start a driver."""
+    w = World(leased=True)
+    run_id = await w.run(step("slow"), step("work", deps=[0]))
+    await w.tasks.until(lambda: len(w.tasks.open()) == 1)
+    await w.service.shutdown()
+    second = w.new_service()
+    taken = await asyncio.gather(second.resume(), second.resume(), second.resume())
+    assert sum(taken) == 1 and second.driving() == 1
+    w.tasks.complete((await w.tasks.get(0)).task.id)
+    await w.tasks.until(lambda: len(w.tasks.starts) == 2)
+    w.tasks.complete((await w.tasks.get(1)).task.id)
+    await second.wait(run_id)
+    assert (await second.get_run(OWNER, run_id)).status is RunStatus.COMPLETED
+    assert len(w.tasks.starts) == 2  # each step sent once
     await second.shutdown()
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -117,6 +117,26 @@ async def test_concurrent_reports_of_one_task_store_one(env: Env) -> None:
     rated = await asyncio.gather(*(env.store.add_rating(r) for r in ratings))
     assert sorted(rated) == [False] * 4 + [True]
     assert await env.store.ratings_since(AGENT, env.clock.now) == [ratings[rated.index(True)]]
+
+
+async def test_evidence_of_calls_ending_together_shares_transactions(env: Env) -> None:
+    """Each call's evidence is its own answer, but calls that end together are written together."""
+    begins: list[object] = []
+
+    def began(conn: object) -> None:
+        begins.append(conn)
+
+    event.listen(env.engine.sync_engine, "begin", began)
+    try:
+        reports = [evidence(env, f"t{n}") for n in range(20)] + [evidence(env, "t3", latency_ms=9.0)]
+        added = await asyncio.gather(*(env.store.add_evidence(e) for e in reports))
+    finally:
+        event.remove(env.engine.sync_engine, "begin", began)
+    assert added == [True] * 20 + [False]  # the second report of t3 counts nothing
+    assert 1 <= len(begins) <= 2  # not one transaction per call
+    stored = await env.store.evidence_since(AGENT, env.clock.now - timedelta(days=1))
+    assert sorted(e.task_id for e in stored) == sorted(f"t{n}" for n in range(20))
+    assert next(e for e in stored if e.task_id == "t3") == reports[3]
 
 
 async def test_reads_are_per_agent_and_from_an_instant(env: Env) -> None:

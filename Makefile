@@ -8,10 +8,13 @@ PORT ?= 8000
 
 .PHONY: demo serve test check bench format clean
 
-$(STAMP): pyproject.toml
+# The last step fetches the paper exchange's historical market data from PyPI (docs/trading.md); it only
+# warns when offline (the exchange then replays synthetic bars), so it never fails the build.
+$(STAMP): pyproject.toml agents_examples/trading/exchange/market/install.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	-$(BIN)/python -m agents_examples.trading.exchange.market.install
 	@touch $(STAMP)
 
 # The gateway with the echo agent on PORT+1; DURATION=SECONDS stops it cleanly after that long.

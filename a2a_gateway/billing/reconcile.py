@@ -125,8 +125,9 @@ def _holds(report: LedgerReport, snap: LedgerSnapshot, r: Replay, now: datetime,
 
 
 def _budgets(report: LedgerReport, snap: LedgerSnapshot, r: Replay) -> None:
-    """Run budgets: each holds what its transfers say is left, a closed one nothing, and its steps took
-    from it exactly what their holds say, never more than it was opened with."""
+    """Run budgets: each holds what its transfers say is left, a closed one nothing (its closing released
+    what it says it refunded), and its steps took from it exactly what their holds say, each got back
+    only by a released step, never more spent than it was opened with."""
     known = {b.id for b in snap.budgets}
     for budget_id in sorted((r.budget_legs.keys() | r.budget_releases.keys()) - known):
         report.add("I4", f"run {budget_id}", "run budget transfers without a budget record")
@@ -149,6 +150,10 @@ def _budgets(report: LedgerReport, snap: LedgerSnapshot, r: Replay) -> None:
             report.add("I4", name, f"opened with {b.amount} as {b.promo} + {b.purchased}, legs of {opened}")
         if b.state is BudgetState.CLOSED and b.remaining:
             report.add("I4", name, f"closed but still holds {b.remaining}")
+        closing = {ids.budget_ref(b.id, "close", promo) for promo in (True, False)}
+        closed = sum(t.amount for t in r.budget_releases.get(b.id, ()) if t.reference in closing)
+        if closed != (b.refunded if b.state is BudgetState.CLOSED else 0):
+            report.add("I4", name, f"{b.state} with {b.refunded} refunded, its closing released {closed}")
         carved = sum(
             t.amount for t in r.budget_releases.get(b.id, ()) if t.reference.startswith(f"run:{b.id}:carve:")
         )
@@ -164,6 +169,35 @@ def _budgets(report: LedgerReport, snap: LedgerSnapshot, r: Replay) -> None:
                 report.add(
                     "I4", hold.task_id, f"carved from the budget of run {b.id}, which another user pays"
                 )
+        _steps(report, b, steps.get(b.id, []), r, closing)
+
+
+def _steps(report: LedgerReport, b: Budget, holds: list[Hold], r: Replay, closing: set[str]) -> None:
+    """Each step's carve took its hold's parts from the budget, and a give-back returned them only for a
+    released step; the budget moved nothing for anything else."""
+    moved = {t.reference: t.amount for t in (*r.budget_legs.get(b.id, ()), *r.budget_releases.get(b.id, ()))}
+    named = closing | {ids.budget_ref(b.id, "hold", promo) for promo in (True, False)}
+    for hold in holds:
+        own = (hold.promo, hold.purchased)
+        parts: dict[str, tuple[int, ...]] = {}
+        for what in ("carve", "return"):
+            refs = [ids.budget_ref(b.id, f"{what}:{hold.task_id}", promo) for promo in (True, False)]
+            named.update(refs)
+            parts[what] = tuple(moved.get(ref, 0) for ref in refs)
+        carved, back = parts["carve"], parts["return"]
+        if carved != own:
+            report.add(
+                "I4", hold.task_id, f"holds {own[0]} + {own[1]}, run {b.id} carved {carved[0]} + {carved[1]}"
+            )
+        if back != (0, 0) and (hold.state is not HoldState.RELEASED or back != own):
+            report.add(
+                "I4",
+                hold.task_id,
+                f"{hold.state} holding {own[0]} + {own[1]}, run {b.id} took back {back[0]} + {back[1]}",
+            )
+    stray = sorted(moved.keys() - named)
+    if stray:
+        report.add("I4", f"run {b.id}", f"moves credits for no step of it: {', '.join(stray)}")
 
 
 def _captured(report: LedgerReport, hold: Hold, transfers: list[Transfer]) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from a2a_gateway.billing import flows, ids
-from a2a_gateway.billing.models import HoldState, Transfer, TransferKind
+from a2a_gateway.billing.models import BudgetState, HoldState, Transfer, TransferKind
 from a2a_gateway.billing.reconcile import reconcile
 from a2a_gateway.billing.report import LedgerReport
 from a2a_gateway.billing.service import BillingService
@@ -246,4 +246,164 @@ async def test_a_capped_keys_counter_must_equal_what_its_holds_of_the_day_hold(
     report = await check(ledger, clock)
     assert [f.line() for f in report.findings] == [
         f"cap k1 day {counter[1]}: the counter says 20, its holds 10"
+    ]
+
+
+# --- run budgets --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def runs(ledger: FakeLedger, clock: Clock) -> FakeLedger:
+    """The sound ledger and two workflow runs alice pays: one open, one closed, with steps of each fate."""
+    billing = BillingService(ledger, clock=clock)
+    await billing.grant("alice", 20, "runs", reference="runs:alice")
+    await billing.open_budget("open", "alice", 50)  # 20 promo + 30 purchased
+    for step, price in (("o.done", 15), ("o.failed", 10), ("o.running", 10)):
+        await billing.hold(step, "alice", price, payee_user_id="bob", budget_id="open")
+    await billing.capture("o.done")
+    await billing.release("o.failed")  # given back to the open budget
+    await billing.open_budget("closed", "alice", 40)  # purchased credits only: the promo ones are taken
+    for step in ("c.done", "c.dropped", "c.late"):
+        await billing.hold(step, "alice", 10, payee_user_id="bob", budget_id="closed")
+    await billing.capture("c.done")
+    await billing.release("c.dropped")  # given back: the close refunds it with what was never carved
+    await billing.close_budget("closed")
+    await billing.release("c.late")  # after the close: back to alice's wallet
+    done, ended, working = TaskState.COMPLETED.value, TaskState.FAILED.value, TaskState.WORKING.value
+    ledger.task_states.update(
+        {"o.done": done, "o.failed": ended, "o.running": working}
+        | {"c.done": done, "c.dropped": ended, "c.late": ended}
+    )
+    return ledger
+
+
+def findings(report: LedgerReport) -> set[tuple[str, str]]:
+    return {(f.invariant, f.subject) for f in report.findings}
+
+
+def step_transfer(ledger: FakeLedger, reference: str, **changes: object) -> None:
+    index = next(i for i, t in enumerate(ledger.transfers) if t.reference == reference)
+    ledger.transfers[index] = dataclasses.replace(ledger.transfers[index], **changes)  # type: ignore[arg-type]
+
+
+async def test_a_sound_ledger_with_open_and_closed_run_budgets_has_no_finding(
+    runs: FakeLedger, clock: Clock
+) -> None:
+    report = await check(runs, clock)
+    assert report.ok, report.lines()
+    opened, closed = runs.budgets["open"], runs.budgets["closed"]
+    assert (opened.state, opened.remaining_promo, opened.remaining_purchased) == (BudgetState.OPEN, 5, 20)
+    assert (closed.state, closed.remaining, closed.refunded) == (BudgetState.CLOSED, 0, 40 - 30 + 10)
+    alice = await runs.balance("alice")
+    assert alice.held == 100 + 25 + 10  # the plain running hold, what the open budget keeps, its running step
+
+
+async def test_a_budget_that_keeps_other_than_its_transfers_say(runs: FakeLedger, clock: Clock) -> None:
+    runs.budgets["open"] = dataclasses.replace(runs.budgets["open"], remaining_purchased=19)
+    report = await check(runs, clock)
+    assert [f.line() for f in report.findings] == ["I4 run open: keeps 5 + 19, its transfers (5, 20)"]
+
+
+async def test_a_closed_budget_that_still_holds_credits(runs: FakeLedger, clock: Clock) -> None:
+    runs.budgets["open"] = dataclasses.replace(runs.budgets["open"], state=BudgetState.CLOSED)  # no release
+    report = await check(runs, clock)
+    assert [f.line() for f in report.findings] == ["I4 run open: closed but still holds 25"]
+
+
+async def test_a_budget_opened_with_other_than_its_legs(runs: FakeLedger, clock: Clock) -> None:
+    runs.budgets["open"] = dataclasses.replace(runs.budgets["open"], amount=60)
+    report = await check(runs, clock)
+    assert findings(report) == {("I4", "run open")}
+    assert "opened with 60 as 20 + 30" in report.findings[0].detail
+
+
+async def test_a_step_hold_that_names_a_budget_it_was_not_carved_from(runs: FakeLedger, clock: Clock) -> None:
+    runs.holds["running"] = dataclasses.replace(runs.holds["running"], budget_id="open")  # the wallet paid it
+    report = await check(runs, clock)
+    assert findings(report) == {("I4", "run open"), ("I4", "running")}
+    assert {f.detail for f in report.findings} == {
+        "carved 35 for steps whose holds take 135",
+        "holds 0 + 100, run open carved 0 + 0",
+    }
+
+
+async def test_a_step_hold_carved_from_a_budget_another_user_pays(runs: FakeLedger, clock: Clock) -> None:
+    billing = BillingService(runs, clock=clock)
+    await billing.purchase("cs_bob", "evt_bob", "bob", 100)
+    await billing.hold("bobs", "bob", 10, payee_user_id="carol")
+    runs.task_states["bobs"] = TaskState.WORKING.value
+    runs.holds["bobs"] = dataclasses.replace(runs.holds["bobs"], budget_id="open")
+    report = await check(runs, clock)
+    assert ("I4", "bobs") in findings(report)
+    assert any(
+        f.subject == "bobs" and "carved from the budget of run open, which another user pays" in f.detail
+        for f in report.findings
+    )
+
+
+async def test_budget_transfers_and_steps_without_their_budget(runs: FakeLedger, clock: Clock) -> None:
+    del runs.budgets["closed"]
+    report = await check(runs, clock)
+    details = {f.detail for f in report.findings if f.subject == "run closed"}
+    assert details == {
+        "run budget transfers without a budget record",
+        "step holds carved from a budget that does not exist",
+    }
+
+
+async def test_steps_that_carved_each_others_parts(runs: FakeLedger, clock: Clock) -> None:
+    """Two steps' carves that swapped a credit: the budget, the accounts and the total all still agree."""
+    step_transfer(runs, ids.budget_ref("closed", "carve:c.done", promo=False), amount=11)
+    step_transfer(runs, ids.budget_ref("closed", "carve:c.late", promo=False), amount=9)
+    report = await check(runs, clock)
+    assert findings(report) == {("I4", "c.done"), ("I4", "c.late")}, report.lines()
+
+
+async def test_a_captured_step_given_back_to_its_budget_then_overspent(
+    runs: FakeLedger, clock: Clock
+) -> None:
+    """A give-back for a step that was paid for: the budget keeps it as its transfers say, so only the
+    step's own record tells it is wrong, until the run spends more than its budget."""
+    billing = BillingService(runs, clock=clock)
+    await billing.grant("alice", 100, "more")  # so that the promo account can hold the 15 again
+    captured = runs.holds["o.done"]  # 15 promo credits
+    back = [
+        t for t in flows.give_back({}, dataclasses.replace(captured, state=HoldState.RELEASED), clock.now)
+    ]
+    for t in back:
+        if t.budget_id is not None:  # only the budget's new leg, written past the guard, counters and all
+            runs.transfers.append(t)
+            runs.accounts[t.debit_account_id].debits_pending += t.amount
+            runs.accounts[t.credit_account_id].credits_pending += t.amount
+    runs.budgets["open"] = dataclasses.replace(runs.budgets["open"], remaining_promo=5 + 15)
+    report = await check(runs, clock)
+    assert findings(report) == {("I4", "o.done")}, report.lines()
+    await billing.hold("o.more", "alice", 40, payee_user_id="bob", budget_id="open")
+    await billing.capture("o.more")
+    runs.task_states["o.more"] = TaskState.COMPLETED.value
+    report = await check(runs, clock)
+    assert [f.line() for f in report.of("I5")] == [
+        "I5 run open: its steps spent 55, more than its budget of 50"
+    ]
+
+
+async def test_a_closed_budget_that_says_it_refunded_other_than_it_did(
+    runs: FakeLedger, clock: Clock
+) -> None:
+    runs.budgets["closed"] = dataclasses.replace(runs.budgets["closed"], refunded=30)
+    report = await check(runs, clock)
+    assert findings(report) == {("I4", "run closed")}, report.lines()
+
+
+async def test_a_budget_that_takes_back_credits_for_no_step_of_it(runs: FakeLedger, clock: Clock) -> None:
+    ghost = dataclasses.replace(runs.holds["o.running"], task_id="ghost", state=HoldState.RELEASED)
+    for t in flows.give_back({}, ghost, clock.now):
+        if t.budget_id is not None:  # the budget's leg alone, as if a step nobody carved gave back
+            runs.transfers.append(t)
+            runs.accounts[t.debit_account_id].debits_pending += t.amount
+            runs.accounts[t.credit_account_id].credits_pending += t.amount
+    runs.budgets["open"] = dataclasses.replace(runs.budgets["open"], remaining_purchased=20 + 10)
+    report = await check(runs, clock)
+    assert [f.line() for f in report.findings] == [
+        "I4 run open: moves credits for no step of it: run:open:return:ghost"
     ]

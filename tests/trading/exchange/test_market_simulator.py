@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from itertools import count, takewhile
 
@@ -46,7 +47,7 @@ def reference_ticks(given: Series, epoch: int) -> Iterator[tuple[int, int, int, 
             )
             for phase, price in enumerate(prices):
                 share = b.volume * (phase + 1) // 4 - b.volume * phase // 4
-                yield epoch + loop * period + b.ts_ms - first + phase * b.span_ms // 4, price, phase, share
+                yield epoch + loop * period + b.ts_ms - first + phase * (b.span_ms // 4), price, phase, share
 
 
 def reference_stats(given: Series, epoch: int, now: int) -> MarketStats:
@@ -88,7 +89,9 @@ def test_an_up_bar_ticks_open_low_high_close_and_a_down_bar_open_high_low_close(
         (1000, 120, 0), (1250, 125, 1), (1500, 80, 2), (1750, 95, 3),
         (2000, 95, 0), (2250, 91, 1), (2500, 99, 2), (2750, 95, 3),
     ]  # fmt: skip
-    assert [t.bar for t in ticks[::4]] == [UP, DOWN, DOJI]
+    assert [t.bar for t in ticks[::4]] == [replace(b, ts_ms=EPOCH + b.ts_ms) for b in (UP, DOWN, DOJI)]
+    assert all(t.bar is ticks[4 * (n // 4)].bar for n, t in enumerate(ticks))  # one object per bar
+    assert sim.current_bar("BTC") == ticks[-1].bar and sim.source_bar("BTC") == DOJI
     assert sim.clock.now_ms() == EPOCH + 2750 and sim.price("BTC") == 95
 
 
@@ -159,6 +162,9 @@ def test_stats_and_ticks_match_a_brute_force_replay(
         for t, price, phase, _ in takewhile(lambda tick: tick[0] <= now, reference_ticks(s, EPOCH))
     )
     assert [(t.ts_ms, int(t.symbol[1:]), t.price, t.phase) for t in heard] == merged
+    for tick in heard:  # each tick's bar is its bar on the simulated clock
+        assert tick.bar.ts_ms == tick.ts_ms - tick.phase * (tick.bar.span_ms // 4)
+        assert replace(tick.bar, ts_ms=0) in {replace(b, ts_ms=0) for s in replayed for b in s.bars}
 
 
 def test_stats_over_a_replay_shorter_than_a_day_say_so() -> None:
@@ -250,6 +256,15 @@ def test_ticks_and_listeners_see_the_same_stream_and_listeners_can_be_removed() 
     b.remove_listener(count_ticks)
     b.advance_ticks(5)
     assert len(other) == 30
+
+
+def test_a_listener_added_within_a_bar_gets_that_bar_on_the_simulated_clock() -> None:
+    sim = MarketSimulator([series("X", [UP, DOWN])], epoch_ms=EPOCH)
+    sim.advance_ticks(6)  # into DOWN, with no listener
+    heard = listen(sim)
+    sim.advance_ticks(2)
+    assert [(t.ts_ms - EPOCH, t.phase) for t in heard] == [(1500, 2), (1750, 3)]
+    assert heard[0].bar == heard[1].bar == replace(DOWN, ts_ms=EPOCH + 1000)
 
 
 def test_the_clock_never_goes_back_even_when_moved_ahead_by_someone_else() -> None:

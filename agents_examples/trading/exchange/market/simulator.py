@@ -3,13 +3,15 @@
 Each instrument replays its own series on its own and loops over it: its first bar opens at the
 simulator's epoch, later bars keep their offsets from the first (gaps such as weekends included) and
 their spans, and when the series ends it starts again one period later (period = the series' first open
-to its last bar's end). Each bar gives four ticks at a quarter of its span apart: open, low, high, close
-for an up bar (close >= open) and open, high, low, close for a down bar. Ticks of all instruments are
-delivered in time order (at equal times, in the order the series were given).
+to its last bar's end). Each bar gives four ticks a quarter of its span apart (at ``ts + k * (span //
+4)``): open, low, high, close for an up bar (close >= open) and open, high, low, close for a down bar.
+Ticks of all instruments are delivered in time order (at equal times, in the order the series were
+given).
 
 The hot path is small on purpose (the exchange's benchmark replays 100,000 bars/s through the matching
 engine): tick times and prices are precomputed per instrument as flat integer lists, a step is a few
-integer operations plus the listeners' calls, and nothing is allocated per tick. The 24-hour statistics
+integer operations plus the listeners' calls, and nothing is allocated per tick (one Bar per bar, on
+the simulated clock, when there are listeners). The 24-hour statistics
 cost nothing per tick either: since a replay is a fixed function of time, :meth:`MarketSimulator.stats`
 finds the window's ticks by bisection and answers from sparse tables (range max and min) and prefix sums
 (volume) built once per instrument, the first time it is asked.
@@ -44,8 +46,9 @@ _PERCENT_QUANTUM: Final = Decimal("0.0001")
 
 TickListener = Callable[[str, int, int, int, Bar], None]
 """Called for every tick with ``(symbol, ts_ms, price, phase, bar)``: the simulated time, the price in
-price units, the phase (0 open, 1 and 2 the extremes, 3 close) and the source bar (its ``ts_ms`` is the
-real historical time, not the simulated one)."""
+price units, the phase (0 open, 1 and 2 the extremes, 3 close) and the bar being replayed, moved onto the
+simulation clock (its ``ts_ms`` is its simulated open time; one object per bar, shared by its 4 ticks).
+A listener must not step the simulator itself."""
 
 
 class Tick(NamedTuple):
@@ -91,6 +94,7 @@ class _Track:
         "bar_offsets",
         "bars",
         "base",
+        "current",
         "index",
         "loops",
         "n_ticks",
@@ -112,8 +116,8 @@ class _Track:
         self.offsets: list[int] = []
         self.prices: list[int] = []
         for bar, offset in zip(self.bars, self.bar_offsets, strict=True):
-            span = bar.span_ms
-            self.offsets.extend(offset + phase * span // TICKS_PER_BAR for phase in range(TICKS_PER_BAR))
+            quarter = bar.span_ms // TICKS_PER_BAR
+            self.offsets.extend(offset + phase * quarter for phase in range(TICKS_PER_BAR))
             if bar.up:
                 self.prices.extend((bar.open, bar.low, bar.high, bar.close))
             else:
@@ -124,6 +128,7 @@ class _Track:
         self.r = 0  # the next tick's index in the series' ticks
         self.loops = 0  # how many times the series has been replayed in full
         self.base = epoch_ms  # simulated time of the current loop's first tick
+        self.current: Bar | None = None  # the current bar on the simulated clock, once made for listeners
         self._maxima: list[list[int]] | None = None
         self._minima: list[list[int]] = []
         self._volume_prefix: list[int] = []
@@ -273,11 +278,19 @@ class MarketSimulator:
         """The whole bar the last tick belongs to (the first bar before any tick), with ``ts_ms`` moved
         to its simulated open time; prices and volume as in the source."""
         track = self._track(symbol)
-        last = max(track.done - 1, 0)
-        loops, rest = divmod(last, track.n_ticks)
-        index = rest // TICKS_PER_BAR
+        loops, index = self._bar_position(track)
         ts_ms = self._epoch + loops * track.period + track.bar_offsets[index]
         return replace(track.bars[index], ts_ms=ts_ms)
+
+    def source_bar(self, symbol: str) -> Bar:
+        """The same bar as :meth:`current_bar` with its real historical ``ts_ms`` (as in the source)."""
+        track = self._track(symbol)
+        return track.bars[self._bar_position(track)[1]]
+
+    @staticmethod
+    def _bar_position(track: _Track) -> tuple[int, int]:
+        loops, rest = divmod(max(track.done - 1, 0), track.n_ticks)
+        return loops, rest // TICKS_PER_BAR
 
     def loops(self, symbol: str) -> int:
         """How many times the instrument's series has been replayed to its end."""
@@ -357,17 +370,20 @@ class MarketSimulator:
     def ticks(self, limit: int | None = None) -> Iterator[Tick]:
         """Replay and yield ticks one by one (endless unless ``limit``); slower than :meth:`advance`,
         meant for tests and tools. Listeners are called as usual."""
-        produced = 0
-        while limit is None or produced < limit:
-            t_ms, index = self._heap[0]
-            track = self._tracks[index]
-            r = track.r
-            tick = Tick(
-                track.symbol, t_ms, track.prices[r], r % TICKS_PER_BAR, track.bars[r // TICKS_PER_BAR]
-            )
-            self._run(_FOREVER, 1, _FOREVER)
-            produced += 1
-            yield tick
+        produced: list[Tick] = []
+
+        def capture(symbol: str, ts_ms: int, price: int, phase: int, bar: Bar) -> None:
+            produced.append(Tick(symbol, ts_ms, price, phase, bar))
+
+        count = 0
+        while limit is None or count < limit:
+            self._listeners.append(capture)
+            try:
+                self._run(_FOREVER, 1, _FOREVER)
+            finally:
+                self._listeners.remove(capture)
+            count += 1
+            yield produced.pop()
 
     async def run(
         self,
@@ -411,11 +427,8 @@ class MarketSimulator:
             while True:
                 if t > floor:
                     clock._now_ms = t  # the simulator owns the clock; a method call per tick costs
+                index = r
                 phase = r & 3
-                if listeners:
-                    price = track.prices[r]
-                    bar = track.bars[r >> 2]
-                    symbol = track.symbol
                 r += 1
                 if r == n:
                     r = 0
@@ -425,8 +438,24 @@ class MarketSimulator:
                 track.r = r
                 ticks += 1
                 if listeners:
+                    bar = track.current
+                    if phase == 0 or bar is None:  # one Bar per bar, and only for listeners
+                        source = track.bars[index >> 2]
+                        bar = Bar(
+                            t - phase * (source.span_ms >> 2),
+                            source.span_ms,
+                            source.open,
+                            source.high,
+                            source.low,
+                            source.close,
+                            source.volume,
+                        )
+                        track.current = bar
+                    price = track.prices[index]
                     for listener in listeners:
-                        listener(symbol, t, price, phase, bar)
+                        listener(track.symbol, t, price, phase, bar)
+                elif phase == 0:
+                    track.current = None
                 t = base + offsets[r]
                 if phase == 3:
                     closes += 1

@@ -14,10 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from a2a_gateway.app import create_gateway_app
+from a2a_gateway.auth import passwords
 from a2a_gateway.settings import Settings
 from agents_examples.echo import ECHO_AGENT
 
@@ -37,6 +39,22 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+# Argon2id at its production cost (64 MiB, t=3) takes about 0.3 s per registered user and login, most of
+# the setup of every test that signs people up. Tests get the same code paths at the lowest cost; the
+# password tests (tests/auth/test_passwords.py) keep the production parameters they pin.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+CHEAP_DUMMY_HASH = CHEAP_HASHER.hash("a password nobody has")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap Argon2 parameters for every test but the ones about the parameters themselves."""
+    if request.module.__name__.endswith("test_passwords"):
+        return
+    monkeypatch.setattr(passwords, "_HASHER", CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_DUMMY_HASH)
 
 
 def sqlite_workers() -> set[threading.Thread]:

@@ -31,7 +31,7 @@ def _breakers(events: list[Event]) -> list[BreakerEvent]:
     return [event for event in events if isinstance(event, BreakerEvent)]
 
 
-def test_a_loss_equal_to_the_limit_is_allowed_and_one_unit_past_it_halts_buys() -> None:
+def test_a_loss_equal_to_the_limit_is_allowed_and_one_unit_past_it_halts_all_new_orders() -> None:
     exchange, events = _exchange(loss="100")
     exchange.place("a", market("BTC", "buy", "10"), T0)
     exchange.replay_bar("BTC", flat(T0 + MINUTE, "90"))  # down 100: at the limit
@@ -52,9 +52,13 @@ def test_a_loss_equal_to_the_limit_is_allowed_and_one_unit_past_it_halts_buys() 
     assert (halted.limit, halted.loss) == (Decimal(100), Decimal("100.00000011"))
     refused = exchange.place("a", limit("BTC", "buy", "1", "80"), T0 + 4 * MINUTE)
     assert (refused.status, refused.reason) == (OrderStatus.REJECTED, "DAILY_LOSS_LIMIT")
-    # selling (reducing the position) is still allowed
-    assert exchange.place("a", market("BTC", "sell", "11"), T0 + 4 * MINUTE).status is OrderStatus.CLOSED
+    # sells are halted too, market and limit, for the rest of the simulated day
+    sold = exchange.place("a", market("BTC", "sell", "11"), T0 + 4 * MINUTE)
+    assert (sold.status, sold.reason) == (OrderStatus.REJECTED, "DAILY_LOSS_LIMIT")
+    assert exchange.place("a", limit("BTC", "sell", "1", "120"), T0 + 4 * MINUTE).reason == "DAILY_LOSS_LIMIT"
     assert exchange.place("a", market("BTC", "buy", "1"), T0 + 5 * MINUTE).reason == "DAILY_LOSS_LIMIT"
+    assert exchange.place("a", market("BTC", "sell", "1"), T0 + DAY - 1).reason == "DAILY_LOSS_LIMIT"
+    assert exchange.portfolio("a")["positions"][0]["quantity"] == 11  # nothing was sold
     assert len(_breakers(events)) == 1  # one event per halt
 
 
@@ -94,6 +98,7 @@ def test_the_next_utc_day_lifts_the_halt_and_starts_counting_again() -> None:
     assert exchange.portfolio("a")["limits"]["halted"]
     exchange.replay_bar("BTC", flat(late + MINUTE, "94"))  # the day ends at -60
     assert exchange.place("a", market("BTC", "buy", "1"), T0 + DAY - 1).reason == "DAILY_LOSS_LIMIT"
+    assert exchange.place("a", market("BTC", "sell", "1"), T0 + DAY - 1).reason == "DAILY_LOSS_LIMIT"
     exchange.replay_bar("BTC", flat(T0 + DAY, "93"))  # the new day's first bar
     p = exchange.portfolio("a")
     assert not p["limits"]["halted"]
@@ -109,12 +114,12 @@ def test_the_next_utc_day_lifts_the_halt_and_starts_counting_again() -> None:
     assert exchange.portfolio("a")["limits"]["haltedUntil"] == T0 + 2 * DAY
 
 
-def test_an_account_already_past_a_new_limit_is_halted_at_its_next_buy() -> None:
+def test_an_account_already_past_a_new_limit_is_halted_at_its_next_order_even_a_sell() -> None:
     exchange, events = _exchange()
     exchange.place("a", market("BTC", "buy", "10"), T0)
     exchange.replay_bar("BTC", flat(T0 + MINUTE, "80"))  # -200, no limit yet
     exchange.set_limits("a", daily_loss_limit="100")
-    refused = exchange.place("a", market("BTC", "buy", "1"), T0 + 2 * MINUTE)
+    refused = exchange.place("a", market("BTC", "sell", "1"), T0 + 2 * MINUTE)
     assert refused.reason == "DAILY_LOSS_LIMIT"
     assert exchange.portfolio("a")["limits"]["halted"]
     assert [e.state for e in _breakers(events)] == ["halted"]

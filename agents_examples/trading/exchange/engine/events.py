@@ -36,7 +36,7 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class BreakerEvent:
-    """The daily loss limit was passed (``halted``: buy orders are refused until ``until_ms``, the next
+    """The daily loss limit was passed (``halted``: new orders are refused until ``until_ms``, the next
     00:00 UTC of the simulation clock) or the new day lifted the halt (``lifted``).
 
     ``loss`` is the day's loss when it was seen (realized + unrealized since 00:00 UTC, fees included).

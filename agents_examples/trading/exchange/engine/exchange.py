@@ -45,10 +45,11 @@ A resting sell holds its quantity. Holdings are valued at ``floor(quantity x mar
   at the last prices before the day's first event) minus its value now: realized + unrealized P/L since
   then, fees included. A loss equal to the limit is allowed; a loss past it is a breach. When a tick or
   a fill takes the loss past the limit, the account is halted until the next 00:00 UTC and a
-  :class:`BreakerEvent` is emitted. A halted account's new buy orders are rejected with
-  ``DAILY_LOSS_LIMIT``, and so is a buy whose own immediate cost (fee, plus for a taker the slippage and
-  impact against the mark) would take the loss past the limit. Sells, which only reduce a position
-  (there is no shorting), are never refused by a breaker, and open orders are left as they are.
+  :class:`BreakerEvent` is emitted. A halted account's new orders, buys and sells alike, are rejected
+  with ``DAILY_LOSS_LIMIT`` for the rest of the simulated day (an account found past its limit when it
+  places an order is halted then); open orders are left as they are. While not halted, a buy whose own
+  immediate cost (fee, plus for a taker the slippage and impact against the mark) would take the loss
+  past the limit is rejected too; a sell is not (it only reduces a position: there is no shorting).
 - ``maxPositionSize``: a cap on one symbol's position **in quote value**: a buy is rejected with
   ``MAX_POSITION_SIZE`` when (quantity held + open buy orders' remaining + this order's amount) x the
   last price (the limit price when no price is known yet) would pass the cap; equal to it is allowed.
@@ -768,6 +769,8 @@ class Exchange:
                     (quoted <= limit) if request.side is _BUY else (quoted >= limit)
                 ):
                     taker_price = quoted
+        if account.daily_loss_limit is not None and self._halted(account, order):
+            return None
         if request.side is _BUY:
             return self._check_buy(account, market, order, taker_price)
         position = account.positions.get(request.symbol)
@@ -793,18 +796,7 @@ class Exchange:
         ref = market.price
         limit = account.daily_loss_limit
         if limit is not None:
-            if account.halted_until is not None:
-                self._reject(
-                    order,
-                    Reject.DAILY_LOSS_LIMIT,
-                    f"trading is halted until {account.halted_until} (the daily loss limit was passed)",
-                )
-                return None
             loss = account.day_start_equity - self._equity(account)
-            if loss > limit:
-                self._halt(account, loss, self._now)
-                self._reject(order, Reject.DAILY_LOSS_LIMIT, "the daily loss limit is passed")
-                return None
             own = (
                 fee if taker_price is None or ref is None else cost + fee - request.amount * ref // QTY_SCALE
             )
@@ -840,6 +832,25 @@ class Exchange:
             )
             return None
         return _Checked(taker_price, 0 if taker_price is not None else cost + fee)
+
+    def _halted(self, account: Account, order: Order) -> bool:
+        """Reject ``order`` (either side) when the account is halted for the day, or is past its daily
+        loss limit now (which halts it); False when it may trade."""
+        if account.halted_until is not None:
+            self._reject(
+                order,
+                Reject.DAILY_LOSS_LIMIT,
+                f"trading is halted until {account.halted_until} (the daily loss limit was passed)",
+            )
+            return True
+        limit = account.daily_loss_limit
+        assert limit is not None
+        loss = account.day_start_equity - self._equity(account)
+        if loss > limit:
+            self._halt(account, loss, self._now)
+            self._reject(order, Reject.DAILY_LOSS_LIMIT, "the daily loss limit is passed")
+            return True
+        return False
 
     def _taker_price(self, market: _Market, side: Side, amount: int) -> int | Reject:
         bar = market.bar

@@ -39,8 +39,12 @@ def exact_units(value: object, scale: int, what: str) -> int:
         raise ValueError(f"{what} must be a number") from None
     if not number.is_finite():
         raise ValueError(f"{what} must be finite")
-    scaled = number * scale
-    if scaled != scaled.to_integral_value():
+    try:
+        scaled = number * scale
+        whole = scaled.to_integral_value()
+    except ArithmeticError:  # decimal.Overflow: an exponent past the context's range
+        raise ValueError(f"{what} is out of range") from None
+    if scaled != whole:
         raise ValueError(f"{what} has more than {len(str(scale)) - 1} decimal places")
     return int(scaled)
 

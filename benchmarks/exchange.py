@@ -22,24 +22,42 @@ Limit prices are set around the walk's anchor (50,000), which the price keeps wa
 - **market orders**: alternating buys and sells of 0.01 BTC at one bar's price, each a full fill with
   slippage, impact and fees.
 
-The "through the REST API" column is for the exchange's HTTP API (not built yet).
+The "through the REST API" column: bars are not sent through the API (n/a); market orders are
+``POST /v1/agent/orders`` on the exchange's Starlette app in process (httpx's ASGITransport, no socket),
+alternating buys and sells of 0.01 BTC from one account that signs every request (HMAC, nonce,
+JSON parsing and the exact-number JSON answer included), at most ``--rest-orders`` orders or
+``--rest-seconds`` seconds. Its per-key limit of 60 requests a minute is lifted for the run (it would
+measure the limit), and the replay is not running (the price stays at the first bars).
 Targets: >= 100,000 bars/s replayed with the active book, >= 5,000 market orders/s in process.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import math
 import random
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from a2a_gateway.auth.rate_limit import Decision, Limit, RateLimitStore
+from a2a_gateway.auth.signing import signed_headers
+from agents_examples.trading.exchange.api.routes import API_PREFIX, AgentConnectApi
 from agents_examples.trading.exchange.engine import Exchange, FillConfig, OrderRequest, OrderStatus, Side
 from agents_examples.trading.exchange.engine.orders import OrderType
 from agents_examples.trading.exchange.market.bars import PRICE_SCALE, QTY_SCALE, Bar
+from agents_examples.trading.exchange.market.sources import load_market_data
+from agents_examples.trading.exchange.service import ExchangeService
+from agents_examples.trading.exchange.store import AccountStore
 
 SYMBOL = "BTC"
 BOOK = 100
@@ -47,7 +65,7 @@ MINUTE_MS = 60_000
 START_MS = 1_700_006_400_000  # a 00:00 UTC
 TARGET_BARS = 100_000.0
 TARGET_ORDERS = 5_000.0
-REST_PENDING = "n/a (not built yet)"
+REST_PENDING = "n/a (bars are not sent through the API)"
 REVERSION = 0.001  # per sub-step: the walk's spread around the anchor settles near 1.1%
 ANCHOR_USD = 50_000.0
 
@@ -179,9 +197,56 @@ def market_orders(count: int, seed: int) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def render(replays: dict[str, Replay], orders: tuple[int, float]) -> str:
-    """Side by side: in process, and through the REST API (a placeholder until that exists); then what
-    each replay did."""
+class _Unlimited(RateLimitStore):
+    """Allows every request (the benchmark measures the API, not its 60/min limit)."""
+
+    async def hit(self, key: str, limit: Limit, now: float) -> Decision:
+        return Decision(True, limit.count, limit.count - 1, 0.0, 0.0)
+
+
+async def _rest_orders(count: int, seconds: float, seed: int, data_dir: Path) -> tuple[int, float]:
+    service = ExchangeService(AccountStore(data_dir), load_market_data(use_real=False, seed=seed))
+    api = AgentConnectApi(service, rate_store=_Unlimited())
+    app = Starlette(routes=[Mount(API_PREFIX, app=api.app())])
+    base = f"http://bench{API_PREFIX}"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+            registered = await client.post(
+                f"{base}/register", json={"name": "bench", "permissions": ["write:orders"], "mode": "sandbox"}
+            )
+            agent = registered.json()["agent"]
+            key, secret = agent["apiKey"], agent["apiSecret"]
+            done = 0
+            started = time.perf_counter()
+            deadline = started + seconds
+            while done < count and time.perf_counter() < deadline:
+                side = "sell" if done % 2 else "buy"
+                # a clientOrderId per order: two equal bodies signed in the same ms would be a replay
+                body = (
+                    f'{{"symbol": "BTC", "side": "{side}", "type": "market", "quantity": 0.01, '
+                    f'"price": null, "clientOrderId": "b{done}"}}'
+                )
+                headers = signed_headers(key, secret, "POST", "/orders", body)
+                response = await client.post(f"{base}/orders", content=body, headers=headers)
+                if response.status_code != 201:
+                    raise RuntimeError(f"REST order {done} failed: {response.text}")
+                done += 1
+            return done, time.perf_counter() - started
+    finally:
+        service.store.close()
+
+
+def rest_market_orders(count: int, seconds: float, seed: int) -> tuple[int, float]:
+    """Market orders through the REST API in process (see the module doc); returns (count, seconds)."""
+    with tempfile.TemporaryDirectory() as directory:
+        return asyncio.run(_rest_orders(count, seconds, seed, Path(directory)))
+
+
+def render(
+    replays: dict[str, Replay], orders: tuple[int, float], rest: tuple[int, float] | None = None
+) -> str:
+    """Side by side: in process, and through the REST API (market orders only); then what each replay
+    did."""
     count, seconds = orders
     order_rate = count / seconds if seconds else math.nan
     active = replays["active"]
@@ -192,7 +257,11 @@ def render(replays: dict[str, Replay], orders: tuple[int, float]) -> str:
     }
     rows = ["| measure | in process | through the REST API |", "|---|---|---|"]
     rows += [f"| {labels[name]} | {r.rate:,.0f} | {REST_PENDING} |" for name, r in replays.items()]
-    rows.append(f"| market orders/s ({count:,} orders) | {order_rate:,.0f} | {REST_PENDING} |")
+    if rest is None or not rest[1]:
+        rest_cell = "n/a (not run)"
+    else:
+        rest_cell = f"{rest[0] / rest[1]:,.0f} ({rest[0]:,} signed orders)"
+    rows.append(f"| market orders/s ({count:,} orders) | {order_rate:,.0f} | {rest_cell} |")
     rows += ["", "| replay | bars | fills | orders placed in the loop | timed out |", "|---|---|---|---|---|"]
     rows += [
         f"| {name} | {r.bars:,} | {r.fills:,} | {r.placed:,} | {r.expired:,} |" for name, r in replays.items()
@@ -218,12 +287,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--orders", type=int, default=50_000, help="market orders (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=12, help="the bars' seed (default: %(default)s)")
+    parser.add_argument(
+        "--rest-orders", type=int, default=5_000, help="REST market orders at most (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rest-seconds",
+        type=float,
+        default=10.0,
+        help="REST orders for at most this long (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not 2 <= args.bars <= 10_000_000 or args.churn_bars < 2 or not 1 <= args.orders <= 10_000_000:
         parser.error("--bars is 2..10,000,000, --churn-bars at least 2 and --orders 1..10,000,000")
-    print(
-        render(run(args.bars, args.churn_bars, args.orders, args.seed), market_orders(args.orders, args.seed))
-    )
+    if not 1 <= args.rest_orders <= 1_000_000 or not 0 < args.rest_seconds <= 600:
+        parser.error("--rest-orders is 1..1,000,000 and --rest-seconds in (0, 600]")
+    replays = run(args.bars, args.churn_bars, args.orders, args.seed)
+    orders = market_orders(args.orders, args.seed)
+    print(render(replays, orders, rest_market_orders(args.rest_orders, args.rest_seconds, args.seed)))
     return 0
 
 

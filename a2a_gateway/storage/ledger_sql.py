@@ -243,14 +243,9 @@ def hold(conn: Connection, request: HoldRequest) -> Hold:
     if request.budget_id is not None:
         return carve(conn, request)
     st = statements(conn.dialect)
-    wallet, promo, escrow = ids.user_accounts(request.payer_user_id)
-    found = {
-        r[0]: r
-        for r in conn.exec_driver_sql(st.read.text, st.read.args({"a0": escrow, "a1": promo, "a2": wallet}))
-    }
-    promo_available, wallet_available = _available(found.get(promo)), _available(found.get(wallet))
+    funds = _payer_funds(conn, st, request.payer_user_id)
     try:
-        promo_part, purchased_part = fund(request.price, promo_available, wallet_available)
+        promo_part, purchased_part = fund(request.price, funds.promo, funds.wallet)
     except InsufficientCredits:
         existing = _existing_hold(conn, st, request)
         if existing is not None:  # a retry of a hold made while the credits were there
@@ -261,23 +256,53 @@ def hold(conn: Connection, request: HoldRequest) -> Hold:
         existing = _existing_hold(conn, st, request)
         assert existing is not None, "the hold that conflicted is there"
         return existing
-    if len(found) < 3:  # only for accounts opened before wallets, promo and escrow came in threes
-        open_accounts(conn, [wallet])
     deltas: flows.Deltas = {}
     legs = flows.pend(deltas, new)
-    available = promo_available + wallet_available
-    for account in sorted(deltas):  # id order: escrow, promo, wallet
-        delta = deltas[account]
-        if delta.debits_pending:
-            args = {"account": account, "amount": delta.debits_pending, "guard": delta.debits_pending}
-            if conn.exec_driver_sql(st.debit.text, st.debit.args(args)).rowcount != 1:
-                raise InsufficientCredits(price=request.price, available=available)
-        else:
-            apply_deltas(conn, {account: delta})
+    _pend_from(conn, st, funds, deltas, request.price)
     insert_transfers(conn, legs)
     if request.cap is not None:
         count_against_cap(conn, request)
     return new
+
+
+@dataclass(frozen=True, slots=True)
+class _Funds:
+    """What a payer can spend now, read at the start of a hold or a budget's opening."""
+
+    wallet_id: str
+    promo: int
+    wallet: int
+    complete: bool  # all three accounts (wallet, promotional, escrow) exist
+
+    @property
+    def available(self) -> int:
+        return self.promo + self.wallet
+
+
+def _payer_funds(conn: Connection, st: LedgerStatements, payer_user_id: str) -> _Funds:
+    wallet, promo, escrow = ids.user_accounts(payer_user_id)
+    found = {
+        r[0]: r
+        for r in conn.exec_driver_sql(st.read.text, st.read.args({"a0": escrow, "a1": promo, "a2": wallet}))
+    }
+    return _Funds(wallet, _available(found.get(promo)), _available(found.get(wallet)), len(found) == 3)
+
+
+def _pend_from(
+    conn: Connection, st: LedgerStatements, funds: _Funds, deltas: flows.Deltas, price: int
+) -> None:
+    """Apply a hold's (or a budget's) deltas: each debit a guarded UPDATE (InsufficientCredits when the
+    credits went meanwhile), in account id order (escrow, promotional, wallet)."""
+    if not funds.complete:  # only for accounts opened before wallets, promo and escrow came in threes
+        open_accounts(conn, [funds.wallet_id])
+    for account in sorted(deltas):
+        delta = deltas[account]
+        if delta.debits_pending:
+            args = {"account": account, "amount": delta.debits_pending, "guard": delta.debits_pending}
+            if conn.exec_driver_sql(st.debit.text, st.debit.args(args)).rowcount != 1:
+                raise InsufficientCredits(price=price, available=funds.available)
+        else:
+            apply_deltas(conn, {account: delta})
 
 
 def carve(conn: Connection, request: HoldRequest) -> Hold:
@@ -323,14 +348,9 @@ def _budget_parts(conn: Connection, st: LedgerStatements, budget_id: str, promo:
 def open_budget(conn: Connection, request: BudgetRequest) -> Budget:
     """Hold a run's budget (see ports.Ledger.open_budget), funded and guarded as a hold is."""
     st = statements(conn.dialect)
-    wallet, promo, escrow = ids.user_accounts(request.payer_user_id)
-    found = {
-        r[0]: r
-        for r in conn.exec_driver_sql(st.read.text, st.read.args({"a0": escrow, "a1": promo, "a2": wallet}))
-    }
-    promo_available, wallet_available = _available(found.get(promo)), _available(found.get(wallet))
+    funds = _payer_funds(conn, st, request.payer_user_id)
     try:
-        promo_part, purchased_part = fund(request.amount, promo_available, wallet_available)
+        promo_part, purchased_part = fund(request.amount, funds.promo, funds.wallet)
     except InsufficientCredits:
         existing = _existing_budget(conn, st, request)
         if existing is not None:
@@ -341,18 +361,9 @@ def open_budget(conn: Connection, request: BudgetRequest) -> Budget:
         existing = _existing_budget(conn, st, request)
         assert existing is not None, "the budget that conflicted is there"
         return existing
-    if len(found) < 3:
-        open_accounts(conn, [wallet])
     deltas: flows.Deltas = {}
     legs = flows.open_budget(deltas, new)
-    for account in sorted(deltas):  # id order: escrow, promo, wallet
-        delta = deltas[account]
-        if delta.debits_pending:
-            args = {"account": account, "amount": delta.debits_pending, "guard": delta.debits_pending}
-            if conn.exec_driver_sql(st.debit.text, st.debit.args(args)).rowcount != 1:
-                raise InsufficientCredits(price=request.amount, available=promo_available + wallet_available)
-        else:
-            apply_deltas(conn, {account: delta})
+    _pend_from(conn, st, funds, deltas, request.amount)
     insert_transfers(conn, legs)
     if request.cap is not None:
         _count(conn, request.cap, request.created_at, request.amount)

@@ -196,16 +196,43 @@ class AgentConnectApi:
         account = self.service.by_key(key) if key else None
         if account is None:
             raise ApiError(401, "UNAUTHENTICATED", f"a valid {HEADER_KEY} header is required")
-        headers = await self._spend(f"key:{account.id}")
         signature = request.headers.get(HEADER_SIGNATURE)
-        if account.mode == "live" or signature is not None:
+        headers = await self.admit(
+            account,
+            permission,
+            signed=account.mode == "live" or signature is not None,
+            method=request.method,
+            path=route_path(request),
+            body=body,
+            timestamp=request.headers.get(HEADER_TIMESTAMP),
+            signature=signature,
+        )
+        return Call(account, body, headers)
+
+    async def admit(
+        self,
+        account: AccountRecord,
+        permission: str | None,
+        *,
+        signed: bool,
+        method: str,
+        path: str,
+        body: bytes,
+        timestamp: str | None,
+        signature: str | None,
+    ) -> dict[str, str]:
+        """The guard after the key lookup, shared by the REST routes and the A2A skills: the key's rate
+        budget, the signature when ``signed`` (one nonce store, so a signature is accepted once whichever
+        way it arrives), then ``permission``. Returns the rate-limit headers; raises :class:`ApiError`."""
+        headers = await self._spend(f"key:{account.id}")
+        if signed:
             try:
                 await verify_signature(
                     secret=account.secret,
-                    method=request.method,
-                    path=route_path(request),
+                    method=method,
+                    path=path,
                     body=body,
-                    timestamp=request.headers.get(HEADER_TIMESTAMP),
+                    timestamp=timestamp,
                     signature=signature,
                     key_id=account.id,
                     nonces=self.nonces,
@@ -218,7 +245,7 @@ class AgentConnectApi:
             raise ApiError(
                 403, "PERMISSION_DENIED", f"this key lacks the {permission} permission", headers=headers
             )
-        return Call(account, body, headers)
+        return headers
 
     def guarded(self, permission: str | None, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """``handler`` behind the guard, its errors in the one shape."""
@@ -336,8 +363,12 @@ class AgentConnectApi:
 
     async def market(self, request: Request, call: Call) -> Response:
         """``GET /market?coins=``."""
+        return json_response(200, self.market_doc(request.query_params.get("coins")))
+
+    def market_doc(self, coins: str | None) -> dict[str, Any]:
+        """What ``GET /market?coins=`` answers (shared with the ``market-data`` skill)."""
         service = self.service
-        instruments = service.instruments.parse_coins(request.query_params.get("coins"))
+        instruments = service.instruments.parse_coins(coins)
         data = []
         provenance = []
         for instrument in instruments:
@@ -363,20 +394,17 @@ class AgentConnectApi:
             )
             provenance.append(source.as_dict())
         labels = sorted({str(p["label"]) for p in provenance})
-        return json_response(
-            200,
-            {
-                "data": data,
-                "meta": {
-                    "source": labels[0] if len(labels) == 1 else "mixed",
-                    "simulatedTime": service.now_ms,
-                    "statsWindow": "the last 24 hours of simulated time, or the replayed window when "
-                    "shorter (window.full24h false)",
-                    "volumeUnit": "base asset",
-                    "provenance": provenance,
-                },
+        return {
+            "data": data,
+            "meta": {
+                "source": labels[0] if len(labels) == 1 else "mixed",
+                "simulatedTime": service.now_ms,
+                "statsWindow": "the last 24 hours of simulated time, or the replayed window when "
+                "shorter (window.full24h false)",
+                "volumeUnit": "base asset",
+                "provenance": provenance,
             },
-        )
+        }
 
     async def portfolio(self, request: Request, call: Call) -> Response:
         """``GET /portfolio``."""
@@ -384,24 +412,7 @@ class AgentConnectApi:
 
     async def place_order(self, request: Request, call: Call) -> Response:
         """``POST /orders``: 201 with the order; an order the engine rejected is 422 with its code."""
-        doc = parse_object(call.body, ORDER_FIELDS)
-        symbol = doc.get("symbol")
-        if not isinstance(symbol, str):
-            raise ApiError(400, "INVALID_REQUEST", "symbol must be a string")
-        for field in ("side", "type"):
-            if not isinstance(doc.get(field), str):
-                raise ApiError(400, "INVALID_REQUEST", f"{field} must be a string")
-        if "quantity" not in doc:
-            raise ApiError(400, "INVALID_REQUEST", "quantity is required")
-        instrument = self.service.instruments.get(symbol)
-        request_ = OrderRequest.create(
-            instrument.symbol,
-            doc["side"],
-            doc["type"],
-            doc["quantity"],
-            price=doc.get("price"),
-            client_order_id=doc.get("clientOrderId"),
-        )
+        request_ = self.order_request(parse_object(call.body, ORDER_FIELDS))
         service = self.service
         order = service.engine.place(call.account.id, request_, service.now_ms)
         service.changed()
@@ -411,6 +422,27 @@ class AgentConnectApi:
             error.headers = call.headers
             return error_response(error, {"order": view})
         return json_response(201, {"order": view})
+
+    def order_request(self, doc: dict[str, Any]) -> OrderRequest:
+        """An order body's fields as an engine request (ApiError, UnknownInstrumentError or the
+        engine's InvalidOrder when they are not one); shared with the ``place-order`` skill."""
+        symbol = doc.get("symbol")
+        if not isinstance(symbol, str):
+            raise ApiError(400, "INVALID_REQUEST", "symbol must be a string")
+        for field in ("side", "type"):
+            if not isinstance(doc.get(field), str):
+                raise ApiError(400, "INVALID_REQUEST", f"{field} must be a string")
+        if "quantity" not in doc:
+            raise ApiError(400, "INVALID_REQUEST", "quantity is required")
+        instrument = self.service.instruments.get(symbol)
+        return OrderRequest.create(
+            instrument.symbol,
+            doc["side"],
+            doc["type"],
+            doc["quantity"],
+            price=doc.get("price"),
+            client_order_id=doc.get("clientOrderId"),
+        )
 
     def _views(self, orders: list[Order], request: Request) -> list[dict[str, Any]]:
         limit = self._limit(request)

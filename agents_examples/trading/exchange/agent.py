@@ -4,25 +4,26 @@
 everything else the kit agent app (card, JSON-RPC). Its lifespan starts the kit app's runtime, then the
 exchange service (the paced replay and the periodic save), and stops them in the reverse order.
 
-The A2A trading skills (market data, portfolio, orders, order updates) are added to the definition
-elsewhere; until then the card carries ``exchange-info``, which says where the REST API is and what
-it lists.
+The card's skills are the trading skills of :mod:`.skills` (market data, portfolio, orders, the
+order-updates subscription), sharing the REST API's guard: its rate budgets and its nonce store.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from a2a_gateway.agent import AgentDefinition, AgentEvent, ArtifactChunk, Skill, SkillContext, skill
+from a2a_gateway.agent import AgentDefinition, Skill
 from a2a_gateway.app import create_agent_app
-from a2a_gateway.protocol import v1
+from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.settings import Settings
 from agents_examples.trading.exchange.api.routes import API_PREFIX, AgentConnectApi
 from agents_examples.trading.exchange.service import ExchangeService
+from agents_examples.trading.exchange.skills import ExchangeSkills
 
 AGENT_NAME = "Paper Exchange"
 AGENT_DESCRIPTION = (
@@ -31,42 +32,12 @@ AGENT_DESCRIPTION = (
 )
 
 
-def info_skill(service: ExchangeService, public_url: str) -> Skill:
-    """``exchange-info``: the REST base URL, the instruments and their data's provenance."""
-
-    @skill(
-        "exchange-info",
-        "Exchange info",
-        "Where the Agent Connect REST API is, the listed instruments and where their prices come from.",
-        tags=["trading", "info"],
-    )
-    async def exchange_info(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
-        yield ArtifactChunk.of_data(
-            {
-                "restApi": public_url.rstrip("/") + API_PREFIX,
-                "instruments": [
-                    {"symbol": i.symbol, "id": i.id, "name": i.name, "quote": i.quote}
-                    for i in service.instruments
-                ],
-                "provenance": [
-                    service.simulator.provenance(s).as_dict() for s in service.instruments.symbols
-                ],
-                "simulatedTime": service.now_ms,
-            },
-            name="exchange",
-        )
-
-    return exchange_info
-
-
-def exchange_agent(
-    service: ExchangeService, public_url: str, skills: Sequence[Skill] = ()
-) -> AgentDefinition:
-    """The kit agent: ``skills`` (the trading skills, when given) after ``exchange-info``."""
+def exchange_agent(skills: Sequence[Skill]) -> AgentDefinition:
+    """The kit agent with ``skills`` on its card."""
     return AgentDefinition(
         name=AGENT_NAME,
         description=AGENT_DESCRIPTION,
-        skills=[info_skill(service, public_url), *skills],
+        skills=list(skills),
         version="1.0.0",
     )
 
@@ -78,12 +49,17 @@ def create_exchange_app(
     agent: AgentDefinition | None = None,
     paced: bool = True,
     api: AgentConnectApi | None = None,
+    outbound_transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
 ) -> Starlette:
     """One ASGI app: the REST API at ``/v1/agent`` and the kit agent app for the rest (see the module
-    doc). ``paced`` False leaves the replay to the caller (tests step the simulator themselves)."""
-    definition = agent or exchange_agent(service, settings.public_url or "")
-    kit_app = create_agent_app(definition, settings)
-    rest = (api or AgentConnectApi(service)).app()
+    doc). ``paced`` False leaves the replay to the caller (tests step the simulator themselves);
+    ``outbound_transport`` and ``resolver`` go to the kit app (its calls to the gateway)."""
+    api = api or AgentConnectApi(service)
+    trading = ExchangeSkills(api)
+    definition = agent or exchange_agent(trading.all())
+    kit_app = create_agent_app(definition, settings, outbound_transport=outbound_transport, resolver=resolver)
+    rest = api.app()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,4 +69,5 @@ def create_exchange_app(
     app = Starlette(routes=[Mount(API_PREFIX, app=rest), Mount("", app=kit_app)], lifespan=lifespan)
     app.state.exchange = service
     app.state.kit_app = kit_app
+    app.state.skills = trading
     return app

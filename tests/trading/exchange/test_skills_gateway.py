@@ -1,0 +1,146 @@
+"""The exchange's skills through a gateway running in process: the exchange registers itself with the
+gateway (POST /api/v1/agents {cardUrl} with the owner's key) and requires the gateway; orders are
+placed, refused and replayed through the gateway's routing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from a2a_gateway.app import create_gateway_app
+from agents_examples.trading.exchange.service import ExchangeService
+from tests.api.test_self_registration import Router
+from tests.conftest import make_settings
+from tests.factories import envelope
+from tests.trading.exchange.skill_helpers import (
+    ALL,
+    HOST,
+    artifact_data,
+    exchange_app,
+    message,
+    order_string,
+    signed_order,
+    state,
+    status_text,
+)
+
+PUBLIC = "93.184.216.34"
+
+
+async def resolver(host: str, port: int) -> list[str]:
+    return [PUBLIC] if host in ("gw.test", HOST) else []
+
+
+@dataclass
+class Routed:
+    gw: httpx.AsyncClient
+    direct: httpx.AsyncClient
+    service: ExchangeService
+    agent_id: str
+    user_id: str
+
+    async def register(self, **extra: Any) -> dict[str, Any]:
+        body = {"name": "bot", "permissions": ALL, **extra}
+        response = await self.direct.post("/v1/agent/register", json=body)
+        assert response.status_code == 201, response.text
+        agent: dict[str, Any] = response.json()["agent"]
+        return agent
+
+    async def call(self, skill: str, data: Any) -> dict[str, Any]:
+        params = {"message": message(data), "metadata": {"agentId": self.agent_id, "skillId": skill}}
+        answer = await self.gw.post(
+            "/a2a", json=envelope("SendMessage", params), headers={"A2A-Version": "1.0"}
+        )
+        doc = answer.json()
+        assert "result" in doc, doc
+        task: dict[str, Any] = doc["result"]["task"]
+        return task
+
+
+@asynccontextmanager
+async def routed(tmp_path: Path) -> AsyncIterator[Routed]:
+    router = Router()
+    gateway = create_gateway_app(
+        make_settings(tmp_path / "gw", public_url="http://gw.test", outbound_allowlist=[]),
+        outbound_transport=router,
+        resolver=resolver,
+    )
+    router.apps["gw.test"] = gateway
+    async with LifespanManager(gateway), httpx.AsyncClient(transport=router, base_url="http://gw.test") as gw:
+        credentials = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long enough"}
+        await gw.post("/api/v1/auth/register", json=credentials)
+        login = (await gw.post("/api/v1/auth/login", json=credentials)).json()["data"]
+        gw.headers["Authorization"] = f"Bearer {login['accessToken']}"
+        scopes = ["agents:read", "agents:write", "keys:write"]
+        created = await gw.post("/api/v1/api-keys", json={"name": "exchange", "scopes": scopes})
+        key = created.json()["data"]["key"]
+        app, service = exchange_app(
+            tmp_path,
+            settings={
+                "gateway_url": "http://gw.test",
+                "gateway_key": key,
+                "require_gateway": True,
+                "outbound_allowlist": [],
+            },
+            outbound_transport=router,
+            resolver=resolver,
+        )
+        router.apps[HOST] = app
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=router, base_url=f"http://{HOST}") as direct,
+        ):
+            async with asyncio.timeout(5):
+                while not (agents := (await gw.get("/api/v1/agents")).json()["data"]):
+                    await asyncio.sleep(0.02)
+            yield Routed(gw, direct, service, agents[0]["id"], login["user"]["id"])
+
+
+async def test_an_order_through_the_gateway_fills_for_the_signing_account_and_names_the_caller(
+    tmp_path: Path,
+) -> None:
+    async with routed(tmp_path) as ex:
+        agent = await ex.register()
+        order = order_string(symbol="BTC", side="buy", type="market", quantity=0.01)
+        task = await ex.call("place-order", signed_order(agent, order))
+        assert state(task) == "TASK_STATE_COMPLETED", task
+        placed = artifact_data(task)["order"]
+        assert placed["status"] == "closed"
+        assert [o.id for o in ex.service.engine.orders(agent["id"])] == [placed["orderId"]]
+        caller = task["artifacts"][-1]["metadata"]["caller"]
+        assert caller["viaGateway"] is True and caller["user"] == ex.user_id
+        market = await ex.call("market-data", {"coins": "ETH"})
+        assert [d["symbol"] for d in artifact_data(market)["data"]] == ["ETH"]
+
+
+async def test_a_refused_order_through_the_gateway_ends_rejected_with_its_code(tmp_path: Path) -> None:
+    async with routed(tmp_path) as ex:
+        agent = await ex.register(maxPositionSize=10)
+        order = order_string(symbol="BTC", side="buy", type="market", quantity=1)
+        task = await ex.call("place-order", signed_order(agent, order))
+        assert state(task) == "TASK_STATE_REJECTED", task
+        assert status_text(task).startswith("MAX_POSITION_SIZE: "), status_text(task)
+        assert [o.status.value for o in ex.service.engine.orders(agent["id"])] == ["rejected"]
+
+
+async def test_an_order_replayed_or_tampered_through_the_gateway_is_refused(tmp_path: Path) -> None:
+    async with routed(tmp_path) as ex:
+        agent = await ex.register()
+        order = order_string(symbol="BTC", side="buy", type="market", quantity=0.01)
+        signed = signed_order(agent, order)
+        tampered = await ex.call("place-order", dict(signed, order=order.replace('"buy"', '"sell"')))
+        assert state(tampered) == "TASK_STATE_REJECTED"
+        assert status_text(tampered) == "INVALID_SIGNATURE: Invalid request signature"
+        assert state(await ex.call("place-order", signed)) == "TASK_STATE_COMPLETED"
+        replayed = await ex.call("place-order", signed)
+        assert state(replayed) == "TASK_STATE_REJECTED"
+        assert status_text(replayed) == "INVALID_SIGNATURE: Replayed request"
+        assert len(ex.service.engine.orders(agent["id"])) == 1

@@ -4,7 +4,9 @@ One process serves the Agent Connect REST API at ``/v1/agent`` and the kit agent
 ``--host`` (127.0.0.1). Market data is the installed real bars where there are some (``make install``
 puts them in place) and a seeded synthetic series otherwise, replayed at ``--bars-per-second``. Live
 accounts are issued only to callers sending the operator's token from ``A2A_EXCHANGE_REGISTRATION_TOKEN``
-in ``X-NX-Registration-Token``; unset, only sandbox accounts are issued.
+in ``X-NX-Registration-Token``; unset, only sandbox accounts are issued. Webhooks may use ``http`` (and
+reach a non-public address) only for the hosts or networks listed, comma-separated, in
+``A2A_EXCHANGE_WEBHOOK_ALLOWLIST``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from agents_examples.trading.exchange.agent import create_exchange_app
 from agents_examples.trading.exchange.market.sources import load_market_data
 from agents_examples.trading.exchange.service import ExchangeService
 from agents_examples.trading.exchange.store import AccountStore
+from agents_examples.trading.exchange.webhooks import WebhookDispatcher
 
 REGISTRATION_TOKEN_ENV = "A2A_EXCHANGE_REGISTRATION_TOKEN"  # noqa: S105 (a variable's name)
+WEBHOOK_ALLOWLIST_ENV = "A2A_EXCHANGE_WEBHOOK_ALLOWLIST"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,12 +70,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     log.configure(settings.log_level, settings.log_json)
     token = os.environ.get(REGISTRATION_TOKEN_ENV) or None
+    allowlist = [a for a in os.environ.get(WEBHOOK_ALLOWLIST_ENV, "").split(",") if a.strip()]
 
     def build() -> Starlette:
         market = load_market_data(seed=args.seed, use_real=not args.synthetic)
+        store = AccountStore(Path(args.data_dir))
         service = ExchangeService(
-            AccountStore(Path(args.data_dir)),
+            store,
             market,
+            webhooks=WebhookDispatcher(store, allowlist=allowlist),
             bars_per_second=args.bars_per_second,
             registration_token=token,
         )

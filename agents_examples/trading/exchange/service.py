@@ -10,10 +10,11 @@ of one. Orders are placed at the simulation clock's time.
 balances, breakers) and the simulator's position (its epoch and simulated time) are saved every
 ``persist_interval_s`` seconds of wall time when something changed (an order placed or canceled, or
 the replay moved), and when the process stops. So a crash (SIGKILL) loses at most the last interval;
-a clean stop loses nothing. On start the engine is restored and the simulator, built on the same
-market data with the saved epoch, replays up to the saved time without the engine listening (it
-already holds that state), then carries on. Replaying the same data therefore needs the same seed
-for the synthetic series. The social feed and the sentiment windows are in memory only and refill as
+a clean stop loses nothing. Webhooks (:mod:`.webhooks`) are stored as they are registered; their
+delivery workers start and stop with the service. On start the engine is restored and the simulator,
+built on the same market data with the saved epoch, replays up to the saved time without the engine
+listening (it already holds that state), then carries on. Replaying the same data therefore needs the
+same seed for the synthetic series. The social feed and the sentiment windows are in memory only and refill as
 the replay runs.
 """
 
@@ -43,6 +44,7 @@ from agents_examples.trading.exchange.market.instruments import DEFAULT_INSTRUME
 from agents_examples.trading.exchange.market.simulator import CLOSE, MarketSimulator
 from agents_examples.trading.exchange.market.sources import MarketData
 from agents_examples.trading.exchange.store import AccountRecord, AccountStore, key_hash
+from agents_examples.trading.exchange.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class ExchangeService:
         starting_cash: Decimal = DEFAULT_STARTING_CASH,
         registration_token: str | None = None,
         persist_interval_s: float = 1.0,
+        webhooks: WebhookDispatcher | None = None,
     ) -> None:
         self.store = store
         self.market = market
@@ -107,6 +110,8 @@ class ExchangeService:
         self.simulator.add_listener(self.engine.on_market_tick)
         self.simulator.add_listener(self._on_tick)
         self.engine.subscribe(self._on_event)
+        self.webhooks = webhooks or WebhookDispatcher(store)
+        self.engine.subscribe(self.webhooks.on_event)
         self._by_hash: dict[str, AccountRecord] = {}
         self._by_id: dict[str, AccountRecord] = {}
         for record in store.all():
@@ -238,6 +243,7 @@ class ExchangeService:
         """Run the paced replay (unless ``paced`` is False: tests step the simulator themselves) and
         the periodic save in the background."""
         self._stop = stop = asyncio.Event()
+        await self.webhooks.start()
         if paced:
             self._tasks.append(asyncio.create_task(self.simulator.run(stop)))
         self._tasks.append(asyncio.create_task(self._persist_loop(stop)))
@@ -249,6 +255,7 @@ class ExchangeService:
         for task in self._tasks:
             await task
         self._tasks.clear()
+        await self.webhooks.stop()
         self.persist()
         self.store.close()
 

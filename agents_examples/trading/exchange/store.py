@@ -1,6 +1,6 @@
 """The exchange's own accounts and saved engine state, in SQLite in the agent's data directory.
 
-``exchange.sqlite3`` holds two tables:
+``exchange.sqlite3`` holds three tables:
 
 - ``accounts``: one row per registered Agent Connect account: id (``agent_…``), name, permissions, mode,
   the key's SHA-256 (the key itself is never stored: a request's key is hashed and looked up by its
@@ -8,6 +8,8 @@
   Fernet (AES-128-CBC + HMAC-SHA256) under ``exchange-secrets.key`` in the same directory (mode 0600;
   the server must know the secret to verify a request's HMAC, so it cannot only hash it), the circuit
   breakers (exact decimal strings), the social opt-in and the creation time;
+- ``webhooks``: one row per registered webhook: id (``wh_…``), the account, the URL, the events it
+  receives (JSON list) and its signing secret, encrypted like the API secrets, and the creation time;
 - ``state``: named JSON documents; ``engine`` is :meth:`Exchange.snapshot` and ``simulator`` where the
   replay stood, so a restart keeps orders, balances and the simulated time.
 
@@ -46,6 +48,14 @@ CREATE TABLE IF NOT EXISTS accounts (
     social INTEGER NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret_enc BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS state (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
@@ -76,6 +86,21 @@ class AccountRecord:
 
     def __repr__(self) -> str:
         return f"AccountRecord(id={self.id!r}, name={self.name!r}, mode={self.mode!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """One registered webhook (the signing secret decrypted; never logged)."""
+
+    id: str
+    account_id: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    created_ms: int
+
+    def __repr__(self) -> str:
+        return f"WebhookRecord(id={self.id!r}, account_id={self.account_id!r})"
 
 
 class AccountStore:
@@ -144,6 +169,44 @@ class AccountStore:
             bool(row[9]),
             row[10],
         )
+
+    # ------------------------------------------------------------------------------ webhooks
+
+    def add_webhook(self, record: WebhookRecord) -> None:
+        """Insert a webhook (its secret encrypted)."""
+        self._db.execute(
+            "INSERT INTO webhooks VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.account_id,
+                record.url,
+                json.dumps(list(record.events)),
+                self._fernet.encrypt(record.secret.encode()),
+                record.created_ms,
+            ),
+        )
+
+    def delete_webhook(self, account_id: str, webhook_id: str) -> bool:
+        """Remove an account's webhook; False when it has none by that id."""
+        cursor = self._db.execute(
+            "DELETE FROM webhooks WHERE id = ? AND account_id = ?", (webhook_id, account_id)
+        )
+        return cursor.rowcount > 0
+
+    def webhooks(self) -> list[WebhookRecord]:
+        """Every webhook, oldest first."""
+        rows = self._db.execute("SELECT * FROM webhooks ORDER BY created_ms, id").fetchall()
+        return [
+            WebhookRecord(
+                row[0],
+                row[1],
+                row[2],
+                tuple(json.loads(row[3])),
+                self._fernet.decrypt(row[4]).decode(),
+                row[5],
+            )
+            for row in rows
+        ]
 
     # --------------------------------------------------------------------------------- state
 

@@ -54,7 +54,8 @@ from agents_examples.trading.exchange.engine import (
 )
 from agents_examples.trading.exchange.market.instruments import UnknownInstrumentError
 from agents_examples.trading.exchange.service import MODES, PERMISSIONS, ExchangeService
-from agents_examples.trading.exchange.store import AccountRecord
+from agents_examples.trading.exchange.store import AccountRecord, WebhookRecord
+from agents_examples.trading.exchange.webhooks import WebhookError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ REGISTRATION_TOKEN_HEADER: Final = "X-NX-Registration-Token"  # noqa: S105 (a he
 MAX_NAME: Final = 100
 MAX_LIST: Final = 500
 ORDER_FIELDS: Final = frozenset({"symbol", "side", "type", "quantity", "price", "clientOrderId"})
+WEBHOOK_FIELDS: Final = frozenset({"url", "events"})
 REGISTER_FIELDS: Final = frozenset(
     {"name", "permissions", "mode", "dailyLossLimit", "maxPositionSize", "social"}
 )
@@ -514,6 +516,32 @@ class AgentConnectApi:
             },
         )
 
+    @staticmethod
+    def _webhook_doc(hook: WebhookRecord) -> dict[str, Any]:
+        return {"id": hook.id, "url": hook.url, "events": list(hook.events), "createdAt": hook.created_ms}
+
+    async def add_webhook(self, request: Request, call: Call) -> Response:
+        """``POST /webhooks {url, events?}``: 201 with the webhook and its signing secret (shown once)."""
+        doc = parse_object(call.body, WEBHOOK_FIELDS)
+        try:
+            hook = await self.service.webhooks.register(call.account.id, doc.get("url"), doc.get("events"))
+        except WebhookError as error:
+            status = 409 if error.code == "TOO_MANY_WEBHOOKS" else 400
+            raise ApiError(status, error.code, error.message) from None
+        return json_response(201, {"webhook": {**self._webhook_doc(hook), "secret": hook.secret}})
+
+    async def list_webhooks(self, request: Request, call: Call) -> Response:
+        """``GET /webhooks``: the account's webhooks (no secrets)."""
+        hooks = self.service.webhooks.list(call.account.id)
+        return json_response(200, {"data": [self._webhook_doc(h) for h in hooks]})
+
+    async def delete_webhook(self, request: Request, call: Call) -> Response:
+        """``DELETE /webhooks/{id}``."""
+        webhook_id = request.path_params["webhook_id"]
+        if not self.service.webhooks.delete(call.account.id, webhook_id):
+            raise ApiError(404, "WEBHOOK_NOT_FOUND", "no webhook by that id")
+        return json_response(200, {"deleted": webhook_id})
+
     def app(self) -> Starlette:
         """The Starlette app, to be mounted at :data:`API_PREFIX`."""
         g = self.guarded
@@ -528,6 +556,9 @@ class AgentConnectApi:
             Route("/trades", g("read:portfolio", self.trades), methods=["GET"]),
             Route("/sentiment", g("read:sentiment", self.sentiment), methods=["GET"]),
             Route("/social", g("read:social", self.social), methods=["GET"]),
+            Route("/webhooks", g("write:webhook", self.add_webhook), methods=["POST"]),
+            Route("/webhooks", g("write:webhook", self.list_webhooks), methods=["GET"]),
+            Route("/webhooks/{webhook_id}", g("write:webhook", self.delete_webhook), methods=["DELETE"]),
         ]
 
         async def http_error(request: Request, exc: Exception) -> Response:

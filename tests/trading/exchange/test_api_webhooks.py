@@ -33,7 +33,7 @@ NAMES = {"public.example": ["93.184.216.34"], "internal.example": ["10.1.2.3"]}
 @dataclass
 class Receiver:
     """An in-process ASGI app standing in for the account's server: records every POST, answers
-    ``status[path]`` (200 by default)."""
+    ``status[path]`` (200 by default; a 3xx points at ``/landing``)."""
 
     got: asyncio.Queue[tuple[str, dict[str, str], bytes]] = field(default_factory=asyncio.Queue)
     status: dict[str, int] = field(default_factory=dict)
@@ -44,7 +44,9 @@ class Receiver:
             path = request.url.path
             self.calls[path] = self.calls.get(path, 0) + 1
             await self.got.put((path, dict(request.headers), await request.body()))
-            return Response(status_code=self.status.get(path, 200))
+            status = self.status.get(path, 200)
+            headers = {"Location": f"{RECEIVER}/landing"} if 300 <= status < 400 else None
+            return Response(status_code=status, headers=headers)
 
         return Starlette(routes=[Route("/{name}", hook, methods=["POST"])])
 

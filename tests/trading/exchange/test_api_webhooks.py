@@ -48,7 +48,7 @@ class Receiver:
             headers = {"Location": f"{RECEIVER}/landing"} if 300 <= status < 400 else None
             return Response(status_code=status, headers=headers)
 
-        return Starlette(routes=[Route("/{name}", hook, methods=["POST"])])
+        return Starlette(routes=[Route("/{name}", hook, methods=["POST", "GET"])])
 
     async def next(self) -> tuple[str, dict[str, str], bytes]:
         return await asyncio.wait_for(self.got.get(), 10)

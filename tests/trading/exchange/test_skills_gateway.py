@@ -16,6 +16,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from a2a_gateway.app import create_gateway_app
+from a2a_gateway.billing.service import BillingService
 from agents_examples.trading.exchange.service import ExchangeService
 from tests.api.test_self_registration import Router
 from tests.conftest import make_settings
@@ -46,6 +47,7 @@ class Routed:
     service: ExchangeService
     agent_id: str
     user_id: str
+    billing: BillingService
 
     async def register(self, **extra: Any) -> dict[str, Any]:
         body = {"name": "bot", "permissions": ALL, **extra}
@@ -101,7 +103,7 @@ async def routed(tmp_path: Path) -> AsyncIterator[Routed]:
             async with asyncio.timeout(5):
                 while not (agents := (await gw.get("/api/v1/agents")).json()["data"]):
                     await asyncio.sleep(0.02)
-            yield Routed(gw, direct, service, agents[0]["id"], login["user"]["id"])
+            yield Routed(gw, direct, service, agents[0]["id"], login["user"]["id"], gateway.state.billing)
 
 
 async def test_an_order_through_the_gateway_fills_for_the_signing_account_and_names_the_caller(
@@ -144,3 +146,48 @@ async def test_an_order_replayed_or_tampered_through_the_gateway_is_refused(tmp_
         assert state(replayed) == "TASK_STATE_REJECTED"
         assert status_text(replayed) == "INVALID_SIGNATURE: Replayed request"
         assert len(ex.service.engine.orders(agent["id"])) == 1
+
+
+async def test_a_refused_paid_order_gives_the_buyer_its_credits_back_and_counts_neither_way(
+    tmp_path: Path,
+) -> None:
+    """The exchange charges 5 credits a call; another gateway user's order is refused by a breaker: the
+    task ends rejected, the hold is released, and trust records it as not counted."""
+    async with routed(tmp_path) as ex:
+        priced = await ex.gw.patch(f"/api/v1/agents/{ex.agent_id}", json={"pricePerTask": 5})
+        assert priced.status_code == 200, priced.text
+        credentials = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long enough"}
+        await ex.gw.post("/api/v1/auth/register", json=credentials)
+        login = (await ex.gw.post("/api/v1/auth/login", json=credentials)).json()["data"]
+        buyer = {"Authorization": f"Bearer {login['accessToken']}"}
+        await ex.billing.grant(login["user"]["id"], 20, "test")
+        agent = await ex.register(maxPositionSize=10)
+        order = order_string(symbol="BTC", side="buy", type="market", quantity=1)
+        params = {
+            "message": message(signed_order(agent, order)),
+            "metadata": {"agentId": ex.agent_id, "skillId": "place-order"},
+        }
+        answer = await ex.gw.post(
+            "/a2a", json=envelope("SendMessage", params), headers={"A2A-Version": "1.0", **buyer}
+        )
+        task = answer.json()["result"]["task"]
+        assert state(task) == "TASK_STATE_REJECTED" and status_text(task).startswith("MAX_POSITION_SIZE")
+        balance = (await ex.gw.get("/api/v1/billing/balance", headers=buyer)).json()["data"]
+        assert balance["available"] == 20 and balance["held"] == 0 and balance["total_spent"] == 0
+        async with asyncio.timeout(5):
+            while not (
+                events := (await ex.gw.get(f"/api/v1/trust/{ex.agent_id}")).json()["data"]["recentEvents"]
+            ):
+                await asyncio.sleep(0.02)
+        assert [(e["taskId"], e["counted"]) for e in events] == [(task["id"], False)]
+        assert events[0]["eventType"] == "task_not_counted"
+        # The call is priced: an order that goes through costs the buyer its 5 credits.
+        small = order_string(symbol="BTC", side="buy", type="market", quantity=0.0001)
+        params["message"] = message(signed_order(agent, small))
+        answer = await ex.gw.post(
+            "/a2a", json=envelope("SendMessage", params), headers={"A2A-Version": "1.0", **buyer}
+        )
+        assert state(answer.json()["result"]["task"]) == "TASK_STATE_COMPLETED", answer.text
+        paid = (await ex.gw.get("/api/v1/billing/balance", headers=buyer)).json()["data"]
+        assert paid["available"] == 15 and paid["total_spent"] == 5
+        assert (await ex.billing.check()).ok

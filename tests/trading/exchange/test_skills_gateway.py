@@ -25,6 +25,7 @@ from tests.trading.exchange.skill_helpers import (
     ALL,
     HOST,
     artifact_data,
+    auth,
     exchange_app,
     message,
     order_string,
@@ -191,3 +192,20 @@ async def test_a_refused_paid_order_gives_the_buyer_its_credits_back_and_counts_
         paid = (await ex.gw.get("/api/v1/billing/balance", headers=buyer)).json()["data"]
         assert paid["available"] == 15 and paid["total_spent"] == 5
         assert (await ex.billing.check()).ok
+
+
+async def test_portfolio_and_cancel_order_work_through_the_gateway(tmp_path: Path) -> None:
+    async with routed(tmp_path) as ex:
+        agent = await ex.register()
+        resting = order_string(symbol="BTC", side="buy", type="limit", quantity=0.01, price=1)
+        placed = await ex.call("place-order", signed_order(agent, resting))
+        order_id = artifact_data(placed)["order"]["orderId"]
+        assert artifact_data(placed)["order"]["status"] == "open"
+        portfolio = await ex.call("portfolio", {"auth": auth(agent, "GET", "/portfolio")})
+        assert state(portfolio) == "TASK_STATE_COMPLETED", portfolio
+        assert artifact_data(portfolio)["data"]["cash"] == ex.service.engine.portfolio(agent["id"])["cash"]
+        path = f"/orders/{order_id}"
+        canceled = await ex.call("cancel-order", {"orderId": order_id, "auth": auth(agent, "DELETE", path)})
+        assert state(canceled) == "TASK_STATE_COMPLETED", canceled
+        assert artifact_data(canceled)["order"]["status"] == "canceled"
+        assert [o.status.value for o in ex.service.engine.orders(agent["id"])] == ["canceled"]

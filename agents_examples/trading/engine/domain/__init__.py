@@ -1,0 +1,1 @@
+"""The engine's domain: config, signals, entry and exit rules, performance. Pure Python, no I/O."""

@@ -22,6 +22,11 @@ order) ends the task ``TASK_STATE_REJECTED`` with ``"CODE: message"`` as its sta
 the engine accepted completes the task with an artifact holding ``{"order": view}``. Amounts are JSON
 numbers (the REST API's exact decimals, parsed).
 
+**market-data** takes an optional ``since`` (simulated ms): each instrument's entry then adds ``range
+{since, fromMs, toMs, low, high}``, the low and high of the ticks replayed from ``fromMs`` (``since``
+clamped to the replay) to now, so a client whose ``order-updates`` stream dropped can check what it
+missed (a stop-loss crossed in the gap) before it subscribes again.
+
 **order-updates** is a subscription: each of the account's order, fill and breaker events, and each
 bar's close price of every instrument, is an artifact until the caller cancels. Each subscriber has a
 bounded queue (:data:`QUEUE_SIZE`); one that falls that far behind is dropped (its task fails with
@@ -214,24 +219,46 @@ class ExchangeSkills:
             "market-data",
             "Market data",
             'Prices and 24h stats of the listed instruments, as GET /market answers: data {"coins": '
-            '"bitcoin,ETH"} or the coins as text (all when empty). Public: no auth object.',
+            '"bitcoin,ETH"} or the coins as text (all when empty). With "since" (simulated ms) each '
+            "entry adds range {since, fromMs, toMs, low, high}: the low and high of the ticks replayed "
+            "since then (to catch up after a lost feed). Public: no auth object.",
             tags=["trading", "market-data"],
             examples=["BTC,ETH"],
         )
         async def market_data(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
             data = ctx.data
             coins = data.get("coins") if isinstance(data, dict) else ctx.text.strip() or None
+            since = data.get("since") if isinstance(data, dict) else None
             if coins is not None and not isinstance(coins, str):
                 yield Status(v1.TaskState.REJECTED, "INVALID_REQUEST: coins must be a string")
+                return
+            if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+                yield Status(v1.TaskState.REJECTED, "INVALID_REQUEST: since must be simulated ms (an int)")
                 return
             try:
                 doc = self.api.market_doc(coins)
             except UnknownInstrumentError as error:
                 yield Status(v1.TaskState.REJECTED, f"{error.code}: {error}")
                 return
+            if since is not None:
+                self._add_ranges(doc, since)
             yield ArtifactChunk.of_data(jsonable(doc), name="market")
 
         return market_data
+
+    def _add_ranges(self, doc: dict[str, Any], since: int) -> None:
+        """Each entry's ``range``: the low and high of its ticks from ``since`` (clamped to the replay,
+        the start used in ``fromMs``) to now; computed in the same step as the prices, so they agree."""
+        simulator = self.service.simulator
+        for entry in doc["data"]:
+            found = simulator.price_range(entry["symbol"], since)
+            entry["range"] = {
+                "since": since,
+                "fromMs": found.from_ms,
+                "toMs": found.to_ms,
+                "low": units_decimal(found.low),
+                "high": units_decimal(found.high),
+            }
 
     def portfolio(self) -> Skill:
         """``portfolio``: what ``GET /portfolio`` answers for the signing account."""

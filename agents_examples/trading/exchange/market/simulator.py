@@ -14,7 +14,9 @@ integer operations plus the listeners' calls, and nothing is allocated per tick 
 the simulated clock, when there are listeners). The 24-hour statistics
 cost nothing per tick either: since a replay is a fixed function of time, :meth:`MarketSimulator.stats`
 finds the window's ticks by bisection and answers from sparse tables (range max and min) and prefix sums
-(volume) built once per instrument, the first time it is asked.
+(volume) built once per instrument, the first time it is asked; so does
+:meth:`MarketSimulator.price_range`, the low and high since a given time (what a client that lost its feed
+missed).
 
 :meth:`MarketSimulator.advance` / :meth:`~MarketSimulator.advance_to` / :meth:`~MarketSimulator.ticks`
 step as fast as possible (tests, backtests, benchmarks); :meth:`~MarketSimulator.run` paces the replay in
@@ -28,7 +30,7 @@ import contextlib
 import heapq
 import sys
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -82,6 +84,19 @@ class MarketStats:
     volume24h: int
     window_ms: int
     full_window: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRange:
+    """The lowest and highest tick price of an instrument from ``from_ms`` to ``to_ms`` (simulated ms,
+    both inclusive). ``from_ms`` is the asked start clamped to the replay (no earlier than the epoch, no
+    later than now); without a tick in the window, ``low`` and ``high`` are the current price."""
+
+    symbol: str
+    from_ms: int
+    to_ms: int
+    low: int
+    high: int
 
 
 class _Track:
@@ -322,6 +337,23 @@ class MarketSimulator:
             volume = track.volume(first, last)
         change = (Decimal(price - reference) * 100 / reference).quantize(_PERCENT_QUANTUM, ROUND_HALF_EVEN)
         return MarketStats(symbol, now, price, reference, change, high, low, volume, window, full)
+
+    def price_range(self, symbol: str, since_ms: int) -> PriceRange:
+        """The low and high of the ticks replayed at or after ``since_ms`` up to now (see
+        :class:`PriceRange`): what a client that lost its feed at ``since_ms`` missed. The replay is a
+        fixed function of time, so the whole run since the epoch is retained: a start before the epoch is
+        clamped to it, one after now to now. Costs two bisections and two table lookups."""
+        track = self._track(symbol)
+        now = self._clock.now_ms()
+        start = min(max(since_ms, self._epoch), now)
+        loops, rest = divmod(start - self._epoch, track.period)
+        first = loops * track.n_ticks + bisect_left(track.offsets, rest)
+        last = track.done - 1
+        if first > last:
+            price = self.price(symbol)
+            return PriceRange(symbol, start, now, price, price)
+        high, low = track.extremes(first, last)
+        return PriceRange(symbol, start, now, low, high)
 
     # ----------------------------------------------------------------------------------- listeners
 

@@ -9,6 +9,10 @@ publishes), ``risk_event`` and ``order_update`` (our extensions), ``error``.
 Each follower has a bounded queue. Publishing never waits: a follower whose queue is full is marked
 dropped and removed (its reader ends, and a WebSocket closes with a "too slow" reason), so one stalled
 client cannot hold up trading or the others.
+
+A published message is shared by all its followers and must not be changed afterwards: the hub wraps it
+in an :class:`Event` (still a dict), whose JSON text :func:`json_text` makes once, on first use, for
+every WebSocket that sends it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 QUEUE_SIZE: Final = 256
+
+
+class Event(dict[str, Any]):
+    """A published message: a plain dict to its readers, remembering its JSON text once it is made."""
+
+    __slots__ = ("_text",)
+    _text: str
+
+
+def json_text(message: dict[str, Any]) -> str:
+    """``message`` as compact JSON text, made once per published :class:`Event` however many send it."""
+    if not isinstance(message, Event):
+        return orjson.dumps(message).decode()
+    try:
+        return message._text
+    except AttributeError:
+        message._text = text = orjson.dumps(message).decode()
+        return text
 
 
 def envelope(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +104,10 @@ class PositionEvents:
         found = self._followers.get(agent_id)
         if not found:
             return
+        shared = message if isinstance(message, Event) else Event(message)
         for follower in list(found):
             try:
-                follower.queue.put_nowait(message)
+                follower.queue.put_nowait(shared)
             except asyncio.QueueFull:
                 self._drop(follower)
 

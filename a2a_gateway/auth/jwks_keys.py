@@ -114,8 +114,13 @@ class JwksKeys:
         """The verifying key named ``kid``, or None when the gateway does not publish it."""
         now = self._monotonic()
         stale = self._fetched_at is None or now - self._fetched_at >= self._refresh_seconds
-        if (stale or kid not in self._keys) and self._may_fetch(now):
-            await self._refresh(self._attempted_at)
+        if stale or kid not in self._keys:
+            if self._may_fetch(now):
+                await self._refresh(self._attempted_at)
+            elif self._lock.locked():
+                # A fetch is in flight (many callers at once right after start-up): wait for its keys.
+                async with self._lock:
+                    pass
         return self._keys.get(kid)
 
     def _may_fetch(self, now: float) -> bool:

@@ -134,6 +134,29 @@ async def test_concurrent_lookups_of_an_unknown_kid_share_one_fetch() -> None:
     assert source.calls == 1
 
 
+class SlowSource(Source):
+    """A source whose fetch waits until the test opens the gate (a first fetch still in flight)."""
+
+    def __init__(self, *keys: dict[str, Any]) -> None:
+        super().__init__(*keys)
+        self.gate = asyncio.Event()
+
+    async def fetch(self) -> dict[str, Any]:
+        await self.gate.wait()
+        return await super().fetch()
+
+
+async def test_lookups_while_the_first_fetch_is_in_flight_wait_for_its_keys() -> None:
+    source, mono = SlowSource(ed25519_jwk("k1")), Mono()
+    keys = JwksKeys(source, monotonic=mono)
+    lookups = [asyncio.ensure_future(keys.lookup("k1")) for _ in range(5)]
+    await asyncio.sleep(0)  # every lookup has started; the first one's fetch waits at the gate
+    source.gate.set()
+    found = await asyncio.gather(*lookups)
+    assert all(k is not None for k in found)
+    assert source.calls == 1
+
+
 async def test_keys_are_refetched_after_refresh_seconds_and_retired_keys_drop_out() -> None:
     source, mono = Source(ed25519_jwk("old")), Mono()
     keys = JwksKeys(source, refresh_seconds=300, monotonic=mono)

@@ -91,11 +91,21 @@ class InProcessExchange:
         return OrderOutcome(True, None, None, view)
 
 
-def _setup(root: Path, agents: int) -> tuple[EngineService, list[Listing]]:
+class StepClock:
+    """Wall seconds that move only when told (each signal moves it past the 60 s duplicate window)."""
+
+    def __init__(self) -> None:
+        self.now = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _setup(root: Path, agents: int, clock: StepClock) -> tuple[EngineService, list[Listing]]:
     market = ExchangeService(AccountStore(root / "exchange"), load_market_data(use_real=False, seed=3))
     market.simulator.advance(30)
     port = InProcessExchange(market)
-    service = EngineService(EngineStore(root / "engine"), port)
+    service = EngineService(EngineStore(root / "engine"), port, wall=clock)
     loop = asyncio.get_event_loop()
     loop.run_until_complete(service.trader.refresh_listings())
     base = default_config()
@@ -125,12 +135,14 @@ def evaluations(agents: int, signals: int, *, per_pair: bool) -> dict[str, float
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            service, listings = _setup(Path(tmp), agents)
+            clock = StepClock()
+            service, listings = _setup(Path(tmp), agents, clock)
             if per_pair:
                 _unbatch(service)
             pairs = 0
             started = time.perf_counter()
             for n in range(signals):
+                clock.now += 61
                 listing = listings[n % len(listings)]
                 signal = SignalInput(
                     listing.token_address, listing.symbol, "buy", 1 + n % 5, "bench", f"s{n}"

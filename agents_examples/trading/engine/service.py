@@ -24,6 +24,7 @@ from typing import Any, Final
 from uuid import uuid4
 
 from agents_examples.trading.engine.codec import (
+    iso,
     position_view,
     snapshot_from_record,
     trade_from_record,
@@ -57,6 +58,7 @@ from agents_examples.trading.engine.trading import ExchangePort, Trader, now_iso
 MAX_AGENTS_PER_USER: Final = 100
 MAX_WALLETS_PER_USER: Final = 100
 NAME_MIN, NAME_MAX = 3, 50
+MANUAL_CLOSE_REASONS: Final = (None, "manual", "stop_loss", "take_profit")  # Nexgent's close route
 SANDBOX_PREFIX: Final = "nx_test_"
 LIVE_PREFIX: Final = "nx_live_"
 AGENT_FIELDS: Final = frozenset(
@@ -545,10 +547,9 @@ class EngineService:
     ) -> dict[str, Any]:
         """Sell all of a position now (closeReason ``manual`` unless another is named)."""
         agent, position = self.position(user, position_id, agent_id)
-        try:
-            close_reason = CloseReason(reason or "manual")
-        except ValueError:
-            raise invalid("reason must be one of manual, stop_loss, take_profit", field="reason") from None
+        if reason not in MANUAL_CLOSE_REASONS:
+            raise invalid("reason must be one of manual, stop_loss, take_profit", field="reason")
+        close_reason = CloseReason(reason or "manual")
         trade = await self.trader.sell(agent, position, exits.ExitOrder(close_reason, position.held, True))
         return trade_view(trade)
 
@@ -605,7 +606,7 @@ class EngineService:
                         "tokenSymbol": position.token_symbol,
                         "balance": position.held,
                         "priceSol": position.price(),
-                        "lastUpdated": position.updated_ms,
+                        "lastUpdated": iso(position.updated_ms or position.created_ms),
                     }
                 )
         return [plain(row) for row in out]
@@ -683,7 +684,7 @@ def signal_error(error: SignalError) -> EngineError:
 def _cash_of(portfolio: dict[str, Any]) -> Decimal:
     data = portfolio.get("data", portfolio)
     cash = data.get("cash") if isinstance(data, dict) else None
-    if isinstance(cash, bool) or not isinstance(cash, int | float | str):
+    if isinstance(cash, bool) or not isinstance(cash, int | float | str | Decimal):
         raise EngineError(502, "EXCHANGE_UNAVAILABLE", "The exchange's portfolio has no cash figure")
     try:
         value = Decimal(str(cash))

@@ -23,7 +23,7 @@ from a2a_gateway.cli import HelpFormatter
 from a2a_gateway.outbound.ssrf import GuardedTransport, SsrfGuard
 from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
-from agents_examples.trading.engine.agent import create_engine_app, deliver, feed_keys
+from agents_examples.trading.engine.agent import NoGateway, create_engine_app, deliver, feed_keys
 from agents_examples.trading.engine.exchange_link import ExchangeLink, PriceFeed
 from agents_examples.trading.engine.sandbox import SandboxAccounts
 from agents_examples.trading.engine.service import EngineService
@@ -81,13 +81,17 @@ def main(argv: list[str] | None = None) -> None:
             timeout=httpx.Timeout(settings.outbound_timeout_seconds),
             follow_redirects=False,
         )
-        gateway = settings.gateway_url or "http://127.0.0.1:1"
-        link = ExchangeLink(client, gateway, lambda: caller_key, exchange_agent_id=args.exchange_agent_id)
         sandbox = SandboxAccounts(client, args.exchange_url) if args.exchange_url else None
-        service = EngineService(EngineStore(Path(args.data_dir)), link, sandbox=sandbox)
+        store = EngineStore(Path(args.data_dir))
         feed = None
         if settings.gateway_url:
+            link = ExchangeLink(
+                client, settings.gateway_url, lambda: caller_key, exchange_agent_id=args.exchange_agent_id
+            )
+            service = EngineService(store, link, sandbox=sandbox)
             feed = PriceFeed(link, feed_keys(service), lambda ticks: deliver(service, ticks))
+        else:
+            service = EngineService(store, NoGateway(), sandbox=sandbox)
         return create_engine_app(
             service,
             settings,

@@ -52,6 +52,22 @@ def engine_agent(skills: Sequence[Skill]) -> AgentDefinition:
     )
 
 
+class NoGateway:
+    """The exchange port of an engine started without ``--gateway-url``: it cannot trade (orders go
+    only through a gateway), and says so on every call."""
+
+    MESSAGE = "this engine has no gateway configured (--gateway-url): it cannot reach the exchange"
+
+    async def listings(self) -> list[Any]:
+        raise ExchangeUnavailable(self.MESSAGE)
+
+    async def portfolio(self, keys: WalletKeys) -> dict[str, Any]:
+        raise ExchangeUnavailable(self.MESSAGE)
+
+    async def place_order(self, keys: WalletKeys, order: dict[str, Any]) -> Any:
+        raise ExchangeUnavailable(self.MESSAGE)
+
+
 class _Directory:
     """The WebSocket's view of the service (owners and initial positions)."""
 
@@ -126,7 +142,9 @@ def create_engine_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         async with kit_app.router.lifespan_context(kit_app):
-            background = [asyncio.create_task(_learn_listings(service, stop))]
+            background = []
+            if not isinstance(service.trader.exchange, NoGateway):
+                background.append(asyncio.create_task(_learn_listings(service, stop)))
             if feed is not None:
                 background.append(asyncio.create_task(feed.run(stop)))
             try:

@@ -196,6 +196,9 @@ def guarded_http_protocol(header_timeout: float, max_per_client: int) -> type[Ht
     return GuardedHttpToolsProtocol
 
 
+WS_MAX_BYTES = 64 * 1024
+
+
 def build_config(app: ASGIApp, settings: Settings, *, log_level: str | None = None) -> uvicorn.Config:
     """uvicorn's configuration for the gateway or a kit agent, with the client limits from ``settings``."""
     trusted = list(settings.trusted_proxies)
@@ -209,6 +212,10 @@ def build_config(app: ASGIApp, settings: Settings, *, log_level: str | None = No
         forwarded_allow_ips=trusted or [],
         access_log=False,  # the gateway writes its own line per call
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # WebSockets (an agent's own, such as the trading engine's): no per-message compression, which
+        # would compress every broadcast once per client, and client messages of at most 64 KiB.
+        ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_BYTES,
     )
 
 

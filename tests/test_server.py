@@ -244,3 +244,15 @@ def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
         holder.stdin.close()
         holder.stdout.close()
     lock_data_dir(tmp_path).release()
+
+
+def test_served_websockets_are_not_compressed_and_take_small_client_messages(tmp_path: Path) -> None:
+    from a2a_gateway.server import WS_MAX_BYTES, build_config
+    from tests.conftest import make_settings
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    config = build_config(app, make_settings(tmp_path))
+    assert config.ws_per_message_deflate is False
+    assert config.ws_max_size == WS_MAX_BYTES == 64 * 1024

@@ -276,7 +276,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.fail(name, "must be an object")
             return {}
-        for key in sorted(set(value) - known):
+        for key in _unknown(value, known):
             self.fail(f"{name}.{key}", "unknown field")
         return value
 
@@ -295,10 +295,10 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             self.fail(path, "must be a number" + (" or null" if nullable else ""))
             return None
-        if isinstance(value, float) and not math.isfinite(value):
+        number = _decimal(value)
+        if number is None:
             self.fail(path, "must be a finite number")
             return None
-        number = Decimal(str(value))
         if low is not None and (number < low or (low_open and number == low)):
             self.fail(path, self._range(low, high, low_open))
             return None
@@ -310,19 +310,22 @@ class _Reader:
     @staticmethod
     def _range(low: Decimal | None, high: Decimal | None, low_open: bool) -> str:
         if low is not None and high is not None:
-            return f"must be {'above' if low_open else 'at least'} {low} and at most {high}"
+            if not low_open:
+                return f"must be between {low} and {high}"
+            return f"must be above {low} and at most {high}"
         if low is not None:
             return f"must be {'above' if low_open else 'at least'} {low}"
         return f"must be at most {high}"
 
     def integer(self, value: object, path: str, low: int, high: int) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        """An integer in [low, high]; an integral float or Decimal (``60.0``) counts as one."""
+        number = None
+        if not isinstance(value, bool) and isinstance(value, int | float | Decimal):
+            number = _decimal(value)
+        if number is None or number != number.to_integral_value() or not low <= number <= high:
             self.fail(path, f"must be an integer from {low} to {high}")
             return None
-        if not low <= int(value) <= high:
-            self.fail(path, f"must be an integer from {low} to {high}")
-            return None
-        return int(value)
+        return int(number)
 
     def flag(self, value: object, path: str) -> bool | None:
         if not isinstance(value, bool):
@@ -363,7 +366,7 @@ class _Reader:
             if not isinstance(item, dict):
                 self.fail(f"{path}[{i}]", "must be an object")
                 continue
-            for key in sorted(set(item) - known):
+            for key in _unknown(item, known):
                 self.fail(f"{path}[{i}].{key}", "unknown field")
             out.append(item)
         return out
@@ -386,6 +389,19 @@ _BLOCKS: Final = {
 }
 
 
+def _decimal(value: int | float | Decimal) -> Decimal | None:
+    """``value`` as a Decimal (a float through ``str``, so 0.1 stays 0.1); None when not finite."""
+    if isinstance(value, float):
+        return Decimal(str(value)) if math.isfinite(value) else None
+    number = Decimal(value)  # exact for an int of any size (no str round trip and its digit limit)
+    return number if number.is_finite() else None
+
+
+def _unknown(obj: dict[Any, Any], known: set[str]) -> list[str]:
+    """The names in ``obj`` that are not ``known``, in a stable order (any key type)."""
+    return sorted(str(key) for key in obj if key not in known)
+
+
 def _merge(base: Any, update: Any) -> Any:
     """``update`` deep-merged over ``base`` (objects merge, anything else replaces)."""
     if isinstance(base, dict) and isinstance(update, dict):
@@ -400,11 +416,11 @@ def parse_config(doc: object, base: TradingConfig | None = None) -> TradingConfi
     """``doc`` merged over ``base`` (the defaults), validated; ConfigError lists every problem."""
     if not isinstance(doc, dict):
         raise ConfigError([FieldError("", "the config must be a JSON object")])
-    unknown = sorted(set(doc) - set(_BLOCKS))
-    if unknown:
-        raise ConfigError([FieldError(name, "unknown block") for name in unknown])
-    merged = _merge((base or default_config()).to_doc(), doc)
     reader = _Reader()
+    for name in _unknown(doc, set(_BLOCKS)):
+        reader.fail(name, "unknown block")
+    known = {name: value for name, value in doc.items() if name in _BLOCKS}
+    merged = _merge((base or default_config()).to_doc(), known)
     config = _read(reader, merged)
     if reader.errors or config is None:
         raise ConfigError(reader.errors or [FieldError("", "invalid config")])
@@ -466,7 +482,7 @@ def _read(r: _Reader, doc: dict[str, Any]) -> TradingConfig | None:  # noqa: PLR
     if not isinstance(thresholds, dict):
         r.fail("positionCalculator.solBalanceThresholds", "must be an object")
         thresholds = {}
-    for key in sorted(set(thresholds) - {"minimum", "medium", "large"}):
+    for key in _unknown(thresholds, {"minimum", "medium", "large"}):
         r.fail(f"positionCalculator.solBalanceThresholds.{key}", "unknown field")
     for key in ("minimum", "medium", "large"):
         th[key] = r.number(
@@ -477,7 +493,7 @@ def _read(r: _Reader, doc: dict[str, Any]) -> TradingConfig | None:  # noqa: PLR
     if not isinstance(sizes, dict):
         r.fail("positionCalculator.positionSizes", "must be an object")
         sizes = {}
-    for key in sorted(set(sizes) - {"small", "medium", "large"}):
+    for key in _unknown(sizes, {"small", "medium", "large"}):
         r.fail(f"positionCalculator.positionSizes.{key}", "unknown field")
     for key in ("small", "medium", "large"):
         path = f"positionCalculator.positionSizes.{key}"
@@ -486,17 +502,19 @@ def _read(r: _Reader, doc: dict[str, Any]) -> TradingConfig | None:  # noqa: PLR
             r.fail(path, "must be an object {min, max}")
             bands[key] = None
             continue
-        for extra in sorted(set(band) - {"min", "max"}):
+        for extra in _unknown(band, {"min", "max"}):
             r.fail(f"{path}.{extra}", "unknown field")
         low = r.number(band.get("min"), f"{path}.min", low=zero, low_open=True)
         high = r.number(band.get("max"), f"{path}.max", low=zero, low_open=True)
         if low is not None and high is not None and low > high:
             r.fail(f"{path}.max", "must be at least min")
         bands[key] = Band(low, high) if low is not None and high is not None else None
-    if not isinstance(rand, dict) or set(rand) - {"enabled"}:
-        r.fail("positionCalculator.randomization", "must be an object {enabled}")
-        randomize: bool | None = None
+    randomize: bool | None = None
+    if not isinstance(rand, dict):
+        r.fail("positionCalculator.randomization", "must be an object")
     else:
+        for key in _unknown(rand, {"enabled"}):
+            r.fail(f"positionCalculator.randomization.{key}", "unknown field")
         randomize = r.flag(rand.get("enabled"), "positionCalculator.randomization.enabled")
     # staleTrade
     b = r.block(doc, "staleTrade", _BLOCKS["staleTrade"])
@@ -514,7 +532,7 @@ def _read(r: _Reader, doc: dict[str, Any]) -> TradingConfig | None:  # noqa: PLR
     if not isinstance(bag_doc, dict):
         r.fail("takeProfit.moonBag", "must be an object")
         bag_doc = {}
-    for key in sorted(set(bag_doc) - {"enabled", "triggerPercent", "retainPercent"}):
+    for key in _unknown(bag_doc, {"enabled", "triggerPercent", "retainPercent"}):
         r.fail(f"takeProfit.moonBag.{key}", "unknown field")
     bag_enabled = r.flag(bag_doc.get("enabled"), "takeProfit.moonBag.enabled")
     trigger = r.number(
@@ -534,7 +552,7 @@ def _read(r: _Reader, doc: dict[str, Any]) -> TradingConfig | None:  # noqa: PLR
         target = r.number(item.get("targetPercent"), f"{path}.targetPercent", low=zero, low_open=True)
         sell = r.number(item.get("sellPercent"), f"{path}.sellPercent", low=zero, high=hundred, low_open=True)
         if target is not None and sell is not None:
-            if tp_levels and target <= tp_levels[-1].target_percent:
+            if tp_mode == "custom" and tp_levels and target <= tp_levels[-1].target_percent:
                 r.fail(f"{path}.targetPercent", "must be above the previous level's")
             tp_levels.append(TakeProfitLevel(target, sell))
     moon = MoonBag(bool(bag_enabled), trigger or Decimal("300"), retain or Decimal("10"))

@@ -29,6 +29,7 @@ FIELDS: Final = frozenset(
         "score",
     }
 )
+_STRENGTHS: Final = frozenset(range(1, 6))  # 4.0 == 4 is in it; 4.5, inf and nan are not
 _LIMITS: Final = {"tokenAddress": 255, "signalType": 50, "symbol": 50, "source": 100, "activationReason": 500}
 
 
@@ -88,7 +89,8 @@ def parse_signal(doc: object) -> SignalInput:
     """The signal ``doc`` describes; SignalError lists every problem."""
     if not isinstance(doc, dict):
         raise SignalError([FieldError("", "the signal must be a JSON object")])
-    errors = [FieldError(name, "unknown field") for name in sorted(set(doc) - FIELDS)]
+    unknown = sorted(str(key) for key in doc if key not in FIELDS)
+    errors = [FieldError(name, "unknown field") for name in unknown]
     signal_type = _aliased(doc, "signalType", "action", errors)
     strength = _aliased(doc, "signalStrength", "score", errors)
     token = _text(doc, "tokenAddress", doc.get("tokenAddress"), errors, required=True)
@@ -99,12 +101,7 @@ def parse_signal(doc: object) -> SignalInput:
     level: int | None = None
     if strength is None:
         errors.append(FieldError("signalStrength", "signalStrength is required"))
-    elif (
-        isinstance(strength, bool)
-        or not isinstance(strength, int | float)
-        or strength != int(strength)
-        or not 1 <= int(strength) <= 5
-    ):
+    elif isinstance(strength, bool) or not isinstance(strength, int | float) or strength not in _STRENGTHS:
         errors.append(FieldError("signalStrength", "signalStrength must be an integer from 1 to 5"))
     else:
         level = int(strength)
@@ -114,10 +111,11 @@ def parse_signal(doc: object) -> SignalInput:
 
 
 def dedupe_key(publisher: str, signal: SignalInput) -> tuple[str, str, str, int]:
-    """What two signals share when one duplicates the other."""
+    """What two signals share when one duplicates the other: the publisher, the token (exact: Solana
+    addresses are case-sensitive), the type (any case) and the strength."""
     return (
         publisher,
-        signal.token_address.lower(),
+        signal.token_address,
         signal.signal_type.strip().lower(),
         signal.signal_strength,
     )

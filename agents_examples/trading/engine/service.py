@@ -475,11 +475,13 @@ class EngineService:
             trade = await self.trader.sell(agent, position, order)
         except EngineError as refused:
             with self.store.batch():
-                self.trader.settle(execution, ExecutionStatus.FAILED, refused.code, refused.message)
+                self.trader.settle(
+                    execution, ExecutionStatus.FAILED, refused.code, refused.message, buy=False
+                )
             return
         with self.store.batch():
             execution.transaction_id = trade.sale_transaction_id
-            self.trader.settle(execution, ExecutionStatus.EXECUTED, None, None)
+            self.trader.settle(execution, ExecutionStatus.EXECUTED, None, None, buy=False)
 
     async def settled(self, executions: list[Execution], wait_seconds: float = 30.0) -> list[Execution]:
         """The executions once none is PENDING (or ``timeout`` passed), read back from the store."""

@@ -237,9 +237,16 @@ class Trader:
     # ------------------------------------------------------------------------------ buying
 
     def settle(
-        self, execution: Execution, status: ExecutionStatus, code: str | None, message: str | None
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        code: str | None,
+        message: str | None,
+        *,
+        buy: bool = True,
     ) -> None:
-        """Give ``execution`` its outcome (written with whatever else is in the current batch)."""
+        """Give ``execution`` its outcome (written with whatever else is in the current batch); a buy's
+        outcome is counted for the metrics here (a sell counts itself in :meth:`sell`)."""
         execution.status = status
         execution.error_code = code
         execution.error_message = message
@@ -249,7 +256,8 @@ class Trader:
             {"signal_id": execution.signal_id, "agent_id": execution.agent_id},
             execution.view(),
         )
-        self.counters.trade("buy" if execution.position_id is None else "sell", status.value)
+        if buy:
+            self.counters.trade("buy", status.value)
 
     async def buy(
         self,

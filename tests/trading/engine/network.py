@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from a2a_gateway.app import create_gateway_app
 from agents_examples.trading.engine.agent import create_engine_app, deliver, feed_keys
@@ -74,6 +75,8 @@ class Network:
     token: str
     owner_key: str
     exchange_agent_id: str
+    gateway_app: Starlette
+    exchange_auth: dict[str, str]
 
     @property
     def auth(self) -> dict[str, str]:
@@ -105,11 +108,12 @@ class Network:
 
 
 @asynccontextmanager
-async def network(tmp_path: Path, *, seed: int = 7) -> AsyncIterator[Network]:
+async def network(tmp_path: Path, *, seed: int = 7, exchange_price: int = 0) -> AsyncIterator[Network]:
+    """The network; with ``exchange_price`` the exchange charges that per call (set before any call, as
+    the gateway caches an agent's routing for a few seconds) and the owner is granted 100 credits."""
     gw_port, ex_port, en_port = free_port(), free_port(), free_port()
-    gateway = LiveServer(
-        create_gateway_app(make_settings(tmp_path / "gw", public_url=f"http://127.0.0.1:{gw_port}")), gw_port
-    )
+    gateway_app = create_gateway_app(make_settings(tmp_path / "gw", public_url=f"http://127.0.0.1:{gw_port}"))
+    gateway = LiveServer(gateway_app, gw_port)
     await gateway.start()
     market = ExchangeService(AccountStore(tmp_path / "exchange"), load_market_data(use_real=False, seed=seed))
     market.simulator.advance(30)
@@ -129,11 +133,21 @@ async def network(tmp_path: Path, *, seed: int = 7) -> AsyncIterator[Network]:
         clients.append(gw)
         token = await login(gw, "owner@example.com")
         owner_key = await user_key(gw, token)
-        registered = await gw.post(
-            "/api/v1/agents", json={"cardUrl": exchange.url}, headers={"Authorization": f"Bearer {token}"}
-        )
+        # The exchange is another user's agent: the engine's owner is its customer.
+        operator = await login(gw, "exchange-operator@example.com")
+        exchange_auth = {"Authorization": f"Bearer {operator}"}
+        registered = await gw.post("/api/v1/agents", json={"cardUrl": exchange.url}, headers=exchange_auth)
         assert registered.status_code == 201, registered.text
         exchange_agent_id = registered.json()["data"]["id"]
+        if exchange_price:
+            priced = await gw.patch(
+                f"/api/v1/agents/{exchange_agent_id}",
+                json={"pricePerTask": exchange_price},
+                headers=exchange_auth,
+            )
+            assert priced.status_code == 200, priced.text
+            me = await gw.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+            await gateway_app.state.billing.grant(me.json()["data"]["id"], 100, "test")
 
         outbound = httpx.AsyncClient(timeout=15)
         clients.append(outbound)
@@ -156,7 +170,19 @@ async def network(tmp_path: Path, *, seed: int = 7) -> AsyncIterator[Network]:
         clients.append(api)
         await until(lambda: bool(service.trader.listings))
         yield Network(
-            gateway, exchange, engine, market, service, feed, gw, api, token, owner_key, exchange_agent_id
+            gateway,
+            exchange,
+            engine,
+            market,
+            service,
+            feed,
+            gw,
+            api,
+            token,
+            owner_key,
+            exchange_agent_id,
+            gateway_app,
+            exchange_auth,
         )
     finally:
         for server in reversed(servers):

@@ -105,8 +105,11 @@ async def test_metrics_expose_the_trading_and_http_counters(tmp_path: Path) -> N
         assert samples["signal_processing_latency_seconds_count"] == 1
         assert samples["signal_processing_latency_seconds_sum"] >= 0
         trades = {k: v for k, v in samples.items() if k.startswith("trade_execution_total{")}
-        assert sum(trades.values()) == 2  # the buy and the manual sell
-        assert all(k.endswith('status="EXECUTED"}') for k in trades)
+        # The buy and the manual sell, each counted once on its own side.
+        assert trades == {
+            'trade_execution_total{side="buy",status="EXECUTED"}': 1,
+            'trade_execution_total{side="sell",status="EXECUTED"}': 1,
+        }
         assert samples["manual_close_total"] == 1 and samples["stop_loss_trigger_total"] == 0
         for name in ("take_profit_trigger_total", "stale_trade_trigger_total", "signal_sell_total"):
             assert samples[name] == 0

@@ -65,7 +65,8 @@ async def test_a_signal_becomes_an_order_through_the_gateway_and_a_live_position
         orders = [
             t
             for t in tasks
-            if t["assignedAgentId"] == net.exchange_agent_id and any(a["name"] == "order" for a in t["artifacts"])
+            if t["assignedAgentId"] == net.exchange_agent_id
+            and any(a["name"] == "order" for a in t["artifacts"])
         ]
         assert len(orders) == 1 and orders[0]["status"] == "completed", tasks
         # And the exchange filled it for the wallet's account.
@@ -163,3 +164,34 @@ async def test_a_forged_token_is_refused_and_a_gateway_token_accepted(tmp_path: 
         await _engine_agent_id(net)
         by_key = await net.api.get("/api/v1/agents", headers={"X-API-Key": net.owner_key})
         assert by_key.status_code == 200, by_key.text
+
+
+async def test_the_engines_owner_pays_the_exchanges_price_for_each_order(tmp_path: Path) -> None:
+    async with network(tmp_path, exchange_price=3) as net:
+        await net.trading_agent()
+
+        async def balance() -> dict[str, int]:
+            answer = await net.gw.get("/api/v1/billing/balance", headers=net.auth)
+            found: dict[str, int] = answer.json()["data"]
+            return found
+
+        async def spent() -> int:
+            return (await balance())["total_spent"]
+
+        # The price subscription is a paid task too: its hold is captured once it streams.
+        await until(lambda: net.feed.connected)
+        async with asyncio.timeout(10):
+            while (await balance())["held"]:
+                await asyncio.sleep(0.02)
+        before = await spent()
+        assert before > 0  # the market data and the wallet's checks were paid calls too
+        posted = await net.api.post(
+            "/api/v1/trading-signals",
+            json={"tokenAddress": net.token_of("ETH"), "signalType": "buy", "signalStrength": 3},
+            headers=net.auth,
+        )
+        assert posted.status_code == 201, posted.text
+        await net.service.trader.drain()
+        assert net.service.trader.open_positions(posted.json()["executions"][0]["agentId"])
+        # One order through the gateway: one paid place-order task.
+        assert await spent() - before == 3

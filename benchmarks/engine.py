@@ -38,7 +38,6 @@ from typing import Any
 
 from agents_examples.trading.engine.domain.config import default_config
 from agents_examples.trading.engine.domain.signals import SignalInput
-
 from agents_examples.trading.engine.exchange_link import Listing, OrderOutcome, WalletKeys
 from agents_examples.trading.engine.service import EngineService
 from agents_examples.trading.engine.store import EngineStore

@@ -61,14 +61,20 @@ async def test_a_signal_becomes_an_order_through_the_gateway_and_a_live_position
         assert 2.0 <= position["totalInvestedSol"] < 2.02
 
         # The order went through the gateway: a place-order task on the exchange, owned by the owner.
-        tasks = await _gateway_tasks(net)
-        orders = [
-            t
-            for t in tasks
-            if t["assignedAgentId"] == net.exchange_agent_id
-            and any(a["name"] == "order" for a in t["artifacts"])
-        ]
-        assert len(orders) == 1 and orders[0]["status"] == "completed", tasks
+        # (The gateway writes task records in groups, so the list may lag the answer a little.)
+        async with asyncio.timeout(10):
+            while True:
+                tasks = await _gateway_tasks(net)
+                orders = [
+                    t
+                    for t in tasks
+                    if t["assignedAgentId"] == net.exchange_agent_id
+                    and any(a["name"] == "order" for a in t["artifacts"])
+                ]
+                if orders and orders[0]["status"] == "completed":
+                    break
+                await asyncio.sleep(0.02)
+        assert len(orders) == 1
         # And the exchange filled it for the wallet's account.
         trades = [t for a in net.market.engine.accounts() for t in net.market.engine.trades(a)]
         assert len(trades) == 1

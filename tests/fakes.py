@@ -235,6 +235,15 @@ class FakeAgentRepository:
         fresh.trust_score = stored.trust_score
         self.rows[agent.id] = fresh
 
+    async def save_heartbeat(self, agent: Agent) -> None:
+        """Write only the status, metadata and heartbeat time."""
+        stored = self.rows.get(agent.id)
+        if stored is None:
+            return
+        stored.reported_status = agent.reported_status
+        stored.metadata = copy.deepcopy(agent.metadata)
+        stored.last_heartbeat = agent.last_heartbeat
+
     async def delete(self, agent_id: str) -> bool:
         """Remove an agent; False when there was none."""
         return self.rows.pop(agent_id, None) is not None

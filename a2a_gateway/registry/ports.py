@@ -25,6 +25,10 @@ class AgentRepository(Protocol):
         """Replace an agent's stored state."""
         ...
 
+    async def save_heartbeat(self, agent: Agent) -> None:
+        """Write only an agent's reported status, metadata and last heartbeat."""
+        ...
+
     async def delete(self, agent_id: str) -> bool:
         """Remove an agent; False when there was none."""
         ...

@@ -233,7 +233,7 @@ class RegistryService:
         # Heartbeat metadata merges into the agent's own metadata; server-owned fields live elsewhere.
         agent.metadata = merged
         agent.last_heartbeat = self._clock()
-        await self._repo.save(agent)
+        await self._repo.save_heartbeat(agent)  # not save(): a concurrent PATCH must not be undone
         return agent
 
     async def discover(self, query: DiscoveryQuery) -> DiscoveryPage:

@@ -116,6 +116,20 @@ class SqlAgentRepository:
             await conn.execute(delete(agent_tags).where(agent_tags.c.agent_id == agent.id))
             await self._write_tags(conn, agent)
 
+    async def save_heartbeat(self, agent: Agent) -> None:
+        """Write only what a heartbeat changes (status, metadata, time), so an edit of the agent made
+        while the beat was handled (a new price, say) is not put back to what the beat had read."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                agents.update()
+                .where(agents.c.id == agent.id)
+                .values(
+                    reported_status=agent.reported_status,
+                    metadata=orjson.dumps(agent.metadata).decode(),
+                    last_heartbeat_us=micros(agent.last_heartbeat) if agent.last_heartbeat else None,
+                )
+            )
+
     async def set_trust(self, agent_id: str, score: float) -> None:
         """Write an agent's trust score (server-owned; the trust store keeps it current)."""
         async with self._engine.begin() as conn:

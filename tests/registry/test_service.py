@@ -270,6 +270,33 @@ async def test_delete_removes_the_agent_and_its_call_health(reg: Registry) -> No
 # --- heartbeats and discovery -------------------------------------------------------------------------
 
 
+class EditedWhileRead(FakeAgentRepository):
+    """A repository where the owner's edit lands right after each read (a PATCH racing a heartbeat)."""
+
+    edit: Any = None
+
+    async def get(self, agent_id: str) -> Agent | None:
+        found = await super().get(agent_id)
+        if self.edit is not None and agent_id in self.rows:
+            self.edit(self.rows[agent_id])
+        return found
+
+
+async def test_a_heartbeat_racing_an_edit_keeps_the_edit() -> None:
+    reg = Registry(repo=EditedWhileRead())
+    agent = await reg.register()
+    repo = reg.repo
+    assert isinstance(repo, EditedWhileRead)
+
+    def priced(row: Agent) -> None:
+        row.price_per_task = 7
+
+    repo.edit = priced
+    await reg.service.heartbeat(ALICE, agent.id, "degraded", None)
+    stored = reg.stored(agent.id)
+    assert stored.price_per_task == 7 and stored.reported_status == "degraded"
+
+
 async def test_heartbeat_keeps_an_agent_online_until_the_injected_clock_says_otherwise(reg: Registry) -> None:
     agent = await reg.register()
     beat = await reg.service.heartbeat(ALICE, agent.id, None, {"load": 0.5})

@@ -71,6 +71,26 @@ async def test_an_edit_read_before_a_trust_update_does_not_put_the_older_score_b
     assert stored is not None and stored.description == "edited" and stored.trust_score == 77.0
 
 
+async def test_a_heartbeat_read_before_an_edit_does_not_put_the_older_record_back(
+    repo: SqlAgentRepository,
+) -> None:
+    await repo.add(agent("h1", tags=[], trust=10.0, beat=T0))
+    read_by_a_beat = await repo.get("h1")
+    edited = await repo.get("h1")
+    assert read_by_a_beat is not None and edited is not None
+    edited.price_per_task, edited.description = 5, "now priced"
+    await repo.save(edited)  # the owner's PATCH, meanwhile
+    read_by_a_beat.reported_status = "degraded"
+    read_by_a_beat.metadata = {"load": 1}
+    read_by_a_beat.last_heartbeat = T0 + timedelta(seconds=30)
+    await repo.save_heartbeat(read_by_a_beat)
+    stored = await repo.get("h1")
+    assert stored is not None
+    assert (stored.price_per_task, stored.description) == (5, "now priced")
+    assert (stored.reported_status, stored.metadata) == ("degraded", {"load": 1})
+    assert stored.last_heartbeat == T0 + timedelta(seconds=30)
+
+
 async def test_discovery_sql(repo: SqlAgentRepository) -> None:
     await repo.add(agent("a", tags=["nlp", "translate"], trust=40, beat=T0))
     await repo.add(agent("b", tags=["nlp"], trust=90, beat=T0 - timedelta(minutes=10)))

@@ -201,3 +201,12 @@ async def test_the_engines_owner_pays_the_exchanges_price_for_each_order(tmp_pat
         assert net.service.trader.open_positions(posted.json()["executions"][0]["agentId"])
         # One order through the gateway: one paid place-order task.
         assert await spent() - before == 3
+        # The ledger's invariants hold, and trust recorded what the exchange's calls did.
+        assert (await net.gateway_app.state.billing.check()).ok
+        async with asyncio.timeout(10):  # trust evidence is written in groups, after the answer
+            while True:
+                trust = await net.gw.get(f"/api/v1/trust/{net.exchange_agent_id}", headers=net.auth)
+                assert trust.status_code == 200, trust.text
+                if trust.json()["data"]["recentEvents"]:
+                    break
+                await asyncio.sleep(0.02)

@@ -1127,3 +1127,11 @@ def test_junk_over_a_custom_base_never_raises_anything_but_config_error(
         parse_config({block: junk}, base)
     except ConfigError as error:
         assert error.errors
+
+
+def test_a_number_too_big_to_store_is_refused_with_its_path() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"purchaseLimits": {"maxPurchasePerToken": 10**400}})
+    assert [(e.field, e.message) for e in raised.value.errors] == [
+        ("purchaseLimits.maxPurchasePerToken", "must be at most 1,000,000,000,000 in size")
+    ]

@@ -29,6 +29,8 @@ MAX_SIGNAL_TYPES: Final = 50
 MAX_TOKENS: Final = 500
 MAX_SOURCES: Final = 32
 MAX_LEVELS: Final = 20
+# No amount or percent is meaningful beyond this; a bigger number would not survive JSON as a float.
+MAX_MAGNITUDE: Final = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,9 @@ class _Reader:
         number = _decimal(value)
         if number is None:
             self.fail(path, "must be a finite number")
+            return None
+        if abs(number) > MAX_MAGNITUDE:
+            self.fail(path, f"must be at most {MAX_MAGNITUDE:,} in size")
             return None
         if low is not None and (number < low or (low_open and number == low)):
             self.fail(path, self._range(low, high, low_open))

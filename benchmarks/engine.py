@@ -4,12 +4,13 @@ Run: python -m benchmarks.engine [--agents 100] [--signals 200] [--clients 1000]
 
 **Evaluations.** One evaluation is one (signal, trading agent) pair decided and its execution record
 persisted. ``--agents`` trading agents of one user, each with its own sandbox account at a paper
-exchange running in process (the exchange's own engine and order parsing, called through a small
-in-process port instead of the gateway, so the number is the engine's and not the network's), funded
-with 1,000 USD. Their configs differ (minimum scores 1 to 5, a third with a token blacklist, a few paused),
-so a signal's pairs are a mix of SKIPPED decisions and buys. ``--signals`` buy signals with rotating
-tokens and strengths are posted one after another through ``EngineService.post_signal`` (validation
-done, dedupe, every following agent decided, all records written in one SQLite transaction per signal);
+exchange running in process (the exchange's own engine and order parsing, called through the in-process
+port of ``agents_examples.trading.backtest.inprocess`` instead of the gateway, so the number is the
+engine's and not the network's), funded with 1,000 USD. Their configs differ (minimum scores 1 to 5, a
+third with a token blacklist, a few paused), so a signal's pairs are a mix of SKIPPED decisions and
+buys. ``--signals`` buy signals with rotating tokens and strengths are posted one after another through
+``EngineService.post_signal`` (validation done, dedupe, every following agent decided, all records
+written in one SQLite transaction per signal);
 the buys they start run in the background and are awaited after the clock stops (not timed: each is
 an order at the exchange, which the engine does not wait for before deciding the next signal).
 
@@ -28,22 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from agents_examples.trading.backtest.inprocess import InProcessExchange
 from agents_examples.trading.engine.domain.config import default_config
 from agents_examples.trading.engine.domain.signals import SignalInput
-from agents_examples.trading.engine.exchange_link import Listing, OrderOutcome, WalletKeys
+from agents_examples.trading.engine.exchange_link import Listing
 from agents_examples.trading.engine.service import EngineService
 from agents_examples.trading.engine.store import EngineStore
-from agents_examples.trading.exchange.api.jsonenc import dumps
-from agents_examples.trading.exchange.api.routes import AgentConnectApi
-from agents_examples.trading.exchange.engine import ExchangeError, units_decimal
 from agents_examples.trading.exchange.market.sources import load_market_data
 from agents_examples.trading.exchange.service import ExchangeService
 from agents_examples.trading.exchange.store import AccountStore
@@ -52,42 +49,6 @@ from benchmarks.engine_ws import fanout
 TARGET_EVALUATIONS = 2_000.0
 TARGET_P99_MS = 100.0
 USER = "bench-user"
-
-
-class InProcessExchange:
-    """The engine's exchange port over a paper exchange in this process (no gateway, no HTTP)."""
-
-    def __init__(self, service: ExchangeService) -> None:
-        self.service = service
-        self.api = AgentConnectApi(service)
-
-    async def listings(self) -> list[Listing]:
-        doc = self.api.market_doc(None)
-        return [
-            Listing(e["symbol"], e["tokenAddress"], e["name"], Decimal(str(e["price"])), e["quote"])
-            for e in doc["data"]
-        ]
-
-    def _account(self, keys: WalletKeys) -> str:
-        record = self.service.by_key(keys.api_key)
-        if record is None:
-            raise RuntimeError("unknown key")
-        return record.id
-
-    async def portfolio(self, keys: WalletKeys) -> dict[str, Any]:
-        doc: dict[str, Any] = self.service.engine.portfolio(self._account(keys))
-        return {"cash": units_decimal(doc["cash"]) if isinstance(doc["cash"], int) else doc["cash"]}
-
-    async def place_order(self, keys: WalletKeys, order: dict[str, Any]) -> OrderOutcome:
-        try:
-            request = self.api.order_request(dict(order))
-            placed = self.service.engine.place(self._account(keys), request, self.service.now_ms)
-        except ExchangeError as error:
-            return OrderOutcome(False, error.code, error.message, None)
-        view = json.loads(dumps(self.service.engine.order_view(placed)))
-        if placed.reason is not None and view["status"] == "rejected":
-            return OrderOutcome(False, placed.reason, placed.message, view)
-        return OrderOutcome(True, None, None, view)
 
 
 class StepClock:

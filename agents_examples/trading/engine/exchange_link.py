@@ -19,8 +19,9 @@ neither change nor replay an order.
   symbol, so the engine can replay ``[low, high, current]`` and no stop-loss crossed in the gap is
   missed. Live events that queued meanwhile and are not newer than the catch-up are skipped.
 
-Upstream answers are untrusted: bodies are read up to :data:`MAX_ANSWER_BYTES`, stream lines and events
-up to :data:`MAX_EVENT_BYTES`, and anything that is not the expected shape is
+The JSON-RPC plumbing is the trading agents' shared
+:class:`~agents_examples.trading.gateway_client.GatewayClient`. Upstream answers are untrusted: bodies
+and stream events are read up to its bounds, and anything that is not the expected shape is
 :class:`ExchangeUnavailable`.
 """
 
@@ -30,10 +31,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -41,29 +40,27 @@ from typing import Any, Final
 import httpx
 
 from a2a_gateway.auth.signing import sign
+from agents_examples.trading.gateway_client import (
+    STREAM_IDLE_SECONDS,
+    GatewayClient,
+    GatewayUnavailable,
+    last_data,
+    mapping,
+    refusal,
+    status_text,
+    task_state,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_ANSWER_BYTES: Final = 4 << 20
-MAX_EVENT_BYTES: Final = 1 << 20
 UPDATES_PATH: Final = "/order-updates"
 EXCHANGE_SKILLS: Final = frozenset({"place-order", "order-updates"})
-STREAM_IDLE_SECONDS: Final = 60.0  # the gateway sends a keep-alive comment every 15 s
-CANCEL_TIMEOUT_SECONDS: Final = 5.0
-_RETRYABLE_RPC: Final = frozenset({-32051, -32052})  # upstream unreachable, gateway unavailable
-_CODE: Final = re.compile(r"[A-Z][A-Z0-9_]*")
-_HEADERS: Final = {"A2A-Version": "1.0", "Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
-class ExchangeUnavailable(Exception):
+class ExchangeUnavailable(GatewayUnavailable):
     """The exchange could not be reached or answered something unusable: a transport error or timeout,
     a gateway JSON-RPC error (``rpc_code``), a task in an unexpected state, an answer of the wrong shape,
     a stream that dropped."""
-
-    def __init__(self, message: str, *, rpc_code: int | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.rpc_code = rpc_code
-        self.retryable = retryable
 
 
 class ExchangeRefused(ExchangeUnavailable):
@@ -182,125 +179,11 @@ def order_json(order: Mapping[str, Any]) -> str:
     return "{" + ",".join(f"{json.dumps(str(k))}:{value(v)}" for k, v in order.items()) + "}"
 
 
-def _status_text(task: Mapping[str, Any]) -> str:
-    message = _mapping(task.get("status")).get("message")
-    parts = _mapping(message).get("parts")
-    if not isinstance(parts, list):
-        return ""
-    return "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
-
-
-def _refusal(text: str) -> tuple[str, str]:
-    """``"CODE: message"`` as (code, message); text without a code is all message, code ``REJECTED``."""
-    code, sep, message = text.partition(": ")
-    if sep and _CODE.fullmatch(code):
-        return code, message
-    return "REJECTED", text
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _state(task: Mapping[str, Any]) -> str:
-    state = _mapping(task.get("status")).get("state")
-    return state if isinstance(state, str) else ""
-
-
-def _data_parts(artifact: object) -> list[dict[str, Any]]:
-    parts = _mapping(artifact).get("parts")
-    if not isinstance(parts, list):
-        return []
-    return [p["data"] for p in parts if isinstance(p, dict) and isinstance(p.get("data"), dict)]
-
-
 def _last_data(task: Mapping[str, Any]) -> dict[str, Any]:
-    artifacts = task.get("artifacts")
-    if isinstance(artifacts, list):
-        for artifact in reversed(artifacts):
-            found = _data_parts(artifact)
-            if found:
-                return found[0]
-    raise ExchangeUnavailable("the completed task carries no data artifact")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ExchangeUnavailable("the gateway's answer is not JSON") from None
-
-
-def _rpc_result(doc: object) -> Mapping[str, Any]:
-    """A JSON-RPC answer's ``result`` object; its ``error`` as :class:`ExchangeUnavailable`."""
-    if not isinstance(doc, dict):
-        raise ExchangeUnavailable("the gateway's answer is not a JSON-RPC response")
-    error = doc.get("error")
-    if isinstance(error, dict):
-        code = error.get("code")
-        rpc_code = code if isinstance(code, int) and not isinstance(code, bool) else None
-        text = error.get("message")
-        raise ExchangeUnavailable(
-            f"the gateway answered {rpc_code}: {text if isinstance(text, str) else 'an error'}"[:500],
-            rpc_code=rpc_code,
-            retryable=rpc_code in _RETRYABLE_RPC,
-        )
-    result = doc.get("result")
-    if not isinstance(result, dict):
-        raise ExchangeUnavailable("the gateway's answer has no result")
-    return result
-
-
-async def _read(response: httpx.Response, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise ExchangeUnavailable(f"the gateway's answer is over {limit} bytes")
-    return bytes(body)
-
-
-async def _sse_data(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
-    """The ``data`` of each server-sent event; a line or an event over ``limit`` bytes is refused."""
-    pending = bytearray()
-    data: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        pending += chunk
-        while True:
-            end = pending.find(b"\n")
-            if end < 0:
-                if len(pending) > limit:
-                    raise ExchangeUnavailable(f"a stream line is over {limit} bytes")
-                break
-            line = bytes(pending[:end]).rstrip(b"\r")
-            del pending[: end + 1]
-            if not line:
-                if data:
-                    yield b"\n".join(data)
-                data, size = [], 0
-            elif line.startswith(b"data:"):
-                value = line[5:]
-                value = value[1:] if value.startswith(b" ") else value
-                size += len(value) + 1
-                if size > limit:
-                    raise ExchangeUnavailable(f"a stream event is over {limit} bytes")
-                data.append(value)
-            # comments (": ping") and the other fields (event, id, retry) carry nothing we need
-    if data:
-        yield b"\n".join(data)
-
-
-def _unreachable(error: httpx.HTTPError) -> ExchangeUnavailable:
-    return ExchangeUnavailable(f"the gateway could not be reached: {error!r}", retryable=True)
-
-
-def _message(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": uuid.uuid4().hex,
-        "role": "ROLE_USER",
-        "parts": [{"data": dict(data), "mediaType": "application/json"}],
-    }
+    found = last_data(task)
+    if found is None:
+        raise ExchangeUnavailable("the completed task carries no data artifact")
+    return found
 
 
 class ExchangeLink:
@@ -322,65 +205,33 @@ class ExchangeLink:
         stream_idle: float = STREAM_IDLE_SECONDS,
         wall_ms: Callable[[], int] | None = None,
     ) -> None:
-        self._client = client
-        self._base = gateway_url.rstrip("/")
-        self._caller_key = caller_key
+        self.gateway = GatewayClient(
+            client,
+            gateway_url,
+            caller_key,
+            timeout=timeout,
+            stream_idle=stream_idle,
+            unavailable=ExchangeUnavailable,
+        )
         self._agent_id = exchange_agent_id
-        self._timeout = timeout
-        self._stream_idle = stream_idle
         self._wall_ms = wall_ms
         self._discovering = asyncio.Lock()
 
     # ------------------------------------------------------------------------------ plumbing
 
-    def _headers(self) -> dict[str, str]:
-        headers = dict(_HEADERS)
-        key = self._caller_key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
     def _auth(self, keys: WalletKeys, method: str, path: str, body: str = "") -> dict[str, str]:
         return keys.auth(method, path, body, now_ms=None if self._wall_ms is None else self._wall_ms())
 
-    async def _rpc(self, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        """One JSON-RPC call's result (errors, transport failures, odd answers: ExchangeUnavailable)."""
-        body = json.dumps({"jsonrpc": "2.0", "id": uuid.uuid4().hex, "method": method, "params": params})
-        try:
-            async with self._client.stream(
-                "POST", f"{self._base}/a2a", content=body, headers=self._headers(), timeout=self._timeout
-            ) as response:
-                content = await _read(response, MAX_ANSWER_BYTES)
-                status = response.status_code
-        except httpx.HTTPError as error:
-            raise ExchangeUnavailable(
-                f"the gateway could not be reached: {error!r}", retryable=True
-            ) from None
-        try:
-            doc = _json(content)
-        except ExchangeUnavailable:
-            raise ExchangeUnavailable(
-                f"the gateway answered HTTP {status}", retryable=status >= 500
-            ) from None
-        return _rpc_result(doc)
-
     async def _send(self, skill: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
         """A blocking SendMessage to ``skill``; the task it ended in."""
-        params = {
-            "message": _message(data),
-            "metadata": {"agentId": await self.exchange_id(), "skillId": skill},
-        }
-        task = (await self._rpc("SendMessage", params)).get("task")
-        if not isinstance(task, dict):
-            raise ExchangeUnavailable(f"the {skill} call did not answer a task")
-        return task
+        return await self.gateway.send(await self.exchange_id(), skill, data)
 
     async def _completed(self, skill: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """The data artifact of a skill call that must complete (REJECTED: ExchangeRefused)."""
         task = await self._send(skill, data)
-        state = _state(task)
+        state = task_state(task)
         if state == "TASK_STATE_REJECTED":
-            raise ExchangeRefused(*_refusal(_status_text(task)))
+            raise ExchangeRefused(*refusal(status_text(task)))
         if state != "TASK_STATE_COMPLETED":
             raise ExchangeUnavailable(f"the {skill} task ended {state or 'in no state'}")
         return _last_data(task)
@@ -393,32 +244,8 @@ class ExchangeLink:
             return self._agent_id
         async with self._discovering:
             if self._agent_id is None:
-                self._agent_id = await self._discover()
+                self._agent_id = await self.gateway.discover(EXCHANGE_SKILLS, tags="trading")
             return self._agent_id
-
-    async def _discover(self) -> str:
-        params = {"skillTags": "trading", "limit": "100"}
-        headers = {k: v for k, v in self._headers().items() if k != "Content-Type"}
-        try:
-            async with self._client.stream(
-                "GET", f"{self._base}/api/v1/discover", params=params, headers=headers, timeout=self._timeout
-            ) as response:
-                content = await _read(response, MAX_ANSWER_BYTES)
-                status = response.status_code
-        except httpx.HTTPError as error:
-            raise ExchangeUnavailable(
-                f"the gateway could not be reached: {error!r}", retryable=True
-            ) from None
-        if status != 200:
-            raise ExchangeUnavailable(f"discovery at the gateway answered HTTP {status}")
-        agents = _mapping(_json(content)).get("data")
-        for agent in agents if isinstance(agents, list) else []:
-            skills = _mapping(agent).get("skills")
-            ids = {s.get("id") for s in skills if isinstance(s, dict)} if isinstance(skills, list) else set()
-            agent_id = _mapping(agent).get("id")
-            if ids >= EXCHANGE_SKILLS and isinstance(agent_id, str) and agent_id:
-                return agent_id
-        raise ExchangeUnavailable("no agent at the gateway offers place-order and order-updates")
 
     # ------------------------------------------------------------------------------ skills
 
@@ -439,7 +266,7 @@ class ExchangeLink:
         """Every instrument the exchange lists, at its current price."""
         found = []
         for entry in (await self.market())["data"]:
-            item = _mapping(entry)
+            item = mapping(entry)
             texts = [item.get(k) for k in ("symbol", "tokenAddress", "name", "quote")]
             if not all(isinstance(t, str) for t in texts):
                 raise ExchangeUnavailable("a market-data entry is not an instrument")
@@ -475,14 +302,14 @@ class ExchangeLink:
                 raise
             log.warning("place-order %s: %s; retrying once", cid, error)
             task = await self._send("place-order", self._signed_order(keys, text))
-        state = _state(task)
+        state = task_state(task)
         if state == "TASK_STATE_COMPLETED":
             view = _last_data(task).get("order")
             if not isinstance(view, dict):
                 raise ExchangeUnavailable("place-order completed without an order")
             return OrderOutcome(True, None, None, view)
         if state == "TASK_STATE_REJECTED":
-            code, message = _refusal(_status_text(task))
+            code, message = refusal(status_text(task))
             return OrderOutcome(False, code, message, _rejected_view(task))
         raise ExchangeUnavailable(f"the place-order task ended {state or 'in no state'}")
 
@@ -493,91 +320,43 @@ class ExchangeLink:
         self, keys: WalletKeys, *, on_open: Callable[[], Awaitable[None]] | None = None
     ) -> AsyncGenerator[dict[str, Any], None]:
         """The ``order-updates`` subscription: each event's data part (``{"type": "price", symbol,
-        price, timestamp}``, ``order``, ``fill``, ``breaker``) as it comes.
+        price, volume, timestamp}``, ``order``, ``fill``, ``breaker``) as it comes.
 
         ``on_open`` is awaited once the exchange says the subscription is working (events that arrive
         meanwhile wait in the stream). Ends when the task ends canceled or completed; raises
         :class:`ExchangeRefused` when the exchange refuses it and :class:`ExchangeUnavailable` when the
         stream fails or drops. Close the iterator (``contextlib.aclosing``) to stop early: the gateway's
         task is then canceled, which ends the exchange's subscription."""
-        params = {
-            "message": _message({"auth": self._auth(keys, "GET", UPDATES_PATH)}),
-            "metadata": {"agentId": await self.exchange_id(), "skillId": "order-updates"},
-        }
-        body = json.dumps(
-            {"jsonrpc": "2.0", "id": uuid.uuid4().hex, "method": "SendStreamingMessage", "params": params}
-        )
-        headers = {**self._headers(), "Accept": "text/event-stream"}
-        timeout = httpx.Timeout(self._timeout, read=self._stream_idle)
-        task_id: str | None = None
-        ended = False
-        try:
-            async with self._client.stream(
-                "POST", f"{self._base}/a2a", content=body, headers=headers, timeout=timeout
-            ) as response:
-                if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                    _rpc_result(_json(await _read(response, MAX_ANSWER_BYTES)))
-                    raise ExchangeUnavailable(
-                        f"order-updates answered HTTP {response.status_code}, no stream"
-                    )
-                opened = False
-                async for raw in _sse_data(response, MAX_EVENT_BYTES):
-                    result = _rpc_result(_json(raw))
-                    task_id = task_id or _task_id(result)
-                    snapshot = _mapping(result.get("task") or result.get("statusUpdate"))
-                    state = _state(snapshot)
-                    if state == "TASK_STATE_WORKING" and not opened:
-                        opened = True
-                        if on_open is not None:
-                            await on_open()
-                    elif state in ("TASK_STATE_CANCELED", "TASK_STATE_COMPLETED"):
-                        ended = True
-                        return
-                    elif state == "TASK_STATE_REJECTED":
-                        ended = True
-                        raise ExchangeRefused(*_refusal(_status_text(snapshot)))
-                    elif state not in ("", "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"):
-                        ended = state == "TASK_STATE_FAILED"  # a paused task is still to be canceled
-                        why = _status_text(snapshot) or state
-                        raise ExchangeUnavailable(f"order-updates ended: {why}"[:500], retryable=True)
-                    for data in _data_parts(_mapping(result.get("artifactUpdate")).get("artifact")):
-                        yield data
-        except httpx.HTTPError as error:
-            raise ExchangeUnavailable(f"the order-updates stream failed: {error!r}", retryable=True) from None
-        finally:
-            if task_id is not None and not ended:
-                await self._cancel(task_id)
-        raise ExchangeUnavailable("the order-updates stream dropped", retryable=True)
-
-    async def _cancel(self, task_id: str) -> None:
-        """Best effort: cancel the gateway's task (its cancel reaches the exchange's subscription)."""
-        try:
-            async with asyncio.timeout(CANCEL_TIMEOUT_SECONDS):
-                await self._rpc("CancelTask", {"id": task_id})
-        except Exception as error:  # never hide why the stream ended behind a failed cancel
-            log.info("could not cancel the order-updates task %s: %r", task_id, error)
-
-
-def _task_id(result: Mapping[str, Any]) -> str | None:
-    task = result.get("task")
-    if isinstance(task, dict) and isinstance(task.get("id"), str):
-        return str(task["id"])
-    for kind in ("statusUpdate", "artifactUpdate"):
-        found = _mapping(result.get(kind)).get("taskId")
-        if isinstance(found, str):
-            return found
-    return None
+        auth = {"auth": self._auth(keys, "GET", UPDATES_PATH)}
+        opened = False
+        stream = self.gateway.stream(await self.exchange_id(), "order-updates", auth)
+        async with contextlib.aclosing(stream) as updates:
+            async for update in updates:
+                state = update.state
+                if state == "TASK_STATE_WORKING" and not opened:
+                    opened = True
+                    if on_open is not None:
+                        await on_open()
+                elif state in ("TASK_STATE_CANCELED", "TASK_STATE_COMPLETED"):
+                    return
+                elif state == "TASK_STATE_REJECTED":
+                    raise ExchangeRefused(*refusal(update.text))
+                elif state not in ("", "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"):
+                    why = update.text or state
+                    raise ExchangeUnavailable(f"order-updates ended: {why}"[:500], retryable=True)
+                for data in update.data:
+                    yield data
 
 
 def _rejected_view(task: Mapping[str, Any]) -> dict[str, Any] | None:
     """The rejected order's view when the answer carries it (the status message's or task's metadata)."""
-    status = _mapping(task.get("status"))
+    status = mapping(task.get("status"))
     for holder in (
-        _mapping(status.get("message")).get("metadata"),
+        mapping(status.get("message")).get("metadata"),
         status.get("metadata"),
         task.get("metadata"),
     ):
-        view = _mapping(holder).get("order")
+        view = mapping(holder).get("order")
         if isinstance(view, dict):
             return view
     return None
@@ -603,8 +382,10 @@ async def _until_stopped(work: Coroutine[Any, Any, bool], stop: asyncio.Event) -
 
 @dataclass(frozen=True)
 class Tick:
-    """A price of one instrument at a simulated time. A ``catch_up`` tick follows a dropped stream: it
-    carries the ``low`` and ``high`` of the gap and the current ``price``, to be replayed in that order."""
+    """A price of one instrument at a simulated time. A live tick is a bar close, with the bar's
+    ``volume`` in base units when the exchange sent one. A ``catch_up`` tick follows a dropped stream: it
+    carries the ``low`` and ``high`` of the gap and the current ``price``, to be replayed in that order
+    (and no volume: it is no bar)."""
 
     symbol: str
     token_address: str
@@ -613,6 +394,7 @@ class Tick:
     low: Decimal | None = None
     high: Decimal | None = None
     catch_up: bool = False
+    volume: Decimal | None = None
 
 
 class PriceFeed:
@@ -712,8 +494,8 @@ class PriceFeed:
         doc = await self._link.market(since=since)
         ticks = []
         for entry in doc["data"]:
-            item = _mapping(entry)
-            gap = _mapping(item.get("range"))
+            item = mapping(entry)
+            gap = mapping(item.get("range"))
             symbol, token, stamp = item.get("symbol"), item.get("tokenAddress"), item.get("timestamp")
             if not (isinstance(symbol, str) and isinstance(token, str) and isinstance(stamp, int)) or not gap:
                 raise ExchangeUnavailable("market-data answered no range to catch up with")
@@ -748,7 +530,14 @@ class PriceFeed:
         if token is None:
             log.warning("a price for %s, which the exchange does not list", symbol)
             return None
-        return Tick(symbol, token, to_decimal(event.get("price")), stamp)
+        volume = event.get("volume")
+        return Tick(
+            symbol,
+            token,
+            to_decimal(event.get("price")),
+            stamp,
+            volume=None if volume is None else to_decimal(volume),
+        )
 
     async def _refresh_tokens(self) -> None:
         self._tokens.update(

@@ -28,9 +28,10 @@ clamped to the replay) to now, so a client whose ``order-updates`` stream droppe
 missed (a stop-loss crossed in the gap) before it subscribes again.
 
 **order-updates** is a subscription: each of the account's order, fill and breaker events, and each
-bar's close price of every instrument, is an artifact until the caller cancels. Each subscriber has a
-bounded queue (:data:`QUEUE_SIZE`); one that falls that far behind is dropped (its task fails with
-``SLOW_CONSUMER``), and a canceled or dropped subscriber is removed from the hub at once.
+bar's close price (with the bar's volume) of every instrument, is an artifact until the caller
+cancels. Each subscriber has a bounded queue (:data:`QUEUE_SIZE`); one that falls that far behind is
+dropped (its task fails with ``SLOW_CONSUMER``), and a canceled or dropped subscriber is removed from
+the hub at once.
 """
 
 from __future__ import annotations
@@ -161,10 +162,19 @@ class UpdatesHub:
             self._offer(subscriber, doc)
 
     def on_tick(self, symbol: str, ts_ms: int, price: int, phase: int, bar: Bar) -> None:
-        """The simulator's listener: each bar's close price goes to every subscriber."""
+        """The simulator's listener: each bar's close price, with the bar's volume (base units), goes to
+        every subscriber."""
         if phase != CLOSE or not self._subscribers:
             return
-        doc = jsonable({"type": "price", "symbol": symbol, "price": units_decimal(price), "timestamp": ts_ms})
+        doc = jsonable(
+            {
+                "type": "price",
+                "symbol": symbol,
+                "price": units_decimal(price),
+                "volume": units_decimal(bar.volume),
+                "timestamp": ts_ms,
+            }
+        )
         for subscribers in list(self._subscribers.values()):
             for subscriber in list(subscribers):
                 self._offer(subscriber, doc)

@@ -4,6 +4,11 @@ A gateway, the paper exchange (synthetic seeded bars, replay stepped by the test
 its owner, and the trading engine registered by its own process (the kit's registrar, with the owner's
 ``nex_`` key), trading through the gateway with that key. The engine's price feed follows the
 exchange's ``order-updates`` subscription through the gateway.
+
+With ``signals`` (a strategy config) the network also runs the signal agent, owned by another user (an
+analyst): registered by its own process with the analyst's key, following the exchange's prices through
+the gateway with a sandbox account of its own, and sending its signals to the engine's
+``signal-intake`` through the gateway as the analyst.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from agents_examples.trading.exchange.agent import create_exchange_app
 from agents_examples.trading.exchange.market.sources import load_market_data
 from agents_examples.trading.exchange.service import ExchangeService
 from agents_examples.trading.exchange.store import AccountStore
+from agents_examples.trading.gateway_client import GatewayClient
+from agents_examples.trading.signals.agent import FeedAccount, Owner, create_signals_app
+from agents_examples.trading.signals.service import INTAKE_TIMEOUT_SECONDS, EngineIntake, SignalService
+from agents_examples.trading.signals.strategy import Strategy, StrategyConfig
 from tests.conftest import LiveServer, free_port, make_settings
 
 PASSWORD = "long enough"
@@ -63,6 +72,22 @@ async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
 
 
 @dataclass
+class SignalNode:
+    """The signal agent of a network and its owner, the analyst."""
+
+    server: LiveServer
+    service: SignalService
+    feed: PriceFeed
+    token: str
+    key: str
+    owner_id: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
 class Network:
     gateway: LiveServer
     exchange: LiveServer
@@ -77,6 +102,7 @@ class Network:
     exchange_agent_id: str
     gateway_app: Starlette
     exchange_auth: dict[str, str]
+    signals: SignalNode | None = None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -108,9 +134,12 @@ class Network:
 
 
 @asynccontextmanager
-async def network(tmp_path: Path, *, seed: int = 7, exchange_price: int = 0) -> AsyncIterator[Network]:
+async def network(
+    tmp_path: Path, *, seed: int = 7, exchange_price: int = 0, signals: StrategyConfig | None = None
+) -> AsyncIterator[Network]:
     """The network; with ``exchange_price`` the exchange charges that per call (set before any call, as
-    the gateway caches an agent's routing for a few seconds) and the owner is granted 100 credits."""
+    the gateway caches an agent's routing for a few seconds) and the owner is granted 100 credits; with
+    ``signals`` the signal agent runs that strategy (the module doc)."""
     gw_port, ex_port, en_port = free_port(), free_port(), free_port()
     gateway_app = create_gateway_app(make_settings(tmp_path / "gw", public_url=f"http://127.0.0.1:{gw_port}"))
     gateway = LiveServer(gateway_app, gw_port)
@@ -169,6 +198,10 @@ async def network(tmp_path: Path, *, seed: int = 7, exchange_price: int = 0) -> 
         api = httpx.AsyncClient(base_url=engine.url, timeout=15)
         clients.append(api)
         await until(lambda: bool(service.trader.listings))
+        node = None
+        if signals is not None:
+            node = await _signal_agent(tmp_path, gw, outbound, exchange.url, exchange_agent_id, signals)
+            servers.append(node.server)
         yield Network(
             gateway,
             exchange,
@@ -183,9 +216,41 @@ async def network(tmp_path: Path, *, seed: int = 7, exchange_price: int = 0) -> 
             exchange_agent_id,
             gateway_app,
             exchange_auth,
+            node,
         )
     finally:
         for server in reversed(servers):
             await server.stop()
         for client in reversed(clients):
             await client.aclose()
+
+
+async def _signal_agent(
+    tmp_path: Path,
+    gw: httpx.AsyncClient,
+    outbound: httpx.AsyncClient,
+    exchange_url: str,
+    exchange_agent_id: str,
+    config: StrategyConfig,
+) -> SignalNode:
+    """The analyst's signal agent, started (its feed opens its sandbox account and subscribes)."""
+    token = await login(gw, "analyst@example.com")
+    key = await user_key(gw, token)
+    me = await gw.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    owner_id: str = me.json()["data"]["id"]
+    base = str(gw.base_url).rstrip("/")
+    intake = EngineIntake(GatewayClient(outbound, base, lambda: key, timeout=INTAKE_TIMEOUT_SECONDS))
+    service = SignalService(Strategy(config), intake)
+    account = FeedAccount(opener=SandboxAccounts(outbound, exchange_url))
+    link = ExchangeLink(outbound, base, lambda: key, exchange_agent_id=exchange_agent_id)
+    feed = PriceFeed(link, account.keys, service.on_ticks, backoff=(0.05,))
+    port = free_port()
+    settings = make_settings(
+        tmp_path / "signals", public_url=f"http://127.0.0.1:{port}", gateway_url=base, gateway_key=key
+    )
+    app = create_signals_app(
+        service, settings, owner=Owner(GatewayClient(outbound, base, lambda: key)), feed=feed, account=account
+    )
+    server = LiveServer(app, port)
+    await server.start()
+    return SignalNode(server, service, feed, token, key, owner_id)

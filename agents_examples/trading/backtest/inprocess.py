@@ -3,7 +3,7 @@
 In the network the engine reaches the exchange only through the gateway, as A2A tasks
 (:class:`~agents_examples.trading.engine.exchange_link.ExchangeLink`). :class:`InProcessExchange`
 answers the same three calls (:class:`~agents_examples.trading.engine.trading.ExchangePort`) by calling
-the exchange's own code directly: ``listings`` is the REST API's ``GET /market`` document, an order goes
+the exchange's own code directly: ``listings`` gives what the REST API's ``GET /market`` lists, an order goes
 through the API's order parsing (``AgentConnectApi.order_request``) and the matching engine's ``place``
 at the simulation clock's time, and the answer is the engine's CCXT order view passed through the
 API's JSON encoding, as the ``place-order`` skill returns it. A rejected order is a refusal with the
@@ -17,7 +17,6 @@ Used by the backtest (:mod:`.runner`) and the engine's benchmark (``benchmarks/e
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from agents_examples.trading.engine.exchange_link import Listing, OrderOutcome, WalletKeys
@@ -41,11 +40,15 @@ class InProcessExchange:
         self.orders = 0  # orders placed, refusals included
 
     async def listings(self) -> list[Listing]:
-        """Every instrument at its current price (the ``GET /market`` document)."""
-        doc = self.api.market_doc(None)
+        """Every listed instrument at the replay's last price: ``GET /market``'s symbol, token address,
+        name, quote and price, without its 24-hour statistics (their tables take seconds to build over
+        a year of 1-minute bars, and the engine reads only the price)."""
+        service = self.service
         return [
-            Listing(e["symbol"], e["tokenAddress"], e["name"], Decimal(str(e["price"])), e["quote"])
-            for e in doc["data"]
+            Listing(
+                i.symbol, i.token_address, i.name, units_decimal(service.simulator.price(i.symbol)), i.quote
+            )
+            for i in service.instruments
         ]
 
     def account_id(self, keys: WalletKeys) -> str:

@@ -20,7 +20,7 @@ the whole year 2025 (525,600 one-minute bars).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -72,7 +72,7 @@ class Selection:
     """
 
     instrument: Instrument
-    series: Series
+    series: Series = field(repr=False)
     interval: str
     requested_from: str | None
     requested_to: str | None

@@ -99,9 +99,12 @@ class Tally:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BacktestResult:
-    """A finished backtest: its inputs, the engine's performance and records, the equity curve."""
+    """A finished backtest: its inputs, the engine's performance and records, the equity curve.
+
+    Its repr is one line: ``asyncio.run`` formats the finished task's result when it restores the
+    SIGINT handler, and a full repr of a year's bars and curve takes seconds."""
 
     selection: Selection
     config: BacktestConfig
@@ -115,6 +118,12 @@ class BacktestResult:
     tally: Tally
     bars: int
     engine_ticks: int  # the bar closes the engine was sent
+
+    def __repr__(self) -> str:
+        return (
+            f"BacktestResult({self.selection.instrument.symbol}, {self.bars} bars, "
+            f"{len(self.trades)} trades, balance {self.performance.portfolio_balance})"
+        )
 
 
 def strategy_config(config: BacktestConfig, selection: Selection) -> StrategyConfig:

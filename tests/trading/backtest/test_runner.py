@@ -49,6 +49,13 @@ def test_a_seeded_synthetic_path_trades_through_the_engine_and_the_exchange(resu
     assert reasons <= {"signal", "stop_loss", "take_profit", "stale_trade", "risk_limit"}
 
 
+def test_a_result_shows_itself_in_one_short_line(result: BacktestResult) -> None:
+    # asyncio.run formats the finished task's result; a year of bars in a repr took seconds.
+    text = repr(result)
+    assert text.startswith("BacktestResult(BTC, 2880 bars,") and len(text) < 200
+    assert "bars=(" not in repr(result.selection)
+
+
 def test_every_fill_is_marked_on_the_curve_in_time_order(result: BacktestResult) -> None:
     sells = [m for m in result.markers if m.side == "sell"]
     buys = [m for m in result.markers if m.side == "buy"]

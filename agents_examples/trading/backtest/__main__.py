@@ -54,9 +54,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, metavar="DIR", help="report directory")
     parser.add_argument("--no-chart", action="store_true", help="skip equity.png")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument(
-        "--exact-ticks", action="store_true", help="send every bar close to the engine (slower, same results)"
-    )
     parser.add_argument("--print-config", action="store_true", help="print the default config and exit")
     return parser
 
@@ -138,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         runner.strategy_config(settings, selection)  # refuse a bad strategy block before the replay
         with progress_reporter(args.quiet, sys.stderr) as progress:
-            result = runner.run(selection, settings, progress=progress, exact_ticks=args.exact_ticks)
+            result = runner.run(selection, settings, progress=progress)
         out = args.out or default_out(selection)
         written = report.write(result, out, with_chart=not args.no_chart)
     except BacktestError as error:

@@ -68,15 +68,6 @@ def test_every_fill_is_marked_on_the_curve_in_time_order(result: BacktestResult)
     assert times[-1] <= result.selection.end_ms
 
 
-def test_the_fast_path_gives_the_exact_runs_results(result: BacktestResult) -> None:
-    selection, settings = inputs()
-    exact = runner.run(selection, settings, exact_ticks=True)
-    assert exact.engine_ticks == exact.bars
-    assert result.engine_ticks < exact.engine_ticks  # the fast run skipped ticks while flat ...
-    assert report.summary_bytes(exact) == report.summary_bytes(result)  # ... and changed nothing
-    assert report.trades_csv(exact.trades) == report.trades_csv(result.trades)
-
-
 def test_progress_is_reported_up_to_the_last_bar() -> None:
     selection, settings = inputs()
     seen: list[tuple[int, int]] = []

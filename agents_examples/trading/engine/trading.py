@@ -274,6 +274,15 @@ class Trader:
             log.warning("buy for agent %s not placed: %s", agent.id, exc)
             with self.store.batch():
                 self.settle(execution, ExecutionStatus.FAILED, "EXCHANGE_UNAVAILABLE", str(exc)[:300])
+        except EngineError as refused:  # e.g. the wallet was reset while the buy waited
+            with self.store.batch():
+                self.settle(execution, ExecutionStatus.FAILED, refused.code, refused.message)
+        except Exception:
+            log.exception("buy for agent %s failed", agent.id)
+            with self.store.batch():
+                self.settle(
+                    execution, ExecutionStatus.FAILED, "INTERNAL_ERROR", "the buy failed; see the log"
+                )
         finally:
             self.pending.get(agent.id, set()).discard(listing.token_address)
 
@@ -553,6 +562,8 @@ class Trader:
         except EngineError as refused:
             # Tried again on a later tick (the rule still holds then).
             log.warning("exit %s of position %s not done: %s", order.reason.value, position.id, refused.code)
+        except Exception:
+            log.exception("exit %s of position %s failed", order.reason.value, position.id)
 
     # ------------------------------------------------------------------------------ ticks
 

@@ -232,3 +232,19 @@ async def test_prices_reach_a_follower_as_one_batch_per_tick_and_snapshots_are_h
     assert {u["tokenAddress"] for u in batches[0]["data"]["updates"]} == {TKN, sol}
     points = book.service.balance_history(USER, book.agent_id, "all")
     assert [p.timestamp_ms for p in points] == [START_MS + HOUR]
+
+
+async def test_a_buy_that_breaks_unexpectedly_fails_its_record_instead_of_leaving_it_pending(
+    book: Book, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(keys: WalletKeys, order: dict[str, Any]) -> OrderOutcome:
+        raise RuntimeError("a bug in an adapter")
+
+    book.exchange.place_order = broken  # type: ignore[method-assign]
+    _, executions = book.service.post_signal(USER, SignalInput(TKN, None, "buy", 4, None, None))
+    with caplog.at_level("ERROR"):
+        await book.trader.drain()
+    done = book.service.execution(executions[0].signal_id, book.agent_id)
+    assert done is not None and done.status is ExecutionStatus.FAILED and done.error_code == "INTERNAL_ERROR"
+    assert book.positions() == [] and not book.trader.pending.get(book.agent_id)
+    assert "a bug in an adapter" in caplog.text

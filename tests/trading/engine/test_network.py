@@ -168,7 +168,12 @@ async def test_a_forged_token_is_refused_and_a_gateway_token_accepted(tmp_path: 
         assert forged not in refused.text
         # A nex_ key works too (checked with the gateway's introspection, once the engine registered).
         await _engine_agent_id(net)
-        by_key = await net.api.get("/api/v1/agents", headers={"X-API-Key": net.owner_key})
+        # The engine mints its nxk_ key just after it is listed: until then a nex_ key cannot be checked.
+        async with asyncio.timeout(10):
+            while (
+                by_key := await net.api.get("/api/v1/agents", headers={"X-API-Key": net.owner_key})
+            ).status_code == 401:
+                await asyncio.sleep(0.05)
         assert by_key.status_code == 200, by_key.text
 
 

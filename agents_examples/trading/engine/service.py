@@ -381,22 +381,30 @@ class EngineService:
         }
         executions: list[Execution] = []
         work: list[Any] = []
-        with self.store.batch():
-            signal_id = self.store.add_signal(user, doc)
-            doc["id"] = signal_id
-            self.store.update_signal(signal_id, doc)
-            for agent in list(self.trader.agents.values()):
-                if not publisher_matches(agent, user):
-                    continue
-                execution = Execution(signal_id, agent.id, ExecutionStatus.PENDING, stamp, stamp)
-                job = self._decide(agent, signal, signal_id, execution)
-                if job is not None:
-                    work.append(job)
-                executions.append(execution)
-            self.store.put_many(
-                "executions",
-                [({"signal_id": e.signal_id, "agent_id": e.agent_id}, e.view()) for e in executions],
-            )
+        pending_before = {agent_id: set(tokens) for agent_id, tokens in self.trader.pending.items()}
+        try:
+            with self.store.batch():
+                signal_id = self.store.add_signal(user, doc)
+                doc["id"] = signal_id
+                self.store.update_signal(signal_id, doc)
+                for agent in list(self.trader.agents.values()):
+                    if not publisher_matches(agent, user):
+                        continue
+                    execution = Execution(signal_id, agent.id, ExecutionStatus.PENDING, stamp, stamp)
+                    job = self._decide(agent, signal, signal_id, execution)
+                    if job is not None:
+                        work.append(job)
+                    executions.append(execution)
+                self.store.put_many(
+                    "executions",
+                    [({"signal_id": e.signal_id, "agent_id": e.agent_id}, e.view()) for e in executions],
+                )
+        except BaseException:
+            # Nothing was written: no trade may start, and no token may stay reserved for one.
+            for job in work:
+                job.close()
+            self.trader.pending = pending_before
+            raise
         self._recent[key] = now
         counters = self.trader.counters
         counters.signals += 1

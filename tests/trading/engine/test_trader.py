@@ -3,6 +3,7 @@ pause an agent, a catch-up tick replays the gap, sell signals close, prices reac
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -248,3 +249,20 @@ async def test_a_buy_that_breaks_unexpectedly_fails_its_record_instead_of_leavin
     assert done is not None and done.status is ExecutionStatus.FAILED and done.error_code == "INTERNAL_ERROR"
     assert book.positions() == [] and not book.trader.pending.get(book.agent_id)
     assert "a bug in an adapter" in caplog.text
+
+
+async def test_a_signal_whose_records_cannot_be_written_leaves_nothing_behind(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(table: str, rows: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(book.service.store, "put_many", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        book.service.post_signal(USER, SignalInput(TKN, None, "buy", 4, None, None))
+    monkeypatch.undo()
+    await book.trader.drain()
+    assert book.exchange.orders == [] and not book.trader.pending.get(book.agent_id)
+    assert book.service.signals(USER, 10, 0) == []
+    # Not a duplicate either: the same signal goes through once the store works again.
+    await book.buy()

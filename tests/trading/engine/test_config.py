@@ -1009,8 +1009,9 @@ def test_updates_apply_one_over_another(first: dict[str, Any], second: dict[str,
     try:
         config = parse_config(second, base)
     except ConfigError as error:
-        # Only a custom take-profit whose merged moon bag and levels no longer fit may be refused.
-        assert {e.field for e in error.errors} <= {"takeProfit.levels"}
+        # Only a custom take-profit whose merged moon bag and levels no longer fit, or a custom stop loss
+        # left without levels, may be refused.
+        assert {e.field for e in error.errors} <= {"takeProfit.levels", "stopLoss.trailingLevels"}
         return
     assert norm(config.to_doc()) == expected_doc(second, base)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import gzip
 import hashlib
 import importlib.metadata
@@ -741,12 +742,21 @@ def synthetic_bars(
 
 
 def synthetic_series(
-    instrument: Instrument, *, seed: int = 0, bars: int | None = None, note: str | None = None
+    instrument: Instrument,
+    *,
+    seed: int = 0,
+    bars: int | None = None,
+    note: str | None = None,
+    span_ms: int | None = None,
+    start_ts_ms: int = SYNTHETIC_START_MS,
 ) -> Series:
     """A synthetic series for ``instrument`` (its model in :data:`SYNTHETIC_MODELS`, else a default per
-    kind), labelled ``synthetic`` with ``note`` saying why it is not real data."""
+    kind), labelled ``synthetic`` with ``note`` saying why it is not real data; ``span_ms`` and
+    ``start_ts_ms`` override the model's bar span and the first bar's time (the backtest's range)."""
     model = SYNTHETIC_MODELS.get(instrument.symbol, _DEFAULT_MODELS[instrument.kind])
-    generated = synthetic_bars(model, seed=f"{seed}/{instrument.symbol}", bars=bars)
+    if span_ms is not None:
+        model = dataclasses.replace(model, span_ms=span_ms)
+    generated = synthetic_bars(model, seed=f"{seed}/{instrument.symbol}", bars=bars, start_ts_ms=start_ts_ms)
     provenance = Provenance(
         symbol=instrument.symbol,
         label=SYNTHETIC,

@@ -24,6 +24,8 @@ from a2a_gateway.outbound.ssrf import GuardedTransport, SsrfGuard
 from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
 from agents_examples.trading.engine.agent import NoGateway, create_engine_app, deliver, feed_keys
+from agents_examples.trading.engine.api.signal_routes import SIGNALS_PER_MINUTE
+from agents_examples.trading.engine.domain.signals import DUPLICATE_WINDOW_MS
 from agents_examples.trading.engine.exchange_link import ExchangeLink, PriceFeed
 from agents_examples.trading.engine.sandbox import SandboxAccounts
 from agents_examples.trading.engine.service import EngineService
@@ -61,9 +63,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--ping-seconds", type=float, default=30.0, help="WebSocket keep-alive interval")
     parser.add_argument("--max-connections", type=int, default=500, help="WebSocket connection cap")
+    parser.add_argument(
+        "--signals-per-minute",
+        type=int,
+        default=SIGNALS_PER_MINUTE,
+        help="signals one credential may post to the REST API a minute",
+    )
+    parser.add_argument(
+        "--duplicate-window-seconds",
+        type=float,
+        default=DUPLICATE_WINDOW_MS / 1000,
+        help="the same publisher, token, type and strength again within this long is SIGNAL_DUPLICATE "
+        "(0: never)",
+    )
     args = parser.parse_args(argv)
     if args.ping_seconds <= 0 or args.max_connections < 1:
         parser.error("--ping-seconds must be positive and --max-connections at least 1")
+    if args.signals_per_minute < 1 or not 0 <= args.duplicate_window_seconds <= 86_400:
+        parser.error("--signals-per-minute must be at least 1 and --duplicate-window-seconds 0 to 86400")
+    window_ms = round(args.duplicate_window_seconds * 1000)
     overrides = {"gateway_url": args.gateway_url} if args.gateway_url else {}
     settings = Settings(
         data_dir=args.data_dir,
@@ -88,10 +106,10 @@ def main(argv: list[str] | None = None) -> None:
             link = ExchangeLink(
                 client, settings.gateway_url, lambda: caller_key, exchange_agent_id=args.exchange_agent_id
             )
-            service = EngineService(store, link, sandbox=sandbox)
+            service = EngineService(store, link, sandbox=sandbox, duplicate_window_ms=window_ms)
             feed = PriceFeed(link, feed_keys(service), lambda ticks: deliver(service, ticks))
         else:
-            service = EngineService(store, NoGateway(), sandbox=sandbox)
+            service = EngineService(store, NoGateway(), sandbox=sandbox, duplicate_window_ms=window_ms)
         return create_engine_app(
             service,
             settings,
@@ -99,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             forwarder_client=client if settings.gateway_url else None,
             ping_seconds=args.ping_seconds,
             max_connections=args.max_connections,
+            signals_per_minute=args.signals_per_minute,
         )
 
     try:

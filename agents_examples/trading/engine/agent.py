@@ -28,6 +28,7 @@ from a2a_gateway.outbound.ssrf import Resolver
 from a2a_gateway.settings import Settings
 from agents_examples.trading.engine.api.forward import GatewayForwarder
 from agents_examples.trading.engine.api.routes import EngineApi
+from agents_examples.trading.engine.api.signal_routes import SIGNALS_PER_MINUTE
 from agents_examples.trading.engine.exchange_link import ExchangeUnavailable, PriceFeed, Tick, WalletKeys
 from agents_examples.trading.engine.service import EngineService
 from agents_examples.trading.engine.skills import EngineSkills
@@ -104,6 +105,7 @@ def create_engine_app(
     auth: GatewayAuth | None = None,
     ping_seconds: float = 30.0,
     max_connections: int = 500,
+    signals_per_minute: int = SIGNALS_PER_MINUTE,
 ) -> Starlette:
     """One ASGI app: ``/api/v1``, ``/ws`` and the kit agent (see the module doc).
 
@@ -129,7 +131,14 @@ def create_engine_app(
             "configured": feed is not None,
         }
 
-    api = EngineApi(service, gateway_auth, forwarder, version=VERSION, feed_status=feed_status)
+    api = EngineApi(
+        service,
+        gateway_auth,
+        forwarder,
+        version=VERSION,
+        feed_status=feed_status,
+        signals_per_minute=signals_per_minute,
+    )
     socket = positions_socket(
         gateway_auth,
         _Directory(service),

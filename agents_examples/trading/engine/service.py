@@ -9,7 +9,7 @@ such agent gets one execution record: ``SKIPPED`` with a reason code when a filt
 position or a risk limit says no; else ``PENDING`` while its buy goes through the exchange, then
 ``EXECUTED`` or ``FAILED``. A ``sell`` signal closes the agent's open position in the token instead
 (closeReason ``signal``; an extension: Nexgent's signals only ever buy). The same publisher, token,
-type and strength within 60 s is refused as ``SIGNAL_DUPLICATE``.
+type and strength within the duplicate window (60 s unless set) is refused as ``SIGNAL_DUPLICATE``.
 """
 
 from __future__ import annotations
@@ -85,8 +85,10 @@ class EngineService:
         *,
         wall: Callable[[], float] = time.time,
         sandbox: SandboxIssuer | None = None,
+        duplicate_window_ms: int = DUPLICATE_WINDOW_MS,
     ) -> None:
         self.store = store
+        self.duplicate_window_ms = duplicate_window_ms
         self.hub = hub or PositionEvents()
         self.trader = Trader(store, exchange, self.hub, wall=wall)
         self.wall = wall
@@ -363,9 +365,10 @@ class EngineService:
         key = dedupe_key(user, signal)
         self._forget_old(now)
         seen = self._recent.get(key)
-        if seen is not None and (now - seen) * 1000 < DUPLICATE_WINDOW_MS:
+        if seen is not None and (now - seen) * 1000 < self.duplicate_window_ms:
             raise conflict(
-                "The same signal (token, type and strength) was received in the last 60 seconds",
+                "The same signal (token, type and strength) was received in the last "
+                f"{self.duplicate_window_ms / 1000:g} seconds",
                 "SIGNAL_DUPLICATE",
             )
         stamp = now_iso(self.wall)
@@ -416,7 +419,7 @@ class EngineService:
 
     def _forget_old(self, now: float) -> None:
         if len(self._recent) > 10_000:
-            cutoff = now - DUPLICATE_WINDOW_MS / 1000
+            cutoff = now - self.duplicate_window_ms / 1000
             self._recent = {k: t for k, t in self._recent.items() if t >= cutoff}
 
     def _decide(

@@ -1,4 +1,5 @@
-"""The example network's processes: the demo (gateway plus echo agent) and the echo agent's entry point.
+"""The example network's processes: the demo (the gateway and the whole trading network) and the echo
+agent's entry point.
 
 Every process here runs on loopback and is bounded in time; the demo tests are marked slow.
 """
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import queue
-import re
 import signal
 import socket
 import subprocess
@@ -28,20 +29,31 @@ PR_SET_CHILD_SUBREAPER = 36
 BANNER = "A2A gateway is running at"
 
 
-def free_port_pair() -> int:
-    """A loopback port whose next port is free too (the demo's echo agent takes it)."""
-    for _ in range(50):
+def free_ports(count: int = 5) -> int:
+    """A loopback port whose next ``count - 1`` ports are free too (the demo's agents take them)."""
+    for _ in range(100):
         with socket.socket() as first:
             first.bind(("127.0.0.1", 0))
             port: int = first.getsockname()[1]
-            with socket.socket() as second:
-                if second.connect_ex(("127.0.0.1", port + 1)) != 0 and port < 65535:
-                    try:
-                        second.bind(("127.0.0.1", port + 1))
-                    except OSError:
-                        continue
-                    return port
-    raise RuntimeError("no free pair of loopback ports")
+        if port + count > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return port
+    raise RuntimeError("no free run of loopback ports")
+
+
+AGENT_DIRS = ("echo-agent", "exchange", "engine", "signals")
+AGENT_NAMES = {"Echo Agent", "Paper Exchange", "Trading Engine", "Signal Agent"}
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
@@ -123,42 +135,74 @@ def lock_holder(data_dir: Path) -> int:
     return int((data_dir / ".lock").read_text().strip())
 
 
+def agent_pids(data_dir: Path) -> dict[str, int]:
+    """The pid holding each agent's data directory lock."""
+    return {name: lock_holder(data_dir / name) for name in AGENT_DIRS}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.mark.slow
-def test_demo_is_ready_when_it_says_so_refuses_a_second_demo_and_its_agent_dies_with_it(
-    tmp_path: Path,
-) -> None:
-    port = free_port_pair()
+def test_demo_runs_the_network_trades_through_the_gateway_and_its_agents_die_with_it(tmp_path: Path) -> None:
+    port = free_ports()
     base = f"http://127.0.0.1:{port}"
     with subreaper():
         demo = subprocess.Popen(
-            demo_command(port, "--duration", "120"),
+            demo_command(port, "--duration", "300"),
             env=env_for(tmp_path),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         output = Lines(demo)
-        agent_pid = 0
+        pids: dict[str, int] = {}
         try:
-            assert output.wait_for(BANNER, timeout=60).strip() == f"{BANNER} {base}"
-            # Once the banner is out, the gateway answers and the echo agent is registered: no retrying.
+            assert output.wait_for(BANNER, timeout=90).strip() == f"{BANNER} {base}"
+            # Once the banner is out, every agent is registered by its own owner and online: no retrying.
             agents = httpx.get(f"{base}/api/v1/discover", params={"status": "online"}).json()["data"]
-            assert [a["name"] for a in agents] == ["Echo Agent"]
-            assert agents[0]["endpoint"] == f"http://127.0.0.1:{port + 1}/a2a"
-            agent_id = re.search(r"as agent ([0-9a-f-]{36})\.", output.wait_for("as agent", timeout=5))
-            assert agent_id is not None and agent_id[1] == agents[0]["id"]
-            body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
-                    "params": {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "hi"}]},
-                               "metadata": {"skillId": "echo"}}}  # fmt: skip
-            reply = httpx.post(f"{base}/a2a", json=body, headers={"A2A-Version": "1.0"}).json()
-            task = reply["result"]["task"]
-            assert task["status"]["state"] == "TASK_STATE_COMPLETED"
-            assert task["metadata"] == {"agentId": agents[0]["id"]}
-            assert task["artifacts"][0]["parts"] == [{"text": "hi"}]
+            assert {a["name"] for a in agents} == AGENT_NAMES
+            owners = {a["name"]: a["ownerId"] for a in agents}
+            assert len({owners["Paper Exchange"], owners["Trading Engine"], owners["Signal Agent"]}) == 3
+            described = json.loads((tmp_path / "demo.json").read_text())
+            assert described["gateway"] == base
+            assert {n: d["agentId"] for n, d in described["agents"].items()} == {
+                "echo": next(a["id"] for a in agents if a["name"] == "Echo Agent"),
+                "exchange": next(a["id"] for a in agents if a["name"] == "Paper Exchange"),
+                "engine": next(a["id"] for a in agents if a["name"] == "Trading Engine"),
+                "signals": next(a["id"] for a in agents if a["name"] == "Signal Agent"),
+            }
+            assert described["engineWebSocket"] == f"ws://127.0.0.1:{port + 3}/ws"
+            assert described["demoUser"]["email"] == "demo@example.com"
+            password = Path(described["demoUser"]["passwordFile"]).read_text().strip()
+            login = httpx.post(
+                f"{base}/api/v1/auth/login", json={"email": "demo@example.com", "password": password}
+            )
+            assert login.status_code == 200
+            # Priced skills, as the banner says.
+            exchange = next(a for a in agents if a["name"] == "Paper Exchange")
+            prices = {s["id"]: s["price"] for s in exchange["skills"]}
+            assert prices["place-order"] == 2 and prices["market-data"] == 0
+
+            # Not a terminal: one line per event. A signal becomes an order within the first seconds.
+            assert "bought" in output.wait_for(" bought ", timeout=60)
+            token = login.json()["data"]["accessToken"]
+            auth = {"Authorization": f"Bearer {token}"}
+            swaps = httpx.get(f"http://127.0.0.1:{port + 3}/api/v1/agent-transactions", headers=auth).json()
+            assert any(t["side"] == "buy" for t in swaps)
+            tasks = httpx.get(f"{base}/api/v1/tasks", params={"limit": 100}, headers=auth).json()["data"]
+            assert any(t["status"] == "completed" for t in tasks)
+            balance = httpx.get(f"{base}/api/v1/billing/balance", headers=auth).json()["data"]
+            assert balance["total_spent"] >= 2  # the order was paid for, in credits
 
             # A second demo on the same data directory stops at once with one line, and harms nothing.
             second = subprocess.run(
-                demo_command(free_port_pair()),
+                demo_command(free_ports()),
                 env=env_for(tmp_path),
                 check=False,
                 capture_output=True,
@@ -171,27 +215,28 @@ def test_demo_is_ready_when_it_says_so_refuses_a_second_demo_and_its_agent_dies_
                 "stop it or choose another data directory\n"
             )
 
-            agent_pid = lock_holder(tmp_path / "echo-agent")
-            assert agent_pid != demo.pid
+            pids = agent_pids(tmp_path)
+            assert demo.pid not in pids.values() and len(set(pids.values())) == len(AGENT_DIRS)
             os.kill(demo.pid, signal.SIGKILL)
             assert demo.wait(timeout=10) == -signal.SIGKILL
-            wait_gone(agent_pid, timeout=20)
-            with pytest.raises(ProcessLookupError):
-                os.kill(agent_pid, 0)
+            for pid in pids.values():
+                wait_gone(pid, timeout=20)
+                assert not alive(pid)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(demo.pid, signal.SIGKILL)
             demo.wait(timeout=10)
-            if agent_pid:
-                wait_gone(agent_pid, timeout=5)
+            for pid in pids.values():
+                wait_gone(pid, timeout=5)
             output.close()
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port + 1)) != 0
+    for offset in range(1, 5):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port + offset)) != 0
 
 
 @pytest.mark.slow
-def test_demo_stops_cleanly_after_its_duration(tmp_path: Path) -> None:
-    port = free_port_pair()
+def test_demo_stops_cleanly_after_its_duration_and_leaves_no_process(tmp_path: Path) -> None:
+    port = free_ports()
     demo = subprocess.Popen(
         demo_command(port, "--duration", "0.5"),
         env=env_for(tmp_path),
@@ -200,20 +245,22 @@ def test_demo_stops_cleanly_after_its_duration(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        out = demo.communicate(timeout=90)[0].decode()
+        out = demo.communicate(timeout=120)[0].decode()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(timeout=10)
     assert demo.returncode == 0, out
     assert BANNER in out and "Stops after 0.5 s." in out
-    with pytest.raises(ProcessLookupError):  # the agent was stopped and waited for
-        os.kill(lock_holder(tmp_path / "echo-agent"), 0)
+    for pid in agent_pids(tmp_path).values():  # each agent was stopped and waited for
+        assert not alive(pid)
+    assert (tmp_path / "gateway.db").exists()  # left for inspection
+    assert (tmp_path / "logs" / "gateway.log").exists()
 
 
-@pytest.mark.parametrize("taken", [0, 1], ids=["gateway port", "echo agent port"])
+@pytest.mark.parametrize("taken", range(5), ids=["gateway", "echo", "exchange", "engine", "signals"])
 def test_demo_on_a_taken_port_is_one_line_and_starts_nothing(tmp_path: Path, taken: int) -> None:
-    port = free_port_pair()
+    port = free_ports()
     with socket.create_server(("127.0.0.1", port + taken)):
         result = subprocess.run(
             demo_command(port), env=env_for(tmp_path), check=False, capture_output=True, text=True, timeout=60
@@ -222,7 +269,46 @@ def test_demo_on_a_taken_port_is_one_line_and_starts_nothing(tmp_path: Path, tak
     assert (
         result.stderr == f"demo: error: cannot listen on 127.0.0.1:{port + taken}: Address already in use\n"
     )
-    assert not (tmp_path / "echo-agent").exists()
+    assert not any((tmp_path / name).exists() for name in AGENT_DIRS)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--agents-only"], "--agents-only and --gateway-url go together"),
+        (["--gateway-url", "http://127.0.0.1:1"], "--agents-only and --gateway-url go together"),
+        (["--duration", "0"], "--duration must be positive"),
+    ],
+)
+def test_demo_flags_that_do_not_go_together_are_usage_errors(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        demo_command(free_ports(), *extra),
+        env=env_for(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_demo_against_a_gateway_that_does_not_answer_says_so_and_starts_no_agent(tmp_path: Path) -> None:
+    port = free_ports()
+    result = subprocess.run(
+        demo_command(port, "--agents-only", "--gateway-url", f"http://127.0.0.1:{port}"),
+        env=env_for(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"demo: error: the gateway at http://127.0.0.1:{port} cannot be reached (ConnectError)\n"
+    )
+    assert not any((tmp_path / name).exists() for name in AGENT_DIRS)
 
 
 def test_echo_agent_refuses_a_data_directory_in_use(tmp_path: Path) -> None:

@@ -59,12 +59,17 @@ def _num(value: object) -> float:
 
 
 class Observer:
-    """Polls the network ``network`` describes; :meth:`poll` gives the next snapshot."""
+    """Polls the network ``network`` describes; :meth:`poll` gives the next snapshot. ``engine`` is a
+    client of the engine's ``/api/v1`` (by default one it makes and closes)."""
 
-    def __init__(self, gateway: httpx.AsyncClient, network: Network) -> None:
+    def __init__(
+        self, gateway: httpx.AsyncClient, network: Network, *, engine: httpx.AsyncClient | None = None
+    ) -> None:
         self._gateway = gateway
         self._network = network
-        self._engine = httpx.AsyncClient(base_url=network.nodes["engine"].url + "/api/v1", timeout=5)
+        self._engine = engine or httpx.AsyncClient(
+            base_url=network.nodes["engine"].url + "/api/v1", timeout=5
+        )
         self._names = {agent_id: name for name, agent_id in network.trading_agents.items()}
         self._seen: dict[str, set[str]] = {"signal": set(), "order": set(), "closed": set()}
         self._baseline: dict[str, int] = {}

@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml agents_examples/trading/exchange/market/install.py
 	-$(BIN)/python -m agents_examples.trading.exchange.market.install
 	@touch $(STAMP)
 
-# The gateway with the echo agent on PORT+1; DURATION=SECONDS stops it cleanly after that long.
+# The gateway with the example network (echo agent, exchange, engine, signal agent) on PORT+1 to PORT+4;
+# DURATION=SECONDS stops it cleanly after that long.
 demo: $(STAMP)
 	$(BIN)/python -m agents_examples.demo --host $(HOST) --port $(PORT) $(if $(DURATION),--duration $(DURATION))
 

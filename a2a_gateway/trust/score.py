@@ -64,6 +64,7 @@ DEFAULT_PARAMS = TrustParams()
 _DAY_SECONDS = 86_400.0
 CREDIBLE_SPEND_CREDITS = 100.0  # purchased credits spent for a full vote
 CREDIBLE_AGE_DAYS = 7.0  # account age for a full vote
+MEDIAN_SLACK = 1e-12  # relative: the running sum's rounding, far below any weight that matters
 
 
 def credibility(paid_spend_credits: float, account_age_days: float) -> float:
@@ -113,11 +114,22 @@ def _capped(s: float, f: float, cap: float) -> tuple[float, float]:
 
 def _weighted_median(items: list[tuple[float, float]]) -> float | None:
     """The lower weighted median of (value, weight) pairs: the least value with half the weight at or
-    below it. Sorting by (value, weight) makes the result independent of input order."""
-    ordered = sorted(i for i in items if i[1] > 0)
-    if not ordered:
+    below it. Sorting by (value, weight) makes the result independent of input order.
+
+    Equal values are summed first (exactly rounded, ``math.fsum``), and "half the weight" allows for
+    the rounding of the running sum: otherwise N equal latencies of weight K/N each could add up to
+    just under the K that K of them of weight 1 make, and move the median (the per-requester cap must
+    make them the same evidence).
+    """
+    grouped: dict[float, list[float]] = defaultdict(list)
+    for value, weight in items:
+        if weight > 0:
+            grouped[value].append(weight)
+    if not grouped:
         return None
-    half = math.fsum(w for _, w in ordered) / 2
+    ordered = [(value, math.fsum(weights)) for value, weights in sorted(grouped.items())]
+    total = math.fsum(w for _, w in ordered)
+    half = total / 2 - total * MEDIAN_SLACK
     running = 0.0
     for value, weight in ordered:
         running += weight

@@ -185,6 +185,16 @@ def _same_score(a: TrustScore, b: TrustScore) -> None:
     assert a.evidence.p50_latency_ms == b.evidence.p50_latency_ms
 
 
+def test_a_capped_burst_of_equal_latencies_is_the_same_median_as_k_of_them() -> None:
+    """Hypothesis found it: 14 tasks at 0 ms of weight 5/14 each added up to just under 5 one by one,
+    so the median moved past them to the other requester's 1,000 ms (and the score by 0.03)."""
+    tasks = [_task(i, "u0", Outcome.SUCCESS, 0.0, None if i < 6 else 1000.0, 1.0) for i in range(12)]
+    burst = [_task(10**9 + i, FRESH, Outcome.SUCCESS, 0.0, 0.0, 1.0) for i in range(14)]
+    capped, k_of_them = score([*tasks, *burst], [], NOW), score([*tasks, *burst[: int(K)]], [], NOW)
+    assert capped.evidence.p50_latency_ms == k_of_them.evidence.p50_latency_ms == 0.0
+    _same_score(capped, k_of_them)
+
+
 @settings(max_examples=200, deadline=None)
 @given(evidence(), ratings(), counted, latencies, st.integers(int(K) + 1, 60))
 def test_more_than_k_identical_tasks_from_one_requester_move_the_score_as_much_as_k(

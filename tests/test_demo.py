@@ -322,3 +322,44 @@ def test_echo_agent_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
         f"echo agent: error: data directory {tmp_path} is in use by another process (pid {os.getpid()}); "
         "stop it or choose another data directory\n"
     )
+
+
+@pytest.mark.slow
+def test_agents_only_registers_the_network_at_a_gateway_started_elsewhere(tmp_path: Path) -> None:
+    port = free_ports()
+    base = f"http://127.0.0.1:{port}"
+    gateway_env = env_for(tmp_path / "gateway") | {
+        "A2A_GATEWAY_OUTBOUND_ALLOWLIST": '["127.0.0.1"]',
+        "A2A_GATEWAY_PUBLIC_URL": base,
+    }
+    serve = [sys.executable, "-m", "a2a_gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    gateway = subprocess.Popen(serve, env=gateway_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health/ready").status_code == 200:
+                    break
+            time.sleep(0.1)
+        agents_dir = tmp_path / "agents"
+        result = subprocess.run(
+            demo_command(port, "--agents-only", "--gateway-url", base, "--duration", "1"),
+            env=env_for(agents_dir),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{BANNER} {base}" in result.stdout
+        assert "This gateway is not the demo's: give the users credits" in result.stdout
+        agents = httpx.get(f"{base}/api/v1/discover").json()["data"]
+        assert {a["name"] for a in agents} == AGENT_NAMES
+        assert len({a["ownerId"] for a in agents}) == 3
+        assert not (agents_dir / "gateway.db").exists()  # the gateway's database is elsewhere
+        assert (tmp_path / "gateway" / "gateway.db").exists()
+        for pid in agent_pids(agents_dir).values():
+            assert not alive(pid)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)

@@ -41,7 +41,7 @@ def banner(network: Network, data_dir: Path, duration: float | None, *, credits:
     nodes, users = network.nodes, network.accounts
     prices = ", ".join(f"{skill} {price}" for skill, price in (EXCHANGE_PRICES | ENGINE_PRICES).items())
     granted = (
-        f"\nEach user starts with {credits:,} demo credits."
+        f"\nEach user's credits are topped up to {credits:,} when the demo starts."
         if credits
         else (
             "\nThis gateway is not the demo's: give the users credits with "

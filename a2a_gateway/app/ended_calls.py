@@ -63,16 +63,20 @@ class CallEvidence:
         self._scores = scores
 
     async def call_ended(self, call: RoutedCall) -> None:
-        """Record the call (the router logs a failure); an agent deleted meanwhile gets nothing."""
-        try:
-            agent = await self._registry.get(call.agent_id)
-        except NotFound:
-            return
+        """Record the call (the router logs a failure). The agent's owner and whether the call was priced
+        come with the call from the router's cached view of the agent; a call read back from the store
+        has neither, and its agent is read (one deleted meanwhile gets nothing)."""
+        owner, priced = call.agent_owner, call.priced
+        if owner is None or priced is None:
+            try:
+                agent = await self._registry.get(call.agent_id)
+            except NotFound:
+                return
+            owner, priced = agent.owner_id, agent.price_of(call.skill_id) > 0
         # Only a priced call can have a hold: a free one costs no ledger read.
-        priced = agent.price_of(call.skill_id) > 0
         hold = await self._billing.hold_of(call.task_id) if priced else None
         price, purchased = (hold.price, hold.promo == 0) if hold is not None else (0, False)
-        evidence = evidence_of(call, agent.owner_id, price=price, paid_with_purchased_credits=purchased)
+        evidence = evidence_of(call, owner, price=price, paid_with_purchased_credits=purchased)
         if await self._trust.add_task(evidence):
             self._scores.mark(call.agent_id)
 

@@ -33,6 +33,10 @@ class RoutedCall:
     finished_at: datetime | None = None
     outcome: str | None = None
     error: str | None = None
+    # What the router knew of the agent when it relayed (not stored): its owner and whether this skill
+    # is priced. None for a call read back from the store; its listeners then read the registry.
+    agent_owner: str | None = None
+    priced: bool | None = None
 
     @property
     def duration_ms(self) -> float | None:

@@ -138,7 +138,7 @@ class Router:
         """A skill that forwards the task to ``agent_id`` (InvalidParams when it is not registered); a
         call of one of the agent's subscription skills runs as a subscription."""
         upstream = await self.lookup(agent_id)
-        relay = self._relay_skill(agent_id, subscription=upstream.is_subscription(skill_id))
+        relay = self._relay_skill(agent_id, upstream, subscription=upstream.is_subscription(skill_id))
         if self._payments is not None and (upstream.price_per_task or upstream.skill_prices):
             relay.admit = functools.partial(self._admit, agent_id, subscription=relay.subscription)
         return relay
@@ -191,16 +191,19 @@ class Router:
 
         return Admission(held=True, undo=undo)
 
-    def _relay_skill(self, agent_id: str, *, subscription: bool) -> Skill:
+    def _relay_skill(self, agent_id: str, upstream: Upstream, *, subscription: bool) -> Skill:
 
         def relay(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | None]:
             skill_id = ctx.metadata.get(SKILL_KEY)
+            skill = str(skill_id)[:100] if skill_id else None
             call = RoutedCall(
                 task_id=ctx.task_id,
                 requester=ctx.owner,
                 agent_id=agent_id,
-                skill_id=str(skill_id)[:100] if skill_id else None,
+                skill_id=skill,
                 started_at=utc_now(),
+                agent_owner=upstream.owner,
+                priced=upstream.price_of(skill) > 0,
             )
             return RelayRun(self._upstream, call, self, self._assertions).run(ctx)
 

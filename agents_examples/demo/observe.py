@@ -73,7 +73,7 @@ class Observer:
         self._names = {agent_id: name for name, agent_id in network.trading_agents.items()}
         self._seen: dict[str, set[str]] = {"signal": set(), "order": set(), "closed": set()}
         self._baseline: dict[str, int] = {}
-        self._first = True
+        self._known: set[str] = set()  # the kinds of record whose earlier records have been read
         self._last_tasks: tuple[float, int] | None = None
         self.snapshot = Snapshot()
 
@@ -109,7 +109,6 @@ class Observer:
                 self._apply(snap, name, answer)
             except (ValueError, KeyError, TypeError):
                 snap.stale.append(name)
-        self._first = False
         return snap
 
     def _apply(self, snap: Snapshot, name: str, response: httpx.Response) -> None:
@@ -137,12 +136,14 @@ class Observer:
     def _records(self, snap: Snapshot, kind: str, records: list[dict[str, Any]]) -> None:
         seen = self._seen[kind]
         at = datetime.now().strftime("%H:%M:%S")  # the viewer's local time
+        earlier = kind not in self._known  # the first answer of this source: what was there already
+        self._known.add(kind)
         for record in reversed(records):  # the API lists newest first
             key = str(record.get("id"))
             if key in seen:
                 continue
             seen.add(key)
-            if self._first:
+            if earlier:
                 continue
             snap.counts[kind] += 1
             snap.events.append(Event(at, kind, self._describe(kind, record)))

@@ -171,3 +171,23 @@ def test_a_source_that_does_not_answer_keeps_its_last_values_and_is_named() -> N
         await observer.aclose()
 
     asyncio.run(scenario())
+
+
+def test_records_there_before_a_source_first_answers_are_not_news_even_when_it_answers_late() -> None:
+    world = World()
+    world.orders = [BUY]
+    world.down = {"/api/v1/agent-transactions"}
+
+    async def scenario() -> None:
+        observer = _observer(world)
+        assert (await observer.poll()).stale == ["orders"]
+        world.down = set()
+        late = await observer.poll()  # its first answer: the order was there before, so not news
+        assert late.events == [] and late.counts["order"] == 0
+        world.orders = [{**BUY, "id": "t2", "side": "sell", "inputAmount": 9.98, "inputSymbol": "SOL",
+                         "inputPrice": 9.9, "outputAmount": 98.8}, BUY]  # fmt: skip
+        [sold] = (await observer.poll()).events
+        assert sold.text.startswith("order   Bold Boris sold 9.98 SOL at 9.9 for 98.80 USD")
+        await observer.aclose()
+
+    asyncio.run(scenario())

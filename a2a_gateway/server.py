@@ -4,7 +4,9 @@ The gateway and every kit agent start through here. The data directory is locked
 one SQLite file corrupt tasks), the port is bound next (a taken port is a one-line error, not a log
 traceback), and uvicorn runs with an HTTP protocol that caps connections per client address and closes
 connections whose request head does not arrive in time (slowloris). Forwarded headers are believed only
-from the configured proxies.
+from the configured proxies. Stopping is a drain: the listener closes, the app's drain starts (readiness
+503, every open stream ends with a final frame telling its client to reconnect), calls in flight finish,
+and whatever is still open after ``drain_seconds`` is cancelled before the app's own shutdown.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ import uvloop
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from a2a_gateway.api.health import Drain
 from a2a_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
-GRACEFUL_SHUTDOWN_SECONDS = 10
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _TOO_MANY = b"too many connections from this address\n"
 _TOO_MANY_CONNECTIONS = (
@@ -211,7 +213,7 @@ def build_config(app: ASGIApp, settings: Settings, *, log_level: str | None = No
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or [],
         access_log=False,  # the gateway writes its own line per call
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=settings.drain_seconds,
         # WebSockets (an agent's own, such as the trading engine's): no per-message compression, which
         # would compress every broadcast once per client, and client messages of at most 64 KiB.
         ws_per_message_deflate=False,
@@ -220,11 +222,13 @@ def build_config(app: ASGIApp, settings: Settings, *, log_level: str | None = No
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server that says when start-up is over and leaves signals to its owner."""
+    """uvicorn's server that says when start-up is over, leaves signals to its owner and starts the
+    app's drain as its shutdown begins."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Drain | None = None) -> None:
         super().__init__(config)
         self.ready = asyncio.Event()
+        self._drain = drain
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -238,6 +242,11 @@ class _Server(uvicorn.Server):
         finally:
             self.ready.set()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._drain is not None:
+            self._drain.start()
+        await super().shutdown(sockets=sockets)
+
 
 class AppServer:
     """One app served by uvicorn on an already bound socket, as a task of the running event loop."""
@@ -245,7 +254,11 @@ class AppServer:
     def __init__(
         self, app: ASGIApp, settings: Settings, sock: socket.socket, *, log_level: str | None = None
     ) -> None:
-        self._server = _Server(build_config(app, settings, log_level=log_level))
+        drain = getattr(getattr(app, "state", None), "drain", None)
+        self._server = _Server(
+            build_config(app, settings, log_level=log_level),
+            drain if isinstance(drain, Drain) else None,
+        )
         self._sock = sock
         self._task: asyncio.Task[None] | None = None
 
@@ -270,7 +283,8 @@ class AppServer:
             raise StartupError("the app failed to start (see the log above)")
 
     def stop(self, *, force: bool = False) -> None:
-        """Begin a graceful shutdown (``force``: stop waiting for open connections and tasks)."""
+        """Begin the drain: stop listening, end streams, let calls in flight finish for up to the drain's
+        bound (``force``: stop waiting for open connections and tasks)."""
         self._server.should_exit = True
         if force:
             self._server.force_exit = True

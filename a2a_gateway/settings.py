@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(
         default=256, ge=1, description="Open connections allowed from one client address."
     )
+    drain_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="How long a stopping process waits for calls in flight before cancelling them.",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

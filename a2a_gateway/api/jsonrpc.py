@@ -26,6 +26,7 @@ from a2a_gateway.api.errors import (
     mapping_of,
     rpc_failure,
 )
+from a2a_gateway.api.health import Drain
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.principal import Authenticator
@@ -168,7 +169,7 @@ class JsonRpcEndpoint:
                 await self._authn.limiter.check("tasks:create", principal, client)
             ctx = CallContext(principal=principal, version=version, request_id=envelope.id, caller=caller)
             if method in STREAMING_METHODS:
-                return await self._stream(ctx, envelope)
+                return await self._stream(ctx, envelope, Drain.of(request))
             response = await self._unary(ctx, envelope)
             self._metrics.rpc(self._label(method), "error" if "error" in response else "ok", started)
             return json_response(response)
@@ -202,7 +203,7 @@ class JsonRpcEndpoint:
         except Exception as exc:
             return rpc_failure(envelope.id, self._as_gateway_error(exc, envelope.method), ctx.version)
 
-    async def _stream(self, ctx: CallContext, envelope: jsonrpc.Envelope) -> Response:
+    async def _stream(self, ctx: CallContext, envelope: jsonrpc.Envelope, drain: Drain) -> Response:
         started = time.perf_counter()
         try:
             opened = await open_stream(self._service, ctx, envelope.method, envelope.params)
@@ -215,11 +216,12 @@ class JsonRpcEndpoint:
                 self._error_frame(ctx, error), ping=15, sep="\n", headers={"Cache-Control": "no-store"}
             )
         self._metrics.rpc(self._label(envelope.method), "ok", started)
-        # sse-starlette sets this event when the server shuts down; the stream then ends by itself within
-        # the grace period (a clean end of the chunked body) instead of being cut off.
+        # sse-starlette sets this event when it sees the server shut down, the app's drain starts when
+        # the server begins to stop; either way the stream ends with an error event telling the client
+        # to resubscribe (a clean end of the chunked body) instead of being cut off.
         shutdown = anyio.Event()
         return EventSourceResponse(
-            self._frames(opened, ctx, shutdown),
+            self._frames(opened, ctx, shutdown, drain),
             ping=15,
             sep="\n",
             headers={"Cache-Control": "no-store"},
@@ -233,15 +235,23 @@ class JsonRpcEndpoint:
         yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
 
     @staticmethod
-    async def _end_on_shutdown(opened: OpenStream, shutdown: anyio.Event) -> None:
-        await shutdown.wait()
-        opened.interrupt(Unavailable("The server is shutting down; resubscribe with SubscribeToTask"))
+    async def _end_on_shutdown(
+        opened: OpenStream, ctx: CallContext, shutdown: anyio.Event, drain: Drain
+    ) -> None:
+        waits = {asyncio.ensure_future(shutdown.wait()), asyncio.ensure_future(drain.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        again = "tasks/resubscribe" if ctx.version is ProtocolVersion.V0_3 else "SubscribeToTask"
+        opened.interrupt(Unavailable(f"The gateway is draining (shutting down); resubscribe with {again}"))
 
     async def _frames(
-        self, opened: OpenStream, ctx: CallContext, shutdown: anyio.Event
+        self, opened: OpenStream, ctx: CallContext, shutdown: anyio.Event, drain: Drain
     ) -> AsyncIterator[ServerSentEvent]:
         self._metrics.streams_open += 1
-        watcher = asyncio.create_task(self._end_on_shutdown(opened, shutdown))
+        watcher = asyncio.create_task(self._end_on_shutdown(opened, ctx, shutdown, drain))
         try:
             async for result in opened.results():
                 yield ServerSentEvent(data=orjson.dumps(jsonrpc.success(ctx.request_id, result)).decode())

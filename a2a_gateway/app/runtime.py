@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from a2a_gateway.api.errors import http_exception_handlers
+from a2a_gateway.api.health import Drain
 from a2a_gateway.api.middleware import RequestLogMiddleware
 from a2a_gateway.app.building import Core
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
@@ -115,7 +116,8 @@ class Runtime:
 
 
 def assemble(runtime: Runtime, routes: list[BaseRoute]) -> Starlette:
-    """The Starlette app: the routes, the request log, and the runtime in its lifespan."""
+    """The Starlette app: the routes, the request log, the runtime in its lifespan, and the drain the
+    server starts when it begins to stop (``app.state.drain``)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -140,4 +142,5 @@ def assemble(runtime: Runtime, routes: list[BaseRoute]) -> Starlette:
         exception_handlers=http_exception_handlers(),
     )
     app.state.service = runtime.service
+    app.state.drain = Drain()
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -12,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from a2a_gateway.api.errors import rest_body
+from a2a_gateway.api.health import Drain
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
 from a2a_gateway.api.rest.browser_session import dashboard_principal
@@ -20,12 +24,13 @@ from a2a_gateway.api.rest.views import STATUS_NAMES, parts_view, routing_view, t
 from a2a_gateway.api.task_reads import list_readable, read_task
 from a2a_gateway.auth.assertions import caller_of
 from a2a_gateway.auth.models import Principal
-from a2a_gateway.errors import InvalidParams
+from a2a_gateway.errors import GatewayError, InvalidParams, Unavailable
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.metadata import AGENT_KEY
 from a2a_gateway.routing.ports import CallLog
+from a2a_gateway.tasks.broker import Subscription
 from a2a_gateway.tasks.service import TaskService
 
 MAX_TIMEOUT = 86_400
@@ -209,14 +214,16 @@ class TaskApi:
         return data(task_view(result.task))
 
     async def stream(self, request: Request) -> Response:
-        """GET /api/v1/tasks/{id}/stream: SSE status, message and artifact events, then complete."""
+        """GET /api/v1/tasks/{id}/stream: SSE status, message and artifact events, then complete; or, when
+        the stream is cut short (the gateway drains, the reader fell behind), a last ``error`` event
+        saying where to reconnect."""
         principal = await self._caller(request, "tasks:read")
         task_id = request.path_params["task_id"]
         task = await self._service.get(principal.id, task_id, None)
         if task.status.state.terminal:
             return EventSourceResponse(_finished(task), sep="\n")
         snapshot, sub = await self._service.subscribe(principal.id, task_id)
-        return EventSourceResponse(_events(snapshot, sub), ping=15, sep="\n")
+        return EventSourceResponse(_events(snapshot, sub, Drain.of(request)), ping=15, sep="\n")
 
     async def dashboard_create(self, request: Request) -> Response:
         """POST /api/dashboard/tasks: session cookie + CSRF, 20/min."""
@@ -238,8 +245,28 @@ async def _finished(task: v1.Task) -> AsyncIterator[ServerSentEvent]:
     )
 
 
-async def _events(snapshot: v1.Task, sub: Any) -> AsyncIterator[ServerSentEvent]:
-    """Seed-style events: status, message, artifact, then complete at a terminal state."""
+async def _end_on_drain(sub: Subscription, drain: Drain) -> None:
+    await drain.wait()
+    sub.end(Unavailable("The gateway is draining (shutting down); reconnect to this stream"))
+
+
+async def _events(snapshot: v1.Task, sub: Subscription, drain: Drain) -> AsyncIterator[ServerSentEvent]:
+    """Seed-style events: status, message, artifact, then complete at a terminal state; ``error`` with
+    the URL to reconnect to when the stream ends early."""
+    watcher = asyncio.create_task(_end_on_drain(sub, drain))
+    try:
+        async with contextlib.aclosing(_seed_events(snapshot, sub)) as events:
+            async for event in events:
+                yield event
+    except GatewayError as error:
+        body = rest_body(error)[1] | {"reconnect": f"/api/v1/tasks/{snapshot.id}/stream"}
+        yield _sse("error", body)
+    finally:
+        watcher.cancel()
+        sub.close()
+
+
+async def _seed_events(snapshot: v1.Task, sub: Subscription) -> AsyncGenerator[ServerSentEvent, None]:
     yield _sse("status", {"status": STATUS_NAMES[snapshot.status.state]})
     artifacts: dict[str, dict[str, Any]] = {}
     async for event in sub:

@@ -4,11 +4,13 @@ and canceling their runs (/api/v1/workflow-runs).
 Everything is the caller's own: another user's workflow or run is 404. Reads need ``workflows:read``,
 writes ``workflows:write``; a per-agent key may do neither (decision 0013). The run stream is SSE with
 the run's event numbers as ids, so a client that reconnects with ``Last-Event-ID`` gets only what it
-missed, and it ends after the run's final event.
+missed, and it ends after the run's final event (or, when the gateway drains, after an ``error`` event
+saying to reconnect with ``Last-Event-ID``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,13 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from a2a_gateway.api.errors import rest_body
+from a2a_gateway.api.health import Drain
 from a2a_gateway.api.http import raw_header
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.bodies import RestBody, data, page, parse, query_int
 from a2a_gateway.api.rest.idempotency import Idempotency
 from a2a_gateway.api.rest.task_routes import ReplyBody, reply_parts
 from a2a_gateway.auth.models import Principal
-from a2a_gateway.errors import InvalidParams, NotFound
+from a2a_gateway.errors import InvalidParams, NotFound, Unavailable
 from a2a_gateway.protocol.base import format_timestamp
 from a2a_gateway.workflows.dag import Dag
 from a2a_gateway.workflows.models import Run, RunEvent, StepRun, StepSpec, Workflow
@@ -244,11 +248,15 @@ class WorkflowApi:
 
     async def stream(self, request: Request) -> Response:
         """GET /api/v1/workflow-runs/{runId}/stream: SSE ``event: <kind>``, ``id: <seq>``, ``data: <json>``
-        from after ``Last-Event-ID`` (or ``?lastEventId=``), ending after the run's final event."""
+        from after ``Last-Event-ID`` (or ``?lastEventId=``), ending after the run's final event, or with an
+        ``error`` event (reconnect with ``Last-Event-ID``) when the gateway drains."""
         principal = await self._caller(request, READ)
         after = _last_event_id(request)
-        events = await self._workflows.events(principal.id, request.path_params["run_id"], after)
-        return EventSourceResponse(_sse(events), ping=KEEP_ALIVE_S, sep="\n")
+        run_id = request.path_params["run_id"]
+        events = await self._workflows.events(principal.id, run_id, after)
+        return EventSourceResponse(
+            _sse(events, run_id, after, Drain.of(request)), ping=KEEP_ALIVE_S, sep="\n"
+        )
 
 
 def _last_event_id(request: Request) -> int:
@@ -268,8 +276,24 @@ def _last_event_id(request: Request) -> int:
     return int(raw)
 
 
-async def _sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        yield ServerSentEvent(
-            data=orjson.dumps(event_data(event)).decode(), event=event.kind.value, id=str(event.seq)
-        )
+async def _sse(
+    events: AsyncIterator[RunEvent], run_id: str, after: int, drain: Drain
+) -> AsyncIterator[ServerSentEvent]:
+    """The run's events until its final one; when the drain starts first, an ``error`` event with where
+    to reconnect and the ``Last-Event-ID`` to send."""
+    last = after
+    async with contextlib.aclosing(drain.until_started(events)) as live:
+        async for event in live:
+            last = event.seq
+            yield ServerSentEvent(
+                data=orjson.dumps(event_data(event)).decode(), event=event.kind.value, id=str(event.seq)
+            )
+            if event.kind.final:
+                return
+    if drain.draining:
+        error = Unavailable("The gateway is draining (shutting down); reconnect with Last-Event-ID")
+        body = rest_body(error)[1] | {
+            "reconnect": f"/api/v1/workflow-runs/{run_id}/stream",
+            "lastEventId": str(last),
+        }
+        yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")

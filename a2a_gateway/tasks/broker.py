@@ -1,16 +1,26 @@
-"""Per-task ordered fan-out of events to any number of subscribers (in-process)."""
+"""Per-task ordered fan-out of events to any number of subscribers (in-process).
+
+Each published event gets the next number of its task (``seq``, from 1). A task whose stream a client
+may resume (the REST stream asks with :meth:`TaskEventBroker.retain`) keeps its last
+:data:`RECENT_EVENTS` events, so a subscriber that names the last number it saw gets what it missed.
+Numbers and recent events live while the task does in this process: they go with its terminal event.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Final
 
 from a2a_gateway.errors import GatewayError, Unavailable
 from a2a_gateway.protocol import v1
 
 log = logging.getLogger(__name__)
+
+RECENT_EVENTS: Final = 256
 
 
 @dataclass(slots=True)
@@ -20,6 +30,7 @@ class Delivery:
     event: v1.StreamResponse
     terminal: bool = False
     interrupted: bool = False
+    seq: int = 0  # the task's event number, set when published
 
 
 @dataclass(eq=False, slots=True)
@@ -64,6 +75,11 @@ class Subscription:
         self.broker.remove(self)
 
     async def __aiter__(self) -> AsyncIterator[v1.StreamResponse]:
+        async for delivery in self.deliveries():
+            yield delivery.event
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """The deliveries themselves (each event with its number), in order."""
         try:
             while True:
                 delivery = await self.queue.get()
@@ -71,7 +87,7 @@ class Subscription:
                     if self.error is not None:
                         raise self.error
                     return
-                yield delivery.event
+                yield delivery
                 if delivery.terminal or (delivery.interrupted and self.stop_at_interrupted):
                     return
         finally:
@@ -84,31 +100,65 @@ class TaskEventBroker:
     def __init__(self, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
+        self._seq: dict[str, int] = {}
+        self._recent: dict[str, deque[Delivery]] = {}
 
-    def subscribe(self, task_id: str, stop_at_interrupted: bool = False) -> Subscription:
-        """Start receiving a task's events from now on."""
+    def subscribe(
+        self, task_id: str, stop_at_interrupted: bool = False, *, after: int | None = None
+    ) -> Subscription:
+        """Start receiving a task's events from now on; with ``after`` (see :meth:`covers`), first the
+        kept events numbered above it."""
         sub = Subscription(
             task_id=task_id,
             broker=self,
             limit=self._queue_size,
             stop_at_interrupted=stop_at_interrupted,
         )
+        if after is not None:
+            for delivery in self._recent.get(task_id, ()):
+                if delivery.seq > after:
+                    sub.push(delivery)
         self._subscribers.setdefault(task_id, set()).add(sub)
         return sub
 
+    def retain(self, task_id: str) -> None:
+        """Keep the task's recent events from now on, for subscribers that resume."""
+        self._recent.setdefault(task_id, deque(maxlen=RECENT_EVENTS))
+
+    def current(self, task_id: str) -> int:
+        """The number of the task's last published event (0 before any)."""
+        return self._seq.get(task_id, 0)
+
+    def covers(self, task_id: str, after: int) -> bool:
+        """Whether every event numbered above ``after`` is still kept (so a subscriber resuming after it
+        misses nothing)."""
+        current = self._seq.get(task_id, 0)
+        if after > current:
+            return False
+        if after == current:
+            return True
+        recent = self._recent.get(task_id)
+        return recent is not None and len(recent) > 0 and recent[0].seq <= after + 1
+
     def publish(self, task_id: str, delivery: Delivery) -> None:
-        """Send one event to every current subscriber of the task."""
+        """Number one event and send it to every current subscriber of the task."""
+        delivery.seq = self._seq[task_id] = self._seq.get(task_id, 0) + 1
+        recent = self._recent.get(task_id)
+        if recent is not None:
+            recent.append(delivery)
         subs = self._subscribers.get(task_id)
+        if delivery.terminal:
+            self._subscribers.pop(task_id, None)
+            self._seq.pop(task_id, None)
+            self._recent.pop(task_id, None)
         if not subs:
             return
         for sub in tuple(subs):
             sub.push(delivery)
-        if delivery.terminal:
-            self._subscribers.pop(task_id, None)
 
     def has_subscribers(self, task_id: str) -> bool:
-        """Whether anyone listens to this task now."""
-        return task_id in self._subscribers
+        """Whether anyone listens to this task now, or may resume its stream (its events are kept)."""
+        return task_id in self._subscribers or task_id in self._recent
 
     def remove(self, sub: Subscription) -> None:
         """Forget one subscriber."""
@@ -124,3 +174,4 @@ class TaskEventBroker:
             for sub in tuple(subs):
                 sub.end()
         self._subscribers.clear()
+        self._recent.clear()

@@ -381,6 +381,23 @@ class TaskService:
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
         return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
 
+    async def subscribe_resumable(
+        self, owner: str, task_id: str, after: int | None
+    ) -> tuple[v1.Task, Subscription, int, bool]:
+        """Like :meth:`subscribe`, for a stream its client may resume: the task's events are kept from
+        now on (broker.retain). Returns the snapshot, the subscription, the number of the last event the
+        snapshot reflects, and whether the subscription resumes right after ``after`` (the events since
+        were kept: it holds them first, and the snapshot need not be sent); otherwise it starts after
+        the snapshot."""
+        snapshot, sub = await self.subscribe(owner, task_id)
+        # No await from here on: the snapshot, the number and the subscription agree.
+        sub.close()
+        self._broker.retain(task_id)
+        current = self._broker.current(task_id)
+        if after is not None and self._broker.covers(task_id, after):
+            return snapshot, self._broker.subscribe(task_id, after=after), current, True
+        return snapshot, self._broker.subscribe(task_id), current, False
+
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
         live = self._live.get(task_id)
         if live is not None and live.owner == owner:

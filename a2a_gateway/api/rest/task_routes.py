@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from a2a_gateway.api.errors import rest_body
 from a2a_gateway.api.health import Drain
+from a2a_gateway.api.http import raw_header
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rest.bodies import RestBody, data, page, parse
 from a2a_gateway.api.rest.browser_session import dashboard_principal
@@ -216,14 +217,20 @@ class TaskApi:
     async def stream(self, request: Request) -> Response:
         """GET /api/v1/tasks/{id}/stream: SSE status, message and artifact events, then complete; or, when
         the stream is cut short (the gateway drains, the reader fell behind), a last ``error`` event
-        saying where to reconnect."""
+        saying where to reconnect. Every event has an ``id``; a client reconnecting with
+        ``Last-Event-ID`` (or ``?lastEventId=``) gets what it missed (see ``_events``)."""
         principal = await self._caller(request, "tasks:read")
         task_id = request.path_params["task_id"]
+        resume = _resume_point(request)
         task = await self._service.get(principal.id, task_id, None)
         if task.status.state.terminal:
             return EventSourceResponse(_finished(task), sep="\n")
-        snapshot, sub = await self._service.subscribe(principal.id, task_id)
-        return EventSourceResponse(_events(snapshot, sub, Drain.of(request)), ping=15, sep="\n")
+        after, skip = resume if resume is not None else (None, -1)
+        snapshot, sub, current, resumed = await self._service.subscribe_resumable(
+            principal.id, task_id, after
+        )
+        opened = _Opened(snapshot, sub, current, resumed, skip if resumed else -1)
+        return EventSourceResponse(_events(opened, Drain.of(request)), ping=15, sep="\n")
 
     async def dashboard_create(self, request: Request) -> Response:
         """POST /api/dashboard/tasks: session cookie + CSRF, 20/min."""
@@ -235,8 +242,43 @@ class TaskApi:
         return data({"taskId": task.id}, 202)
 
 
-def _sse(event: str, payload: Any) -> ServerSentEvent:
-    return ServerSentEvent(data=orjson.dumps(payload).decode(), event=event)
+MAX_EVENT_SEQ = 10**12
+
+
+def _resume_point(request: Request) -> tuple[int, int] | None:
+    """Where a reconnecting client stands: ``(after, skip)``, to resume after event ``after`` skipping
+    the first ``skip + 1`` SSE events of the next one (-1: none); None for a first connection.
+
+    An id is ``N`` (the snapshot, as of the task's event N) or ``N.k`` (the k-th SSE event made from
+    the task's event N); the header wins over the query.
+    """
+    raw = raw_header(request, b"last-event-id")
+    name = "Last-Event-ID"
+    if raw is None:
+        raw, name = request.query_params.get("lastEventId"), "lastEventId"
+    if raw is None or not raw.strip():
+        return None
+    seq, _, part = raw.strip().partition(".")
+    if not seq.isdigit() or len(seq) > 12 or (part and (not part.isdigit() or len(part) > 2)):
+        raise InvalidParams(
+            f"{name} must be an event id of this stream (N or N.k)",
+            violations=[{"field": name, "description": "an id this stream sent"}],
+        )
+    if part:
+        return int(seq) - 1, int(part)
+    return int(seq), -1
+
+
+class _Opened:
+    """A subscribed stream: the snapshot as of event ``current``, and whether ``sub`` resumes a
+    client's earlier stream (skipping the first ``skip + 1`` SSE events of its first event)."""
+
+    def __init__(self, snapshot: v1.Task, sub: Subscription, current: int, resumed: bool, skip: int) -> None:
+        self.snapshot, self.sub, self.current, self.resumed, self.skip = snapshot, sub, current, resumed, skip
+
+
+def _sse(event: str, payload: Any, event_id: str | None = None) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps(payload).decode(), event=event, id=event_id)
 
 
 async def _finished(task: v1.Task) -> AsyncIterator[ServerSentEvent]:
@@ -250,41 +292,68 @@ async def _end_on_drain(sub: Subscription, drain: Drain) -> None:
     sub.end(Unavailable("The gateway is draining (shutting down); reconnect to this stream"))
 
 
-async def _events(snapshot: v1.Task, sub: Subscription, drain: Drain) -> AsyncIterator[ServerSentEvent]:
+async def _events(opened: _Opened, drain: Drain) -> AsyncIterator[ServerSentEvent]:
     """Seed-style events: status, message, artifact, then complete at a terminal state; ``error`` with
     the URL to reconnect to when the stream ends early."""
-    watcher = asyncio.create_task(_end_on_drain(sub, drain))
+    watcher = asyncio.create_task(_end_on_drain(opened.sub, drain))
     try:
-        async with contextlib.aclosing(_seed_events(snapshot, sub)) as events:
+        async with contextlib.aclosing(_seed_events(opened)) as events:
             async for event in events:
                 yield event
     except GatewayError as error:
-        body = rest_body(error)[1] | {"reconnect": f"/api/v1/tasks/{snapshot.id}/stream"}
+        body = rest_body(error)[1] | {"reconnect": f"/api/v1/tasks/{opened.snapshot.id}/stream"}
         yield _sse("error", body)
     finally:
         watcher.cancel()
-        sub.close()
+        opened.sub.close()
 
 
-async def _seed_events(snapshot: v1.Task, sub: Subscription) -> AsyncGenerator[ServerSentEvent, None]:
-    yield _sse("status", {"status": STATUS_NAMES[snapshot.status.state]})
-    artifacts: dict[str, dict[str, Any]] = {}
-    async for event in sub:
-        if event.status_update is not None:
-            status = event.status_update.status
-            if status.message is not None:
-                yield _sse("message", {"role": "agent", "parts": parts_view(status.message.parts)})
-            if status.state.terminal:
-                yield _sse(
-                    "complete", {"status": STATUS_NAMES[status.state], "artifacts": list(artifacts.values())}
-                )
+async def _seed_events(opened: _Opened) -> AsyncGenerator[ServerSentEvent, None]:
+    """The stream's events. A first connection starts with the snapshot's status (id ``N``, the event
+    it reflects); a resumed one with the events the client missed. Each task event becomes one or two
+    SSE events, ``N.0`` and ``N.1``. ``complete`` lists the task's artifacts: the snapshot's, and what
+    the events after it added."""
+    if not opened.resumed:
+        yield _sse("status", {"status": STATUS_NAMES[opened.snapshot.status.state]}, str(opened.current))
+    artifacts: dict[str, dict[str, Any]] = {a["id"]: a for a in task_view(opened.snapshot)["artifacts"]}
+    skip, first = opened.skip, True
+    async for delivery in opened.sub.deliveries():
+        made = _made_of(delivery.event, artifacts, counts=delivery.seq > opened.current)
+        for k, (name, payload) in enumerate(made):
+            if first and k <= skip:
+                continue
+            yield _sse(name, payload, f"{delivery.seq}.{k}")
+            if name == "complete":
                 return
-            yield _sse("status", {"status": STATUS_NAMES[status.state]})
-        elif event.artifact_update is not None:
-            art = event.artifact_update.artifact
-            chunk = {"id": art.artifact_id, "name": art.name, "parts": parts_view(art.parts)}
+        first = False
+
+
+def _made_of(
+    event: v1.StreamResponse, artifacts: dict[str, dict[str, Any]], *, counts: bool
+) -> list[tuple[str, Any]]:
+    """The SSE events one task event makes; ``counts``: its artifact is new to ``artifacts`` (an event
+    the snapshot already reflects is sent again to a resuming client, not added twice)."""
+    if event.status_update is not None:
+        status = event.status_update.status
+        made: list[tuple[str, Any]] = []
+        if status.message is not None:
+            made.append(("message", {"role": "agent", "parts": parts_view(status.message.parts)}))
+        if status.state.terminal:
+            made.append(
+                ("complete", {"status": STATUS_NAMES[status.state], "artifacts": list(artifacts.values())})
+            )
+        else:
+            made.append(("status", {"status": STATUS_NAMES[status.state]}))
+        return made
+    if event.artifact_update is not None:
+        art = event.artifact_update.artifact
+        chunk: dict[str, Any] = {"id": art.artifact_id, "name": art.name, "parts": parts_view(art.parts)}
+        if counts:
             if event.artifact_update.append and art.artifact_id in artifacts:
-                artifacts[art.artifact_id]["parts"].extend(chunk["parts"])
+                artifacts[art.artifact_id] = artifacts[art.artifact_id] | {
+                    "parts": [*artifacts[art.artifact_id]["parts"], *chunk["parts"]]
+                }
             else:
                 artifacts[art.artifact_id] = chunk
-            yield _sse("artifact", chunk)
+        return [("artifact", chunk)]
+    return []

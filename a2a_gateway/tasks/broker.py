@@ -1,6 +1,8 @@
 """Per-task ordered fan-out of events to any number of subscribers (in-process).
 
-Each published event gets the next number of its task (``seq``, from 1). A task whose stream a client
+Each published event gets the next number of its task (``seq``, from 1), within this broker's
+``epoch`` (a random token, new with each process, so numbers from before a restart are never taken
+for today's). A task whose stream a client
 may resume (the REST stream asks with :meth:`TaskEventBroker.retain`) keeps its last
 :data:`RECENT_EVENTS` events, so a subscriber that names the last number it saw gets what it missed.
 Numbers and recent events live while the task does in this process: they go with its terminal event.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -102,6 +105,7 @@ class TaskEventBroker:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._seq: dict[str, int] = {}
         self._recent: dict[str, deque[Delivery]] = {}
+        self.epoch = secrets.token_hex(4)
 
     def subscribe(
         self, task_id: str, stop_at_interrupted: bool = False, *, after: int | None = None

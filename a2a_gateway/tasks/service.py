@@ -381,6 +381,11 @@ class TaskService:
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
         return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
 
+    @property
+    def stream_epoch(self) -> str:
+        """The token the event numbers of :meth:`subscribe_resumable` are valid under (this process)."""
+        return self._broker.epoch
+
     async def subscribe_resumable(
         self, owner: str, task_id: str, after: int | None
     ) -> tuple[v1.Task, Subscription, int, bool]:

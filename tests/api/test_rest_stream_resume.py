@@ -8,6 +8,7 @@ which events happened while its client was away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ async def steps(ctx: SkillContext) -> AsyncGenerator[AgentEvent, v1.Message | No
         first = False
 
 
+@contextlib.asynccontextmanager
 async def _gateway(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
     STEPS.queue = asyncio.Queue()
     port = free_port()
@@ -97,7 +99,7 @@ class Reader:
 
 
 async def test_a_reconnect_with_last_event_id_gets_exactly_what_it_missed(tmp_path: Path) -> None:
-    async for client, auth, task_id in _gateway(tmp_path):
+    async with _gateway(tmp_path) as (client, auth, task_id):
         url = f"/api/v1/tasks/{task_id}/stream"
         async with Reader(client, url, auth) as first:
             snapshot_id, name, doc = await first.next()
@@ -105,7 +107,9 @@ async def test_a_reconnect_with_last_event_id_gets_exactly_what_it_missed(tmp_pa
             await STEPS.queue.put("a")
             seen_id, name, doc = await first.next()
             assert (name, doc["parts"]) == ("artifact", [{"type": "text", "data": "a"}])
-            assert seen_id is not None and seen_id.startswith(f"{int(snapshot_id) + 1}.")
+            epoch, _, number = snapshot_id.partition("-")
+            assert len(epoch) == 8 and number.isdigit()
+            assert seen_id == f"{epoch}-{int(number) + 1}.0"
         # Away: two chunks happen.
         await STEPS.queue.put("b")
         await STEPS.queue.put("c")
@@ -132,7 +136,7 @@ async def test_a_reconnect_past_what_is_kept_starts_from_the_task_as_it_is_now(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(broker, "RECENT_EVENTS", 2)
-    async for client, auth, task_id in _gateway(tmp_path):
+    async with _gateway(tmp_path) as (client, auth, task_id):
         url = f"/api/v1/tasks/{task_id}/stream"
         async with Reader(client, url, auth) as first:
             await first.next()
@@ -149,15 +153,33 @@ async def test_a_reconnect_past_what_is_kept_starts_from_the_task_as_it_is_now(
         async with Reader(client, url + f"?lastEventId={seen_id}", auth) as again:
             snapshot_id, name, doc = await again.next()
             assert name == "status" and doc == {"status": "running"} and "." not in str(snapshot_id)
+            assert str(snapshot_id).split("-")[0] == str(seen_id).split("-")[0]
             await STEPS.queue.put(None)
             _, name, doc = await again.next()
         assert name == "complete"
         assert [p["data"] for p in doc["artifacts"][0]["parts"]] == ["a", "b", "c", "d"]
 
 
-@pytest.mark.parametrize("bad", ["x", "1.x", "-1", "1.2.3", "9" * 13])
+async def test_an_id_from_another_process_or_before_a_restart_starts_from_the_task_as_it_is_now(
+    tmp_path: Path,
+) -> None:
+    async with _gateway(tmp_path) as (client, auth, task_id):
+        url = f"/api/v1/tasks/{task_id}/stream"
+        async with Reader(client, url, auth) as first:
+            own, _, _ = await first.next()
+            await STEPS.queue.put("a")
+            await first.next()
+        other = "00000000" if not str(own).startswith("00000000") else "11111111"
+        # Its numbers mean nothing here (this process numbers from 1 again): never taken as resumable.
+        async with Reader(client, url, auth | {"Last-Event-ID": f"{other}-1.0"}) as again:
+            event_id, name, doc = await again.next()
+        epoch, _, number = str(own).partition("-")
+        assert (name, doc, event_id) == ("status", {"status": "running"}, f"{epoch}-{int(number) + 1}")
+
+
+@pytest.mark.parametrize("bad", ["x", "1.x", "-1", "1.2.3", "9" * 13, "1.0", "abcdefgh-1", "abcdef12-1.x"])
 async def test_a_last_event_id_this_stream_never_sent_is_a_400(tmp_path: Path, bad: str) -> None:
-    async for client, auth, task_id in _gateway(tmp_path):
+    async with _gateway(tmp_path) as (client, auth, task_id):
         answer = await client.get(f"/api/v1/tasks/{task_id}/stream", headers=auth | {"Last-Event-ID": bad})
         assert answer.status_code == 400
         assert "Last-Event-ID must be an event id of this stream" in answer.json()["error"]["message"]

@@ -83,6 +83,7 @@ from typing import Any, Final
 import httpx
 import uvloop
 
+from agents_examples.trading.exchange.market.instruments import DEFAULT_INSTRUMENTS
 from agents_examples.trading.gateway_client import (
     GatewayClient,
     GatewayUnavailable,
@@ -117,6 +118,7 @@ MAX_PUBLISHERS: Final = 32  # a trading agent follows at most 32 sources (engine
 STARTING_BALANCE: Final = 1000.0
 GRANT: Final = 100_000_000
 SIGNAL_TIMEOUT: Final = 30.0
+SHIPPED_INSTRUMENTS: Final = len(DEFAULT_INSTRUMENTS)
 TRADER = "trader@example.com"
 OPERATOR = "exchange-operator@example.com"
 
@@ -381,7 +383,8 @@ async def start_network(
     else:
         exchange_argv = ["benchmarks.network_exchange"]
     exchange_argv += ["--host", HOST, "--port", str(ex_port), "--data-dir", str(scratch / "exchange"),
-                      "--seed", str(args.seed), "--bars-per-second", str(args.bars_per_second)]  # fmt: skip
+                      "--seed", str(args.seed), "--bars-per-second", str(args.bars_per_second),
+                      "--extra-instruments", str(max(0, args.instruments - SHIPPED_INSTRUMENTS))]  # fmt: skip
     fleet.start("exchange", exchange_argv, base_env(A2A_GATEWAY_LOG_LEVEL="WARNING"), ex_port)
     timeout = httpx.Timeout(SIGNAL_TIMEOUT + 5)
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
@@ -590,7 +593,7 @@ def _setting_rows(results: dict[str, Any], args: argparse.Namespace) -> list[str
         "",
         "| setting | value |",
         "|---|---|",
-        f"| instruments | {s['instruments']} ({s['symbols']}): all the exchange lists |",
+        f"| instruments | {s['instruments']} ({s['symbols']}; SYN… on synthetic bars) |",
         f"| trading agents | {args.agents} of one trader, 1,000 USD each, following {s['publishers']} "
         f"analyst{'s' if s['publishers'] != 1 else ''} |",
         f"| engine duplicate window | {window} (engine `--duplicate-window-seconds "
@@ -695,6 +698,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--stock-exchange", action="store_true", help="the exchange's own command, its 60/min per key kept"
+    )
+    parser.add_argument(
+        "--instruments",
+        type=int,
+        default=20,
+        help=f"instruments listed: the {SHIPPED_INSTRUMENTS} shipped, then SYN01, … (default: %(default)s)",
     )
     parser.add_argument(
         "--bars",

@@ -26,6 +26,7 @@ from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
 from agents_examples.trading.exchange.agent import create_exchange_app
 from agents_examples.trading.exchange.api.routes import AgentConnectApi
+from agents_examples.trading.exchange.market.instruments import with_synthetic
 from agents_examples.trading.exchange.market.sources import load_market_data
 from agents_examples.trading.exchange.service import ExchangeService
 from agents_examples.trading.exchange.store import AccountStore
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic series")
     parser.add_argument("--bars-per-second", type=float, default=1.0, help="replay pace")
     parser.add_argument("--log-level", default="warning", help="root log level")
+    parser.add_argument("--extra-instruments", type=int, default=0, help="more instruments on synthetic bars")
     args = parser.parse_args(argv)
     if args.bars_per_second <= 0:
         parser.error("--bars-per-second must be positive")
@@ -63,13 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     log.configure(settings.log_level, settings.log_json)
 
     def build() -> Starlette:
-        market = load_market_data(seed=args.seed, use_real=False)
+        instruments = with_synthetic(args.extra_instruments)
+        market = load_market_data(instruments, seed=args.seed, use_real=False)
         store = AccountStore(Path(args.data_dir))
         service = ExchangeService(
             store,
             market,
             webhooks=WebhookDispatcher(store, allowlist=[]),
             bars_per_second=args.bars_per_second,
+            instruments=instruments,
         )
         return create_exchange_app(service, settings, api=AgentConnectApi(service, rate_store=Unlimited()))
 

@@ -23,6 +23,7 @@ from a2a_gateway.cli import HelpFormatter
 from a2a_gateway.server import StartupError, serve
 from a2a_gateway.settings import Settings
 from agents_examples.trading.exchange.agent import create_exchange_app
+from agents_examples.trading.exchange.market.instruments import MAX_EXTRA_INSTRUMENTS, with_synthetic
 from agents_examples.trading.exchange.market.sources import load_market_data
 from agents_examples.trading.exchange.service import ExchangeService
 from agents_examples.trading.exchange.store import AccountStore
@@ -58,9 +59,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--synthetic", action="store_true", help="use synthetic data even if real data is installed"
     )
+    parser.add_argument(
+        "--extra-instruments",
+        type=int,
+        default=0,
+        help=f"list this many more instruments (SYN01, …) on synthetic bars, 0 to {MAX_EXTRA_INSTRUMENTS}",
+    )
     args = parser.parse_args(argv)
     if args.bars_per_second <= 0:
         parser.error("--bars-per-second must be positive")
+    if not 0 <= args.extra_instruments <= MAX_EXTRA_INSTRUMENTS:
+        parser.error(f"--extra-instruments must be 0 to {MAX_EXTRA_INSTRUMENTS}")
+    instruments = with_synthetic(args.extra_instruments)
     overrides = {"gateway_url": args.gateway_url} if args.gateway_url else {}
     settings = Settings(
         data_dir=args.data_dir,
@@ -73,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     allowlist = [a for a in os.environ.get(WEBHOOK_ALLOWLIST_ENV, "").split(",") if a.strip()]
 
     def build() -> Starlette:
-        market = load_market_data(seed=args.seed, use_real=not args.synthetic)
+        market = load_market_data(instruments, seed=args.seed, use_real=not args.synthetic)
         store = AccountStore(Path(args.data_dir))
         service = ExchangeService(
             store,
@@ -81,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             webhooks=WebhookDispatcher(store, allowlist=allowlist),
             bars_per_second=args.bars_per_second,
             registration_token=token,
+            instruments=instruments,
         )
         return create_exchange_app(service, settings)
 

@@ -1,6 +1,11 @@
-"""The instrument list and the ``coins=`` lookup: symbols or ids in any case, unknown names reported."""
+"""The instrument list and the ``coins=`` lookup: symbols or ids in any case, unknown names reported;
+extra synthetic instruments for load runs."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +16,11 @@ from agents_examples.trading.exchange.market.instruments import (
     InstrumentSet,
     UnknownInstrumentError,
     paper_token_address,
+    with_synthetic,
 )
+from agents_examples.trading.exchange.market.sources import load_market_data
+from agents_examples.trading.exchange.service import ExchangeService
+from agents_examples.trading.exchange.store import AccountStore
 
 
 def test_the_default_list_holds_the_three_coins_and_the_five_stocks() -> None:
@@ -68,3 +77,28 @@ def test_two_instruments_answering_to_one_name_are_refused() -> None:
         InstrumentSet([first, clash])
     same_name = Instrument("IBM", "ibm", "IBM", InstrumentKind.STOCK)  # symbol and id alike: fine
     assert InstrumentSet([same_name]).get("Ibm") == same_name
+
+
+def test_extra_synthetic_instruments_are_listed_after_the_shipped_ones_on_synthetic_bars(
+    tmp_path: Path,
+) -> None:
+    instruments = with_synthetic(12)
+    assert len(instruments) == 20
+    assert instruments.symbols[:8] == DEFAULT_INSTRUMENTS.symbols
+    assert (
+        instruments.symbols[8:10] == ("SYN01", "SYN02") and instruments.get("synthetic-12").symbol == "SYN12"
+    )
+    market = load_market_data(instruments, seed=3, use_real=False)
+    service = ExchangeService(AccountStore(tmp_path), market, instruments=instruments)
+    assert service.instruments.symbols == instruments.symbols
+    assert all(market.series[s].bars for s in instruments.symbols)
+    assert with_synthetic(0).symbols == DEFAULT_INSTRUMENTS.symbols
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        with_synthetic(101)
+
+
+def test_the_exchange_command_refuses_more_extra_instruments_than_it_can_list(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "agents_examples.trading.exchange", "--data-dir", str(tmp_path),
+               "--port", "1", "--extra-instruments", "101"]  # fmt: skip
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--extra-instruments must be 0 to 100" in result.stderr

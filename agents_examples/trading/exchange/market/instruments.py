@@ -135,3 +135,18 @@ FACEBOOK: Final = Instrument("FB", "facebook", "Facebook, Inc.", InstrumentKind.
 DEFAULT_INSTRUMENTS: Final = InstrumentSet(
     [BITCOIN, ETHEREUM, SOLANA, APPLE, GOOGLE, IBM, MICROSOFT, FACEBOOK]
 )
+
+
+MAX_EXTRA_INSTRUMENTS: Final = 100
+
+
+def with_synthetic(count: int, base: InstrumentSet = DEFAULT_INSTRUMENTS) -> InstrumentSet:
+    """``base`` and ``count`` more instruments with no real data (``SYN01`` "synthetic-01", …), which the
+    exchange replays on seeded synthetic bars: for load runs that need more instruments than ship."""
+    if not 0 <= count <= MAX_EXTRA_INSTRUMENTS:
+        raise ValueError(f"between 0 and {MAX_EXTRA_INSTRUMENTS} extra instruments")
+    extra = [
+        Instrument(f"SYN{n:02d}", f"synthetic-{n:02d}", f"Synthetic {n:02d}", InstrumentKind.CRYPTO)
+        for n in range(1, count + 1)
+    ]
+    return InstrumentSet([*base, *extra])

@@ -361,25 +361,8 @@ class TaskService:
 
     async def subscribe(self, owner: str, task_id: str) -> tuple[v1.Task, Subscription]:
         """The task's current snapshot and a subscription to what follows, until it is terminal."""
-        live = self._live.get(task_id)
-        if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, self._history_default)
-            if stored is None:
-                raise TaskNotFound(f"Task {task_id} not found")
-            live = self._live.get(task_id)
-            if live is None or live.owner != owner:
-                if stored.status.state.interrupted:
-                    # Paused before a restart: its events go on once a follow-up brings its skill back.
-                    return stored, self._broker.subscribe(task_id)
-                if not stored.status.state.terminal:
-                    raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
-                raise UnsupportedOperation(
-                    f"Task {task_id} is in terminal state {readable(stored.status.state)}"
-                )
-        if live.state.terminal:
-            # Its final write is being committed; the stream would hold nothing new.
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
-        return state.snapshot(live.task, self._history_default), self._broker.subscribe(task_id)
+        snapshot = await self._subscribable(owner, task_id)
+        return snapshot, self._broker.subscribe(task_id)
 
     @property
     def stream_epoch(self) -> str:
@@ -394,14 +377,36 @@ class TaskService:
         snapshot reflects, and whether the subscription resumes right after ``after`` (the events since
         were kept: it holds them first, and the snapshot need not be sent); otherwise it starts after
         the snapshot."""
-        snapshot, sub = await self.subscribe(owner, task_id)
+        snapshot = await self._subscribable(owner, task_id)
         # No await from here on: the snapshot, the number and the subscription agree.
-        sub.close()
         self._broker.retain(task_id)
         current = self._broker.current(task_id)
         if after is not None and self._broker.covers(task_id, after):
             return snapshot, self._broker.subscribe(task_id, after=after), current, True
         return snapshot, self._broker.subscribe(task_id), current, False
+
+    async def _subscribable(self, owner: str, task_id: str) -> v1.Task:
+        """The snapshot of a task one may subscribe to now (its events are yet to come); TaskNotFound or
+        UnsupportedOperation otherwise. Nothing is awaited after the snapshot is taken."""
+        live = self._live.get(task_id)
+        if live is None or live.owner != owner:
+            stored = await self._repo.get(task_id, owner, self._history_default)
+            if stored is None:
+                raise TaskNotFound(f"Task {task_id} not found")
+            live = self._live.get(task_id)
+            if live is None or live.owner != owner:
+                if stored.status.state.interrupted:
+                    # Paused before a restart: its events go on once a follow-up brings its skill back.
+                    return stored
+                if not stored.status.state.terminal:
+                    raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
+                raise UnsupportedOperation(
+                    f"Task {task_id} is in terminal state {readable(stored.status.state)}"
+                )
+        if live.state.terminal:
+            # Its final write is being committed; the stream would hold nothing new.
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
+        return state.snapshot(live.task, self._history_default)
 
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
         live = self._live.get(task_id)

@@ -177,7 +177,7 @@ class Launcher:
         await self._registered(network, echo, trader)
         await self._registered(network, engine, trader)
         await set_prices(self._client, trader, engine.agent_id, ENGINE_PRICES)
-        await self._until_ready(engine)
+        await self._until_ready(network, engine)
         for name, config in trading_agents(analyst.user_id).items():
             network.trading_agents[name] = await self._trading_agent(engine.url, trader, name, config)
         signals = await self._start(
@@ -233,13 +233,12 @@ class Launcher:
             f"the {node.name} agent did not register with the gateway within {READY_SECONDS:.0f} s"
         )
 
-    async def _until_ready(self, node: Node) -> None:
+    async def _until_ready(self, network: Network, node: Node) -> None:
         """Wait until the engine knows the exchange's listings (its readiness route)."""
         deadline = time.monotonic() + READY_SECONDS
         async with httpx.AsyncClient(base_url=node.url, timeout=5) as agent:
             while time.monotonic() < deadline:
-                if self.network is not None:
-                    self._check(self.network)
+                self._check(network)
                 try:
                     if (await agent.get("/api/v1/health/ready")).status_code == 200:
                         return
@@ -253,8 +252,8 @@ class Launcher:
     ) -> str:
         """The trader's trading agent ``name`` (made the first time) with ``config`` and a funded wallet."""
         async with httpx.AsyncClient(base_url=engine_url + "/api/v1", headers=trader.auth, timeout=15) as api:
-            listed = answer(await api.get("/agents"), "listing the trading agents")
-            found = next((a for a in _items(listed) if a.get("name") == name), None)
+            listed = answer(await api.get("/agents", params={"limit": 100}), "listing the trading agents")
+            found = next((a for a in listed if a.get("name") == name), None)
             if found is None:
                 body = {"name": name, "tradingMode": "simulation"}
                 found = answer(
@@ -294,15 +293,6 @@ async def set_prices(
     body: dict[str, Any] = {"skills": skills, "pricePerTask": 0}
     patched = await client.patch(f"/api/v1/agents/{agent_id}", json=body, headers=owner.auth)
     answer(patched, f"pricing the agent {agent['name']}")
-
-
-def _items(listed: Any) -> list[dict[str, Any]]:
-    if isinstance(listed, dict):
-        for key in ("agents", "items", "data"):
-            if isinstance(listed.get(key), list):
-                return list(listed[key])
-        return []
-    return list(listed) if isinstance(listed, list) else []
 
 
 def _instant(text: str) -> datetime:

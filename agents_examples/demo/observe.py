@@ -99,12 +99,13 @@ class Observer:
             reads[f"credits:{role}"] = self._gateway.get("/api/v1/billing/balance", headers=account.view)
         answers = await asyncio.gather(*reads.values(), return_exceptions=True)
         for name, answer in zip(reads, answers, strict=True):
-            if isinstance(answer, BaseException) or answer.status_code != 200:
-                if isinstance(answer, (httpx.HTTPError, httpx.Response)):
-                    snap.stale.append(name)
-                    continue
-                if isinstance(answer, BaseException):
-                    raise answer
+            if isinstance(answer, httpx.HTTPError) or (
+                isinstance(answer, httpx.Response) and answer.status_code != 200
+            ):
+                snap.stale.append(name)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
             try:
                 self._apply(snap, name, answer)
             except (ValueError, KeyError, TypeError):

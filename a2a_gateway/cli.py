@@ -37,12 +37,21 @@ def _version() -> str:
         return "unknown"
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     from a2a_gateway.app import create_gateway_app
+    from a2a_gateway.workers import refusal, serve_workers
 
+    if workers > 1 and (reason := refusal(settings)) is not None:
+        print(f"a2a-gateway: error: {reason}", file=sys.stderr)
+        raise SystemExit(2)
     log.configure(settings.log_level, settings.log_json)
     try:
-        serve(lambda: create_gateway_app(settings), settings, host, port)
+        if workers > 1:
+            status = serve_workers(lambda: create_gateway_app(settings), settings, host, port, workers)
+            if status:
+                raise SystemExit(status)
+        else:
+            serve(lambda: create_gateway_app(settings), settings, host, port)
     except StartupError as error:
         print(f"a2a-gateway: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -154,12 +163,21 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve_cmd = sub.add_parser(
         "serve",
         help="run the gateway",
-        description="Run the gateway (one process per data directory).",
+        description="Run the gateway: one process, or --workers processes on one listening socket "
+        "(those need PostgreSQL and Redis). On SQLite, one gateway per data directory.",
         formatter_class=HelpFormatter,
     )
     serve_cmd.add_argument("--host", default=settings.host, help="address to listen on (A2A_GATEWAY_HOST)")
     serve_cmd.add_argument(
         "--port", type=int, default=settings.port, help="port to listen on (A2A_GATEWAY_PORT)"
+    )
+    serve_cmd.add_argument(
+        "--workers",
+        metavar="N",
+        type=_worker_count,
+        default=settings.workers,
+        help="processes accepting on one socket; more than 1 needs PostgreSQL and Redis "
+        "(A2A_GATEWAY_WORKERS)",
     )
     dbp = sub.add_parser(
         "db", help="database commands", description="Database commands.", formatter_class=HelpFormatter
@@ -220,6 +238,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _worker_count(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 0 < value <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return value
+
+
 def _load_settings() -> Settings:
     try:
         return Settings()
@@ -268,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides: dict[str, object] = {"host": args.host, "port": args.port}
     if "A2A_GATEWAY_PUBLIC_URL" not in os.environ:
         overrides["public_url"] = f"http://{args.host}:{args.port}"
-    _serve(settings.model_copy(update=overrides), args.host, args.port)
+    _serve(settings.model_copy(update=overrides), args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

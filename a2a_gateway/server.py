@@ -1,13 +1,14 @@
-"""Serving an ASGI app: one process per data directory, a socket bound up front, uvicorn with client limits.
+"""Serving an ASGI app: the data directory locked on SQLite, a socket bound up front, uvicorn with limits.
 
-The gateway and every kit agent start through here. The data directory is locked first (two processes on
-one SQLite file corrupt tasks), the port is bound next (a taken port is a one-line error, not a log
-traceback), and uvicorn runs with an HTTP protocol that caps connections per client address and closes
-connections whose request head does not arrive in time (slowloris). Forwarded headers are believed only
-from the configured proxies. Stopping is a drain: the listener closes, the app's drain starts (readiness
-503, every open stream ends with a final frame telling its client to reconnect), calls in flight finish,
-and whatever is still open after ``drain_seconds`` is cancelled before the app's own shutdown.
-"""
+The gateway and every kit agent start through here. On SQLite the data directory is locked first (two
+processes on one SQLite file corrupt tasks; on PostgreSQL the directory holds only what processes may
+share, such as a generated pepper, so it is not locked), the port is bound next (a taken port is a
+one-line error, not a log traceback), and uvicorn runs with an HTTP protocol that caps connections per
+client address and closes connections whose request head does not arrive in time (slowloris). Forwarded
+headers are believed only from the configured proxies. Stopping is a drain: the listener closes, the
+app's drain starts (readiness 503, every open stream ends with a final frame telling its client to
+reconnect), calls in flight finish, and whatever is still open after ``drain_seconds`` is cancelled
+before the app's own shutdown."""
 
 from __future__ import annotations
 
@@ -309,6 +310,9 @@ def stop_signals(on_second_interrupt: Callable[[], None] | None = None) -> Itera
     handled = (signal.SIGINT, signal.SIGTERM)
     for sig in handled:
         loop.add_signal_handler(sig, received, sig)
+    # A worker process starts with these blocked (workers.py), so that a stop sent while it was starting
+    # is not lost: from here on they reach the handlers above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
     try:
         yield stop
     finally:
@@ -316,20 +320,52 @@ def stop_signals(on_second_interrupt: Callable[[], None] | None = None) -> Itera
             loop.remove_signal_handler(sig)
 
 
+def uses_sqlite(settings: Settings) -> bool:
+    """Whether the database is an SQLite file, which only one process may open."""
+    return settings.resolved_database_url().startswith("sqlite")
+
+
+def data_dir_guard(settings: Settings) -> contextlib.AbstractContextManager[object]:
+    """The data directory's lock where it protects something (SQLite), else nothing to hold."""
+    if uses_sqlite(settings):
+        return lock_data_dir(settings.data_dir)
+    return contextlib.nullcontext()
+
+
 def serve(build_app: Callable[[], ASGIApp], settings: Settings, host: str, port: int) -> None:
-    """Lock the data directory, bind ``host:port`` and serve until SIGINT or SIGTERM.
+    """Lock the data directory (SQLite), bind ``host:port`` and serve until SIGINT or SIGTERM.
 
     Raises StartupError (one line for the operator) when the directory is taken, the port cannot be
     bound or the app's start-up fails.
     """
-    with lock_data_dir(settings.data_dir):
+    with data_dir_guard(settings):
         sock = listen(host, port)
-        with sock, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve_until_stopped(build_app, settings, sock, host))
+        with sock:
+            serve_on(build_app, settings, sock, host)
+
+
+def serve_on(
+    build_app: Callable[[], ASGIApp],
+    settings: Settings,
+    sock: socket.socket,
+    host: str,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve on an already bound socket until SIGINT or SIGTERM, on an event loop of its own.
+
+    ``on_ready`` is called once the app has started and the socket accepts (instead of the "listening"
+    log line); StartupError when the app's start-up fails.
+    """
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve_until_stopped(build_app, settings, sock, host, on_ready))
 
 
 async def _serve_until_stopped(
-    build_app: Callable[[], ASGIApp], settings: Settings, sock: socket.socket, host: str
+    build_app: Callable[[], ASGIApp],
+    settings: Settings,
+    sock: socket.socket,
+    host: str,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     server: AppServer | None = None
 
@@ -340,7 +376,10 @@ async def _serve_until_stopped(
     with stop_signals(force) as stop:  # a signal during start-up stops the server once it is up
         server = AppServer(build_app(), settings, sock)
         await server.start()
-        log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, server.port)
+        if on_ready is None:
+            log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, server.port)
+        else:
+            on_ready()
         waiter = asyncio.create_task(stop.wait())
         serving = asyncio.create_task(server.wait())
         await asyncio.wait({waiter, serving}, return_when=asyncio.FIRST_COMPLETED)

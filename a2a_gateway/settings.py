@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         le=600,
         description="How long a stopping process waits for calls in flight before cancelling them.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="serve: processes on one listening socket; more than 1 needs PostgreSQL and Redis.",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

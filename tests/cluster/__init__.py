@@ -1,0 +1,1 @@
+"""Tests of several processes behind one address (nginx in front of gateway processes)."""

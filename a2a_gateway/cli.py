@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import sys
 from importlib import metadata
 
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"database is at revision {revision}")
         return
     overrides: dict[str, object] = {"host": args.host, "port": args.port}
-    if "A2A_GATEWAY_PUBLIC_URL" not in os.environ:
+    if "public_url" not in settings.model_fields_set:  # neither in the environment nor in .env
         overrides["public_url"] = f"http://{args.host}:{args.port}"
     _serve(settings.model_copy(update=overrides), args.host, args.port, args.workers)
 

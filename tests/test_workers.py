@@ -168,17 +168,19 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def gateway(tmp_path: Path, shared: Shared, *args: str) -> AsyncIterator[Gateway]:
+async def gateway(tmp_path: Path, shared: Shared | None, *args: str) -> AsyncIterator[Gateway]:
+    """``serve`` on a free port with ``args``, on the shared database and Redis (else SQLite)."""
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "A2A_GATEWAY_DATA_DIR": str(tmp_path / "data"),
-        "A2A_GATEWAY_DATABASE_URL": shared.database_url,
-        "A2A_GATEWAY_REDIS_URL": str(REDIS_URL),
-        "A2A_GATEWAY_REDIS_PREFIX": shared.redis_prefix,
         "A2A_GATEWAY_DRAIN_SECONDS": str(DRAIN_SECONDS),
         "A2A_GATEWAY_LOG_LEVEL": "INFO",
     }
+    if shared is not None:
+        env["A2A_GATEWAY_DATABASE_URL"] = shared.database_url
+        env["A2A_GATEWAY_REDIS_URL"] = str(REDIS_URL)
+        env["A2A_GATEWAY_REDIS_PREFIX"] = shared.redis_prefix
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -323,3 +325,17 @@ async def test_a_worker_that_dies_is_replaced_and_the_parent_ends_with_1(
         parent.process.send_signal(signal.SIGTERM)
         grace = stop_grace(Settings(drain_seconds=DRAIN_SECONDS))
         assert await asyncio.wait_for(parent.process.wait(), grace) == 1, "".join(parent.lines)
+
+
+@pytest.mark.slow
+async def test_a_public_url_from_the_env_file_is_kept(tmp_path: Path) -> None:
+    # Every process behind one address must carry the same public URL (and so token issuer), whether it
+    # comes from the environment or from .env; serve's own default follows --host and --port.
+    (tmp_path / ".env").write_text("A2A_GATEWAY_PUBLIC_URL=http://gateway.example.test\n")
+    async with gateway(tmp_path, None) as single:
+        await single.wait_listening()
+        sock, response = await asyncio.to_thread(get, single.port, "/.well-known/agent-card.json")
+        sock.close()
+        assert b'"http://gateway.example.test/a2a"' in response, response[:500]
+        single.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(single.process.wait(), DRAIN_SECONDS + 10) == 0

@@ -77,7 +77,8 @@ def serve_workers(
     worker ended cleanly). StartupError when the port cannot be bound or a worker fails to start."""
     with listen(host, port) as sock:
         supervisor = Supervisor(lambda ready: serve_on(build_app, settings, sock, host, ready), count)
-        return supervisor.run(stop_grace(settings), f"http://{f'[{host}]' if ':' in host else host}:{port}")
+        bound = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
+        return supervisor.run(stop_grace(settings), bound)
 
 
 @dataclass(slots=True)

@@ -276,7 +276,10 @@ def answering_workers(port: int, workers: set[int], want: int, tries: int = 200)
 
 
 @pytest.mark.slow
-async def test_two_workers_share_the_socket_and_stop_together(tmp_path: Path, shared: Shared) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_two_workers_share_the_socket_and_stop_together(
+    tmp_path: Path, shared: Shared, stop: signal.Signals
+) -> None:
     code, _, err = run(
         tmp_path, "db", "upgrade", A2A_GATEWAY_DATABASE_URL=shared.database_url
     )  # PostgreSQL is never migrated at start-up
@@ -298,9 +301,10 @@ async def test_two_workers_share_the_socket_and_stop_together(tmp_path: Path, sh
             single.process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(single.process.wait(), DRAIN_SECONDS + 10) == 0
 
-        parent.process.send_signal(signal.SIGTERM)
+        parent.process.send_signal(stop)
         grace = stop_grace(Settings(drain_seconds=DRAIN_SECONDS))
         assert await asyncio.wait_for(parent.process.wait(), grace) == 0, "".join(parent.lines)
+        assert any(f"stopping 2 workers ({stop.name})" in line for line in parent.lines)
         for pid in workers:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         ge=3,
         description="How long a process's lease on a workflow run lasts unless renewed (every third of it).",
     )
+    process_lease_seconds: float = Field(
+        default=15.0,
+        ge=3,
+        description="With several processes on one PostgreSQL and Redis: how long a process's lease lasts "
+        "unless renewed (every third of it); once it has expired, another process takes its tasks over.",
+    )
     hold_sweep_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -201,6 +207,11 @@ class Settings(BaseSettings):
     def issuer(self) -> str:
         """The issuer of the gateway's tokens: the setting, or the public URL without a trailing slash."""
         return (self.token_issuer or self.public_url).rstrip("/")
+
+    def shared(self) -> bool:
+        """Whether this process may be one of several behind one address: PostgreSQL for state and
+        Redis for task events, limits and nonces (SQLite is one process's embedded database)."""
+        return bool(self.redis_url) and self.resolved_database_url().startswith("postgresql")
 
     def resolved_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in the data directory."""

@@ -21,7 +21,7 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.registry.health import HealthChange
 from a2a_gateway.registry.models import Agent, DiscoveryPage, DiscoveryQuery
 from a2a_gateway.routing.calls import RoutedCall
-from a2a_gateway.tasks.models import TaskOrigin, TaskPage, TaskQuery, TaskWrite
+from a2a_gateway.tasks.models import Positioned, TaskOrigin, TaskPage, TaskQuery, TaskWrite
 
 # --- tasks.ports.TaskRepository ----------------------------------------------------------------------
 
@@ -35,6 +35,7 @@ class StoredTask:
     created_at: datetime
     origin: TaskOrigin | None
     push_configs: dict[str, v1.TaskPushNotificationConfig] = field(default_factory=dict)
+    seq: int = 0
 
 
 class FakeTaskRepository:
@@ -68,6 +69,7 @@ class FakeTaskRepository:
             self.rows[change.task.id] = StoredTask(copy, change.owner, change.created_at, change.origin)
         else:
             row.task = copy  # the origin is written once, with the task's first write
+        self.rows[change.task.id].seq = change.seq
         done.set_result(None)
         return done
 
@@ -80,6 +82,13 @@ class FakeTaskRepository:
         if row is None or row.owner != owner:
             return None
         return _copy(row.task, history_length, include_artifacts=True)
+
+    async def positioned(self, task_id: str, owner: str, history_length: int | None) -> Positioned | None:
+        """A copy of the task with the number of its last stored event (no holder: one process)."""
+        row = self.rows.get(task_id)
+        if row is None or row.owner != owner:
+            return None
+        return Positioned(_copy(row.task, history_length, include_artifacts=True), row.seq, None)
 
     async def get_routed(self, task_id: str, agent_id: str, history_length: int | None) -> v1.Task | None:
         """A copy of the task if it was routed to ``agent_id``."""
@@ -120,13 +129,17 @@ class FakeTaskRepository:
         return row.origin if row is not None and row.owner == owner else None
 
     async def fail_inflight(
-        self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
+        self,
+        status: v1.TaskStatus,
+        keep: Collection[str] = (),
+        paused_skills: Collection[str] = (),
+        only: Collection[str] | None = None,
     ) -> int:
-        """Fail every non-terminal task but ``keep`` and the paused tasks of ``paused_skills``."""
+        """Fail the non-terminal tasks (of ``only``) but ``keep`` and the paused ones of ``paused_skills``."""
         failed = 0
         for task_id, row in self.rows.items():
             task = row.task
-            if task.status.state.terminal or task_id in keep:
+            if task.status.state.terminal or task_id in keep or (only is not None and task_id not in only):
                 continue
             if task.status.state.interrupted and row.origin and row.origin.skill_id in paused_skills:
                 continue
@@ -363,9 +376,16 @@ class FakeCallLog:
         row = self.rows.get(task_id)
         return copy.copy(row) if row is not None else None
 
-    async def unfinished(self) -> list[RoutedCall]:
-        """Records without an outcome, oldest first."""
-        open_calls = sorted((c for c in self.rows.values() if c.outcome is None), key=lambda c: c.started_at)
+    async def unfinished(self, task_ids: Collection[str] | None = None) -> list[RoutedCall]:
+        """Records without an outcome (of ``task_ids``, when given), oldest first."""
+        open_calls = sorted(
+            (
+                c
+                for c in self.rows.values()
+                if c.outcome is None and (task_ids is None or c.task_id in task_ids)
+            ),
+            key=lambda c: c.started_at,
+        )
         return [copy.copy(c) for c in open_calls]
 
 

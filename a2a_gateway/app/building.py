@@ -20,6 +20,7 @@ from a2a_gateway.api.metrics import Metrics, MetricsEndpoint
 from a2a_gateway.api.principal import Authenticator
 from a2a_gateway.api.rate_limiter import RateLimiter, parse_limit
 from a2a_gateway.api.routes import build_routes
+from a2a_gateway.app.cluster import new_holder
 from a2a_gateway.auth.assertions import CallerAssertions
 from a2a_gateway.auth.keyring import KeyRing
 from a2a_gateway.auth.ports import IdentityStores
@@ -42,11 +43,13 @@ from a2a_gateway.storage.identity_repository import (
 )
 from a2a_gateway.storage.redis_store import RedisNonceStore, RedisRateLimitStore
 from a2a_gateway.storage.redis_store import connect as connect_redis
+from a2a_gateway.storage.redis_task_bus import RedisTaskEventBus
 from a2a_gateway.storage.secrets import load_or_create
 from a2a_gateway.storage.signing_key_repository import SqlSigningKeyStore
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks.broker import TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits
+from a2a_gateway.tasks.ports import TaskHolders
 from a2a_gateway.tasks.service import TaskService
 
 RPC_PATH = "/a2a"
@@ -119,6 +122,10 @@ class Core:
     metrics: Metrics
     ring: KeyRing
     assertions: CallerAssertions
+    # With several processes on one PostgreSQL and Redis (settings.shared()): this process's name, which
+    # it writes on the tasks it runs, and the bus their events go to the other processes on.
+    holder: str | None = None
+    bus: RedisTaskEventBus | None = None
 
 
 def build_core(
@@ -147,12 +154,17 @@ def build_core(
     notifier = WebhookNotifier(guard, delivery) if settings.push_notifications else None
     ring = key_ring(settings, engine)
     authn, redis = build_authenticator(settings, engine, rate_limits, ring)
+    broker = TaskEventBroker(settings.stream_queue_size)
+    holder = new_holder() if settings.shared() and redis is not None else None
+    bus = RedisTaskEventBus(redis, settings.redis_prefix, broker) if holder and redis is not None else None
     return Core(
         settings=settings,
         engine=engine,
         migrate=migrate,
-        repo=SqlTaskRepository(engine),
-        broker=TaskEventBroker(settings.stream_queue_size),
+        repo=SqlTaskRepository(engine, holder),
+        broker=broker,
+        holder=holder,
+        bus=bus,
         guard=guard,
         client=client,
         delivery=delivery,
@@ -167,8 +179,9 @@ def build_core(
     )
 
 
-def task_service(core: Core, agent: AgentDefinition) -> TaskService:
-    """The task service over ``agent``'s skills (an AgentDefinition or the gateway's routing agent)."""
+def task_service(core: Core, agent: AgentDefinition, holders: TaskHolders | None = None) -> TaskService:
+    """The task service over ``agent``'s skills (an AgentDefinition or the gateway's routing agent);
+    ``holders``: the other processes on the same database, when there are (the gateway's cluster)."""
     settings = core.settings
     limits = TaskLimits(
         max_artifacts=settings.task_max_artifacts,
@@ -183,6 +196,8 @@ def task_service(core: Core, agent: AgentDefinition) -> TaskService:
         core.notifier,
         history_default=settings.history_default_length,
         limits=limits,
+        bus=core.bus if holders is not None else None,
+        holders=holders,
     )
 
 

@@ -17,6 +17,7 @@ from a2a_gateway.api.rest.workflow_routes import WorkflowApi
 from a2a_gateway.api.routes import gateway_routes
 from a2a_gateway.app.building import Core, base_routes, build_core, card_endpoint, task_service
 from a2a_gateway.app.cards import load_card_template
+from a2a_gateway.app.cluster import Cluster
 from a2a_gateway.app.ended_calls import CallEvidence, PausedTaskCanceler
 from a2a_gateway.app.hold_sweeper import HoldSweeper
 from a2a_gateway.app.runtime import Runtime, assemble
@@ -62,6 +63,21 @@ def build_registry(
         CardFetcher(core.client, settings.outbound_timeout_seconds),
         offline_after_seconds=settings.agent_offline_after_seconds,
         clock=clock or utc_now,
+    )
+
+
+def _cluster(core: Core) -> Cluster | None:
+    """This process's place among several on one PostgreSQL and Redis (None: the only process)."""
+    if core.holder is None or core.redis is None:
+        return None
+    settings = core.settings
+    return Cluster(
+        core.holder,
+        SqlLease(core.engine),
+        core.repo,
+        core.redis,
+        settings.redis_prefix,
+        lease_ttl_s=settings.process_lease_seconds,
     )
 
 
@@ -136,11 +152,13 @@ def create_gateway_app(
         description=str(template.get("description", "")),
         skills=[*local_skills, discover_skill(registry), run_workflow_skill(workflows)],
     )
-    service = task_service(core, RoutingAgent.around(own, router))
+    cluster = _cluster(core)
+    service = task_service(core, RoutingAgent.around(own, router), holders=cluster)
     steps.bind(service)
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
-    runtime = Runtime(core, service, router=router, deadlines=deadlines)
+    runtime = Runtime(core, service, router=router, deadlines=deadlines, cluster=cluster)
+    runtime.bind_cluster()
     runtime.workflows = WorkflowRunner(workflows, settings.workflow_takeover_seconds)
     runtime.jobs.append(scores)
     pending = SqlPendingHolds(core.engine)

@@ -17,6 +17,7 @@ from a2a_gateway.api.errors import http_exception_handlers
 from a2a_gateway.api.health import Drain
 from a2a_gateway.api.middleware import RequestLogMiddleware
 from a2a_gateway.app.building import Core
+from a2a_gateway.app.cluster import Cluster
 from a2a_gateway.outbound.gateway_registrar import GatewayRegistrar
 from a2a_gateway.outbound.health_prober import HealthProber
 from a2a_gateway.routing.deadlines import Deadlines
@@ -56,6 +57,13 @@ class Runtime:
     # Drives workflow runs: started once tasks are back, stopped before anything else, so no run reads
     # the shutdown of its steps' tasks as their end.
     workflows: Job | None = None
+    # One of several processes on one PostgreSQL and Redis: membership, takeover, forwarded cancels.
+    cluster: Cluster | None = None
+
+    def bind_cluster(self) -> None:
+        """Point the cluster's takeovers and forwarded cancels at this runtime's service and router."""
+        if self.cluster is not None:
+            self.cluster.bind(self.service, self.router)
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -64,14 +72,21 @@ class Runtime:
         # The key ring first: a pepper that cannot decrypt the stored keys stops the start here, with its
         # reason, rather than failing every login later.
         await self.core.ring.load()
-        if self.router is not None:
+        if self.cluster is not None:
+            # Other processes may be running tasks: only those of stopped processes are taken over.
+            taken = await self.cluster.start()
+            if taken:
+                log.info("took over %d tasks of stopped gateway processes", taken)
+        elif self.router is not None:
             resumed, failed = await self.router.recover(self.service)
             if resumed:
                 log.info("resumed %d relayed tasks after a restart", resumed)
+            if failed:
+                log.warning("marked %d in-flight tasks failed after a restart", failed)
         else:
             failed = await self.service.recover()
-        if failed:
-            log.warning("marked %d in-flight tasks failed after a restart", failed)
+            if failed:
+                log.warning("marked %d in-flight tasks failed after a restart", failed)
         await self.core.delivery.start()
         if self.registrar is not None:
             await self.registrar.start()
@@ -89,6 +104,8 @@ class Runtime:
     async def stop(self) -> None:
         """End tasks and streams, drain deliveries and writes, close connections."""
         core = self.core
+        if self.cluster is not None:
+            await self.cluster.quiesce()
         if self.workflows is not None:
             await self.workflows.close()
         if self.registrar is not None:
@@ -107,6 +124,10 @@ class Runtime:
             await job.close()
         await core.delivery.close()
         await core.repo.close()
+        if core.bus is not None:
+            await core.bus.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         for close in self.closers:
             await close()
         await core.client.aclose()

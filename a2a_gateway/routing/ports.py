@@ -3,7 +3,7 @@ composition root fills them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -86,8 +86,9 @@ class CallLog(Protocol):
         """The record of one gateway task, if it was routed."""
         ...
 
-    async def unfinished(self) -> list[RoutedCall]:
-        """Records still in flight (what a restarted gateway looks at)."""
+    async def unfinished(self, task_ids: Collection[str] | None = None) -> list[RoutedCall]:
+        """Records still in flight (of ``task_ids``, when given): what a restarted gateway, or one taking
+        a stopped process's tasks over, looks at."""
         ...
 
 

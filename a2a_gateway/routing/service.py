@@ -275,8 +275,22 @@ class Router:
         Returns (resumed, failed). A call whose upstream task id was never learned cannot be found
         again, so its task fails with the others and its record says ``lost``.
         """
+        resumed = await self._resume(service, await self._calls.unfinished())
+        failed = await service.recover(keep=resumed)
+        return len(resumed), failed
+
+    async def resume_relay(self, service: TaskService, task_id: str) -> bool | None:
+        """Take one relayed task over from a gateway process that stopped: re-attached to its upstream
+        task (True), or its call recorded lost (False); None when the task is no relay in flight."""
+        calls = await self._calls.unfinished([task_id])
+        if not calls:
+            return None
+        return bool(await self._resume(service, calls))
+
+    async def _resume(self, service: TaskService, calls: list[RoutedCall]) -> list[str]:
+        """Adopt each call's task under a relay re-attached upstream; a call that cannot be is lost."""
         resumed: list[str] = []
-        for call in await self._calls.unfinished():
+        for call in calls:
             adopted = False
             if call.upstream_task_id is not None:
                 try:
@@ -293,8 +307,7 @@ class Router:
             call.outcome, call.finished_at = LOST, utc_now()
             self._calls.record(call)
             self._announce(call)
-        failed = await service.recover(keep=resumed)
-        return len(resumed), failed
+        return resumed
 
     async def close(self) -> None:
         """Stop: relays still running leave their records open for the next start."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -50,13 +51,12 @@ class SqlCallLog:
             row = (await conn.execute(select(routed_calls).where(routed_calls.c.task_id == task_id))).first()
         return None if row is None else _call(row)
 
-    async def unfinished(self) -> list[RoutedCall]:
-        """Records without an outcome, oldest first."""
+    async def unfinished(self, task_ids: Collection[str] | None = None) -> list[RoutedCall]:
+        """Records without an outcome (of ``task_ids``, when given), oldest first."""
         await self._writer.flush()
+        query = select(routed_calls).where(routed_calls.c.outcome.is_(None))
+        if task_ids is not None:
+            query = query.where(routed_calls.c.task_id.in_(list(task_ids)))
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(routed_calls)
-                .where(routed_calls.c.outcome.is_(None))
-                .order_by(routed_calls.c.started_us)
-            )
+            rows = await conn.execute(query.order_by(routed_calls.c.started_us))
             return [_call(r) for r in rows]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -47,3 +47,13 @@ class SqlLease:
         """Let the lease go if ``holder`` has it."""
         async with self._engine.begin() as conn:
             await conn.execute(delete(leases).where(L.name == name, L.holder == holder))
+
+    async def holders(self, prefix: str) -> set[str]:
+        """Who holds a lease whose name starts with ``prefix`` and has not expired."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(L.holder).where(
+                    L.name.startswith(prefix, autoescape=True), L.expires_us > micros(self._clock())
+                )
+            )
+            return {holder for (holder,) in rows}

@@ -38,9 +38,14 @@ tasks = Table(
     Column("updated_us", BigInteger, nullable=False),
     # The skill and request a task started from (JSON), so a paused task can be answered after a restart.
     Column("origin", Text, nullable=True),
+    # The gateway process that runs the task (NULL: a single-process gateway), and the number of the
+    # task's last event this row reflects (decision 0020).
+    Column("holder", String(64), nullable=True),
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Index("ix_tasks_owner_status_ts", "owner", "status_ts", "id"),
     Index("ix_tasks_context_id", "context_id"),
     Index("ix_tasks_state", "state"),
+    Index("ix_tasks_holder_state", "holder", "state"),
 )
 
 task_messages = Table(

@@ -21,7 +21,7 @@ from a2a_gateway.storage import ledger_sql
 from a2a_gateway.storage.tables import routed_calls, task_artifacts, task_messages, task_push_configs, tasks
 from a2a_gateway.storage.task_writer import TaskWriter
 from a2a_gateway.storage.timestamps import micros
-from a2a_gateway.tasks.models import TaskOrigin, TaskPage, TaskQuery, TaskWrite
+from a2a_gateway.tasks.models import Orphan, Positioned, TaskOrigin, TaskPage, TaskQuery, TaskWrite
 
 TERMINAL = [s.value for s in v1.TERMINAL_STATES]
 INTERRUPTED = frozenset(s.value for s in v1.INTERRUPTED_STATES)
@@ -48,9 +48,10 @@ def _decode_cursor(token: str) -> tuple[int, str]:
 class SqlTaskRepository:
     """Implements tasks.ports.TaskRepository over SQLAlchemy Core."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, holder: str | None = None) -> None:
         self._engine = engine
-        self._writer = TaskWriter(engine)
+        self._holder = holder
+        self._writer = TaskWriter(engine, holder)
 
     def submit(self, change: TaskWrite) -> Awaitable[None]:
         """Queue a write for the next group commit."""
@@ -82,13 +83,67 @@ class SqlTaskRepository:
         return await self._page(query, _routed_to(agent_id))
 
     async def _one(self, task_id: str, scope: Any, history_length: int | None) -> v1.Task | None:
-        async with self._engine.connect() as conn:
+        found = await self._positioned(task_id, scope, history_length)
+        return found.task if found is not None else None
+
+    async def positioned(self, task_id: str, owner: str, history_length: int | None) -> Positioned | None:
+        """The task of an owner with the number of its last event the snapshot includes and its holder,
+        all read as of one moment (a subscriber on another process resumes right after that event)."""
+        return await self._positioned(task_id, tasks.c.owner == owner, history_length)
+
+    async def _positioned(self, task_id: str, scope: Any, history_length: int | None) -> Positioned | None:
+        async with self._engine.connect() as plain:
+            # One snapshot for the row, its history and its artifacts (PostgreSQL reads each statement
+            # as of its own start otherwise).
+            conn = plain
+            if self._engine.dialect.name == "postgresql":
+                conn = await plain.execution_options(isolation_level="REPEATABLE READ")
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id, scope))).first()
             if row is None:
                 return None
             history = await self._history(conn, [task_id], history_length)
             arts = await self._artifacts(conn, [task_id])
-        return _task(row, history.get(task_id, []), arts.get(task_id, []))
+        task = _task(row, history.get(task_id, []), arts.get(task_id, []))
+        return Positioned(task, int(row.last_seq), row.holder)
+
+    async def claim(self, task_id: str, was: str | None) -> bool:
+        """Make this process the task's holder if ``was`` still holds it (compare and set): of several
+        processes taking an orphan over, exactly one wins."""
+        held = tasks.c.holder.is_(None) if was is None else tasks.c.holder == was
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, held, tasks.c.state.not_in(TERMINAL))
+                .values(holder=self._holder)
+            )
+        return bool(result.rowcount == 1)
+
+    async def let_go(self, task_id: str) -> None:
+        """This process no longer holds the task (paused for its caller: any process may answer it)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(tasks).where(tasks.c.id == task_id, tasks.c.holder == self._holder).values(holder=None)
+            )
+
+    async def orphans(
+        self, alive: Collection[str], limit: int = 100, *, task_id: str | None = None
+    ) -> list[Orphan]:
+        """Non-terminal tasks (or the one ``task_id``) whose holder is none of the ``alive`` processes:
+        its process stopped."""
+        await self.flush()
+        query = (
+            select(tasks.c.id, tasks.c.owner, tasks.c.state, tasks.c.holder)
+            .where(tasks.c.state.not_in(TERMINAL), tasks.c.holder.is_not(None))
+            .order_by(tasks.c.updated_us)
+            .limit(limit)
+        )
+        if task_id is not None:
+            query = query.where(tasks.c.id == task_id)
+        if alive:
+            query = query.where(tasks.c.holder.not_in(list(alive)))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Orphan(r.id, r.owner, v1.TaskState(r.state), r.holder) for r in rows]
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
         """A page of tasks, newest status first, with an opaque keyset cursor."""
@@ -151,11 +206,15 @@ class SqlTaskRepository:
         return _origin(text)
 
     async def fail_inflight(
-        self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
+        self,
+        status: v1.TaskStatus,
+        keep: Collection[str] = (),
+        paused_skills: Collection[str] = (),
+        only: Collection[str] | None = None,
     ) -> int:
         """Mark every non-terminal task failed but ``keep`` and the paused tasks of ``paused_skills``; the
         explanation joins each failed task's history, and the holds of the failed tasks are released in
-        the same transaction."""
+        the same transaction. ``only``: just these tasks (a takeover), not every one."""
         await self.flush()
         spared = set(paused_skills)
         now = datetime.now(UTC)
@@ -171,6 +230,7 @@ class SqlTaskRepository:
                     )
                     .select_from(tasks.outerjoin(task_messages, task_messages.c.task_id == tasks.c.id))
                     .where(tasks.c.state.not_in(TERMINAL), tasks.c.id.not_in(list(keep)))
+                    .where(tasks.c.id.in_(list(only)) if only is not None else tasks.c.id.is_not(None))
                     .group_by(tasks.c.id, tasks.c.context_id, tasks.c.state, tasks.c.origin)
                 )
             ).all()

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import bindparam, case, delete, literal_column, update
+from sqlalchemy import bindparam, case, delete, literal_column, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -101,11 +101,15 @@ class _Statements:
         # canceled there), the stored state is the one whose settlement won the hold, never the other.
         ended = tasks.c.state.in_([literal_column(f"'{s.value}'") for s in v1.TERMINAL_STATES])
         kept = {
-            c: case((ended, tasks.c[c]), else_=upsert.excluded[c]) for c in ("state", "status", "status_ts")
+            c: case((ended, tasks.c[c]), else_=upsert.excluded[c])
+            for c in ("state", "status", "status_ts", "last_seq")
         }
+        # Only the task's holder writes it (decision 0020): a process whose task was taken over while it
+        # stalled changes nothing (NULL: a single-process gateway, which holds every task).
         upsert = upsert.on_conflict_do_update(
             index_elements=[tasks.c.id],
             set_={**kept, "metadata": upsert.excluded.metadata, "updated_us": upsert.excluded.updated_us},
+            where=or_(tasks.c.holder.is_(None), tasks.c.holder == upsert.excluded.holder),
         )
         # History is append-only: a message an earlier batch already wrote is skipped.
         messages = insert(task_messages).on_conflict_do_nothing()
@@ -171,8 +175,9 @@ class TaskWriter:
     The fsync of WAL checkpoints runs in a background thread on its own connection.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, holder: str | None = None) -> None:
         self._engine = engine
+        self._holder = holder  # this process, when several share the database (stamped on every task row)
         self._statements = _Statements(engine.dialect)
         self._sync = sqlite_writer_engine(engine)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="wal-checkpoint") if self._sync else None
@@ -294,7 +299,10 @@ class TaskWriter:
         try:
             changes = [batch[task_id] for task_id in sorted(batch)]
             at = datetime.now(UTC)
-            rows = (*_rows(changes, at), [_call_row(calls[task_id]) for task_id in sorted(calls)])
+            rows = (
+                *_rows(changes, at, self._holder),
+                [_call_row(calls[task_id]) for task_id in sorted(calls)],
+            )
             saved = await self._commit(_Batch(rows, at, _settlements(changes), [r for r, _ in runs]))
         except Exception as exc:
             if len(batch) + len(calls) + len(runs) == 1 or _store_failing(exc):
@@ -324,7 +332,7 @@ class TaskWriter:
         try:
             at = datetime.now(UTC)
             if isinstance(item, TaskWrite):
-                one = _Batch((*_rows((item,), at), []), at, _settlements((item,)))
+                one = _Batch((*_rows((item,), at, self._holder), []), at, _settlements((item,)))
             else:
                 one = _Batch(([], [], [], [], [_call_row(item)]), at)
             await self._commit(one)
@@ -422,7 +430,7 @@ def _settlements(batch: Iterable[TaskWrite]) -> list[Settlement]:
     return [Settlement(c.task.id, c.settlement) for c in batch if c.settlement is not None]
 
 
-def _rows(batch: Iterable[TaskWrite], at: datetime) -> Rows:
+def _rows(batch: Iterable[TaskWrite], at: datetime, holder: str | None) -> Rows:
     """Serialize a batch on the event loop, where the task objects are owned."""
     now = micros(at)
     task_rows: list[dict[str, Any]] = []
@@ -444,6 +452,8 @@ def _rows(batch: Iterable[TaskWrite], at: datetime) -> Rows:
                 "updated_us": now,
                 # Only an insert stores it (the upsert leaves it), and only a first write inserts.
                 "origin": _origin(change.origin) if change.messages_from == 0 else None,
+                "holder": holder,
+                "last_seq": change.seq,
             }
         )
         history = task.history or []

@@ -1,8 +1,7 @@
 """Per-task ordered fan-out of events to any number of subscribers (in-process).
 
-Each published event gets the next number of its task (``seq``, from 1), within this broker's
-``epoch`` (a random token, new with each process, so numbers from before a restart are never taken
-for today's). A task whose stream a client
+Each event carries its task's number (``seq``, from 1), given by the task's runner and stored with the
+task, so it means the same on every gateway process and after a restart. A task whose stream a client
 may resume (the REST stream asks with :meth:`TaskEventBroker.retain`) keeps its last
 :data:`RECENT_EVENTS` events, so a subscriber that names the last number it saw gets what it missed.
 Numbers and recent events live while the task does in this process: they go with its terminal event.
@@ -12,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -46,12 +44,17 @@ class Subscription:
     queue: asyncio.Queue[Delivery | None] = field(default_factory=asyncio.Queue)
     stop_at_interrupted: bool = False
     error: GatewayError | None = None
+    # The number of the last event queued: an event numbered at or below it is one this subscriber has
+    # (the snapshot reflects it, or it came already by another path), so each event arrives once.
+    after: int = 0
     _closed: bool = field(default=False)
 
     def push(self, delivery: Delivery) -> None:
         """Queue a delivery; a reader that fell too far behind is cut off rather than slowing others."""
-        if self._closed:
+        if self._closed or (delivery.seq and delivery.seq <= self.after):
             return
+        if delivery.seq:
+            self.after = delivery.seq
         if self.queue.qsize() < self.limit:
             self.queue.put_nowait(delivery)
         else:
@@ -105,19 +108,27 @@ class TaskEventBroker:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._seq: dict[str, int] = {}
         self._recent: dict[str, deque[Delivery]] = {}
-        self.epoch = secrets.token_hex(4)
 
     def subscribe(
-        self, task_id: str, stop_at_interrupted: bool = False, *, after: int | None = None
+        self,
+        task_id: str,
+        stop_at_interrupted: bool = False,
+        *,
+        after: int | None = None,
+        preload: Iterable[Delivery] = (),
     ) -> Subscription:
         """Start receiving a task's events from now on; with ``after`` (see :meth:`covers`), first the
-        kept events numbered above it."""
+        kept events numbered above it. ``preload``: events fetched from elsewhere (another process's
+        stream), in order, queued before the kept ones; each event is queued once whatever its path."""
         sub = Subscription(
             task_id=task_id,
             broker=self,
             limit=self._queue_size,
             stop_at_interrupted=stop_at_interrupted,
+            after=after or 0,
         )
+        for delivery in preload:
+            sub.push(delivery)
         if after is not None:
             for delivery in self._recent.get(task_id, ()):
                 if delivery.seq > after:
@@ -129,14 +140,9 @@ class TaskEventBroker:
         """Keep the task's recent events from now on, for subscribers that resume."""
         self._recent.setdefault(task_id, deque(maxlen=RECENT_EVENTS))
 
-    def current(self, task_id: str) -> int:
-        """The number of the task's last published event (0 before any)."""
-        return self._seq.get(task_id, 0)
-
-    def covers(self, task_id: str, after: int) -> bool:
-        """Whether every event numbered above ``after`` is still kept (so a subscriber resuming after it
-        misses nothing)."""
-        current = self._seq.get(task_id, 0)
+    def covers(self, task_id: str, after: int, current: int) -> bool:
+        """Whether every event numbered above ``after`` up to ``current`` (the task's last) is still kept
+        (so a subscriber resuming after it misses nothing)."""
         if after > current:
             return False
         if after == current:
@@ -145,8 +151,11 @@ class TaskEventBroker:
         return recent is not None and len(recent) > 0 and recent[0].seq <= after + 1
 
     def publish(self, task_id: str, delivery: Delivery) -> None:
-        """Number one event and send it to every current subscriber of the task."""
-        delivery.seq = self._seq[task_id] = self._seq.get(task_id, 0) + 1
+        """Send one event (numbered by its task's runner) to every current subscriber of the task; an
+        event older than the last one published here (it came by two paths) is dropped."""
+        if delivery.seq <= self._seq.get(task_id, 0):
+            return
+        self._seq[task_id] = delivery.seq
         recent = self._recent.get(task_id)
         if recent is not None:
             recent.append(delivery)

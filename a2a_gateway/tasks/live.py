@@ -54,6 +54,7 @@ class LiveTask:
     dropped_artifacts: int = 0  # artifacts a subscription's window let go, oldest first
     held: bool = False  # a price is held for this task: its end (a subscription: its start) settles it
     settling: bool = False  # the settlement has been handed to a write already
+    seq: int = 0  # the number of the task's last event (each event, published or not, takes the next)
 
     @property
     def state(self) -> v1.TaskState:
@@ -72,6 +73,7 @@ class LiveTask:
             dropped_artifact_ids=set(dropped) if dropped else set(),
             artifact_seq_base=self.dropped_artifacts,
             settlement=self._settlement(),
+            seq=self.seq,
         )
         self.saved_messages = len(self.task.history or ())
         return write

@@ -38,12 +38,15 @@ class TaskWrite:
     # The task's hold is captured or released in this write's transaction (decision 0016). The first
     # settlement of a task wins, as in the ledger: a subscription captured at its start is not released.
     settlement: Outcome | None = None
+    # The number of the task's last event this state includes (its stream resumes after it).
+    seq: int = 0
 
     def merge(self, later: TaskWrite) -> None:
         """Fold a later write of the same task into this one."""
         if self.settlement is None:
             self.settlement = later.settlement
         self.task = later.task
+        self.seq = max(self.seq, later.seq)
         self.messages_from = min(self.messages_from, later.messages_from)
         if later.artifact_ids:
             self.artifact_ids |= later.artifact_ids
@@ -52,6 +55,26 @@ class TaskWrite:
             self.dropped_artifact_ids |= later.dropped_artifact_ids
             self.artifact_ids -= later.dropped_artifact_ids
         self.artifact_seq_base = later.artifact_seq_base
+
+
+@dataclass(frozen=True, slots=True)
+class Positioned:
+    """A stored task with the number of its last event the snapshot includes, and the gateway process
+    that runs it (None: a single-process gateway)."""
+
+    task: v1.Task
+    seq: int
+    holder: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A task left in flight by a gateway process that stopped (its lease expired)."""
+
+    task_id: str
+    owner: str
+    state: v1.TaskState
+    holder: str
 
 
 @dataclass(slots=True)

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Collection
 from typing import Protocol
 
 from a2a_gateway.protocol import v1
-from a2a_gateway.tasks.models import TaskOrigin, TaskPage, TaskQuery, TaskWrite
+from a2a_gateway.tasks.broker import Delivery
+from a2a_gateway.tasks.models import Positioned, TaskOrigin, TaskPage, TaskQuery, TaskWrite
 
 
 class TaskRepository(Protocol):
@@ -28,6 +29,11 @@ class TaskRepository(Protocol):
         """A page of the owner's tasks, newest status first."""
         ...
 
+    async def positioned(self, task_id: str, owner: str, history_length: int | None) -> Positioned | None:
+        """Like :meth:`get`, with the number of the task's last event the snapshot includes and its
+        holder, read as of one moment."""
+        ...
+
     async def get_routed(self, task_id: str, agent_id: str, history_length: int | None) -> v1.Task | None:
         """One task routed to ``agent_id`` (by its routed-call record), whoever its owner is."""
         ...
@@ -41,9 +47,13 @@ class TaskRepository(Protocol):
         ...
 
     async def fail_inflight(
-        self, status: v1.TaskStatus, keep: Collection[str] = (), paused_skills: Collection[str] = ()
+        self,
+        status: v1.TaskStatus,
+        keep: Collection[str] = (),
+        paused_skills: Collection[str] = (),
+        only: Collection[str] | None = None,
     ) -> int:
-        """Mark every non-terminal task failed with ``status``; return how many.
+        """Mark every non-terminal task (of ``only``, when given) failed with ``status``; return how many.
 
         Spared: the tasks in ``keep``, and paused tasks (input or auth required) whose origin names one of
         ``paused_skills``: those hold no work in flight and are answered after the restart.
@@ -76,4 +86,41 @@ class PushNotifier(Protocol):
 
     def enqueue(self, config: v1.TaskPushNotificationConfig, event: v1.StreamResponse) -> None:
         """Deliver one event to one webhook in the background."""
+        ...
+
+
+class TaskEventBus(Protocol):
+    """Carries task events between the gateway processes that share one database (decision 0020)."""
+
+    def publish(self, task_id: str, delivery: Delivery) -> None:
+        """Pass one event (numbered) on to the other processes, in order; queued, never raises."""
+        ...
+
+    async def since(self, task_id: str, after: int) -> list[Delivery]:
+        """The task's kept events numbered ``after`` and above, in order (the one numbered ``after``
+        itself, when kept, shows that nothing between it and the rest was let go)."""
+        ...
+
+    def follow(self, task_id: str, after: int) -> None:
+        """Bring the task's events numbered above ``after`` into this process's broker as they come:
+        one reader per task per process, which stops at the task's end or once no one here listens."""
+        ...
+
+
+class TaskHolders(Protocol):
+    """The gateway processes that run tasks, when several share one database (decision 0020)."""
+
+    holder: str  # this process
+
+    async def alive(self, holder: str) -> bool:
+        """Whether the process ``holder`` still holds its lease."""
+        ...
+
+    async def ask_cancel(self, holder: str, owner: str, task_id: str) -> None:
+        """Ask the process that runs a task to cancel it (it answers by ending the task)."""
+        ...
+
+    async def take_over(self, task_id: str) -> bool:
+        """Take a task whose process stopped over now (as the orphan sweep would); False when another
+        process has it or it ended."""
         ...

@@ -101,14 +101,21 @@ class Reviver:
         self._clock = clock
 
     async def hold(
-        self, stored: v1.Task, owner: str, origin: TaskOrigin | None = None, resumable: bool = False
+        self,
+        stored: v1.Task,
+        owner: str,
+        origin: TaskOrigin | None = None,
+        resumable: bool = False,
+        *,
+        seq: int = 0,
     ) -> LiveTask:
         """Take a stored task into memory (its history and artifacts become lists the runner extends),
-        with its webhooks, so what happens from now on is pushed as before the restart."""
+        with its webhooks, so what happens from now on is pushed as before the restart. ``seq``: the
+        number of its last stored event; its next events are numbered on from there."""
         stored.artifacts = list(stored.artifacts or [])
         stored.history = list(stored.history or [])
         live = LiveTask(
-            task=stored, owner=owner, created_at=self._clock(), resumable=resumable, origin=origin
+            task=stored, owner=owner, created_at=self._clock(), resumable=resumable, origin=origin, seq=seq
         )
         live.saved_messages = len(stored.history)
         live.stored_bytes = stored_size(stored)  # the size limits count on from what is stored
@@ -128,9 +135,10 @@ class Reviver:
     async def revive(self, owner: str, task_id: str) -> LiveTask:
         """A stored task of ``owner`` that is not in memory: a paused one comes back to its pause, its
         handler waiting for the follow-up. Anything else is refused as the protocol says."""
-        stored = await self._repo.get(task_id, owner, None)
-        if stored is None:
+        found = await self._repo.positioned(task_id, owner, None)
+        if found is None:
             raise TaskNotFound(f"Task {task_id} not found")
+        stored = found.task
         if stored.status.state.terminal:
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(stored.status.state)}")
         if not stored.status.state.interrupted:
@@ -145,7 +153,7 @@ class Reviver:
             raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
         first, replies = steps
         # In memory before the replay: a second follow-up meanwhile hears that the task is working.
-        live = await self.hold(stored, owner, origin)
+        live = await self.hold(stored, owner, origin, seq=found.seq)
         live.subscription = skill.subscription
         live.settle()
         ctx = SkillContext(

@@ -16,7 +16,7 @@ from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Delivery, TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits, keep_window, part_bytes
 from a2a_gateway.tasks.live import Crash, Handler, LiveTask, Unstarted
-from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
+from a2a_gateway.tasks.ports import PushNotifier, TaskEventBus, TaskRepository
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,11 @@ class TaskRunner:
         forget: Callable[[LiveTask], None],
         *,
         limits: TaskLimits | None = None,
+        bus: TaskEventBus | None = None,
     ) -> None:
         self._repo = repo
         self._broker = broker
+        self._bus = bus
         self._notifier = notifier
         self._clock = clock
         self._forget = forget
@@ -253,6 +255,7 @@ class TaskRunner:
 
         ``event`` builds the stream event; it is only called when a subscriber or webhook listens.
         """
+        live.seq += 1
         written = self._repo.submit(live.changes(artifact_id, dropped))
         if terminal or interrupted:
             try:
@@ -261,9 +264,13 @@ class TaskRunner:
                 raise
             except Exception:
                 log.exception("task write failed", extra={"taskId": live.task.id})
-        if live.push_configs or self._broker.has_subscribers(live.task.id):
+        # With other processes about, any of them may have subscribers: every event goes on the bus.
+        if self._bus is not None or live.push_configs or self._broker.has_subscribers(live.task.id):
             built = event(live.task)
-            self._broker.publish(live.task.id, Delivery(built, terminal=terminal, interrupted=interrupted))
+            delivery = Delivery(built, terminal=terminal, interrupted=interrupted, seq=live.seq)
+            self._broker.publish(live.task.id, delivery)
+            if self._bus is not None:
+                self._bus.publish(live.task.id, delivery)
             if self._notifier is not None:
                 for config in live.push_configs:
                     self._notifier.enqueue(config, built)

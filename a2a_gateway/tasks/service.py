@@ -25,11 +25,11 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
-from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
+from a2a_gateway.tasks.broker import Delivery, Subscription, TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits, part_bytes
 from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
-from a2a_gateway.tasks.ports import PushNotifier, TaskRepository
+from a2a_gateway.tasks.ports import PushNotifier, TaskEventBus, TaskHolders, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
 from a2a_gateway.tasks.replay import Reviver, caller_of_owner
 from a2a_gateway.tasks.runner import TaskRunner
@@ -42,6 +42,18 @@ _DEFAULT_CONFIG = v1.SendMessageConfiguration()
 RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
 SET_UP_FAILED = "The task could not be set up (its push notification config could not be stored)."
 SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
+CANCEL_WAIT_S = 10.0  # how long a cancel passed on to the process running the task waits for its end
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """A subscription with the snapshot it starts from: the snapshot reflects the task's events up to
+    ``current``; ``resumed``: the subscription picks up right after the number a client asked for."""
+
+    snapshot: v1.Task
+    sub: Subscription
+    current: int
+    resumed: bool
 
 
 @dataclass(slots=True)
@@ -66,10 +78,14 @@ class TaskService:
         clock: Callable[[], datetime] = utc_now,
         history_default: int | None = None,
         limits: TaskLimits | None = None,
+        bus: TaskEventBus | None = None,
+        holders: TaskHolders | None = None,
     ) -> None:
         self.agent = agent
         self._repo = repo
         self._broker = broker
+        self._bus = bus
+        self._holders = holders
         self._clock = clock
         self._history_default = history_default
         self._live: dict[str, LiveTask] = {}
@@ -79,7 +95,7 @@ class TaskService:
         # closing their skill (a relay's last health write starts there): shutdown waits for them.
         self._runs: set[asyncio.Task[None]] = set()
         self._end_listeners: list[Callable[[str], None]] = []
-        self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits)
+        self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits, bus=bus)
         self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
         self.push = PushConfigs(repo, notifier, self._visible)
 
@@ -361,52 +377,70 @@ class TaskService:
 
     async def subscribe(self, owner: str, task_id: str) -> tuple[v1.Task, Subscription]:
         """The task's current snapshot and a subscription to what follows, until it is terminal."""
-        snapshot = await self._subscribable(owner, task_id)
-        return snapshot, self._broker.subscribe(task_id)
-
-    @property
-    def stream_epoch(self) -> str:
-        """The token the event numbers of :meth:`subscribe_resumable` are valid under (this process)."""
-        return self._broker.epoch
+        opened = await self.subscribe_resumable(owner, task_id, None, retain=False)
+        return opened.snapshot, opened.sub
 
     async def subscribe_resumable(
-        self, owner: str, task_id: str, after: int | None
-    ) -> tuple[v1.Task, Subscription, int, bool]:
-        """Like :meth:`subscribe`, for a stream its client may resume: the task's events are kept from
-        now on (broker.retain). Returns the snapshot, the subscription, the number of the last event the
-        snapshot reflects, and whether the subscription resumes right after ``after`` (the events since
-        were kept: it holds them first, and the snapshot need not be sent); otherwise it starts after
-        the snapshot."""
-        snapshot = await self._subscribable(owner, task_id)
-        # No await from here on: the snapshot, the number and the subscription agree.
-        self._broker.retain(task_id)
-        current = self._broker.current(task_id)
-        if after is not None and self._broker.covers(task_id, after):
-            return snapshot, self._broker.subscribe(task_id, after=after), current, True
-        return snapshot, self._broker.subscribe(task_id), current, False
+        self, owner: str, task_id: str, after: int | None, *, retain: bool = True
+    ) -> Subscribed:
+        """The task's snapshot and a subscription to what follows, on whichever process runs it.
 
-    async def _subscribable(self, owner: str, task_id: str) -> v1.Task:
-        """The snapshot of a task one may subscribe to now (its events are yet to come); TaskNotFound or
-        UnsupportedOperation otherwise. Nothing is awaited after the snapshot is taken."""
+        ``after``: the number of the last event a reconnecting client saw. When every event since is
+        still kept (in this process, or on the bus) the subscription holds them first and ``resumed`` is
+        set; otherwise it starts right after the snapshot. ``retain``: keep the task's recent events
+        here from now on, for clients that resume (the REST stream)."""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, self._history_default)
-            if stored is None:
-                raise TaskNotFound(f"Task {task_id} not found")
-            live = self._live.get(task_id)
-            if live is None or live.owner != owner:
-                if stored.status.state.interrupted:
-                    # Paused before a restart: its events go on once a follow-up brings its skill back.
-                    return stored
-                if not stored.status.state.terminal:
-                    raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
-                raise UnsupportedOperation(
-                    f"Task {task_id} is in terminal state {readable(stored.status.state)}"
-                )
+            return await self._subscribe_stored(owner, task_id, after)
         if live.state.terminal:
             # Its final write is being committed; the stream would hold nothing new.
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
-        return state.snapshot(live.task, self._history_default)
+        # No await from here on: the snapshot, its number and the subscription agree.
+        snapshot = state.snapshot(live.task, self._history_default)
+        if retain:
+            self._broker.retain(task_id)
+        if after is not None and self._broker.covers(task_id, after, live.seq):
+            return Subscribed(snapshot, self._broker.subscribe(task_id, after=after), live.seq, True)
+        return Subscribed(snapshot, self._broker.subscribe(task_id, after=live.seq), live.seq, False)
+
+    async def _subscribe_stored(self, owner: str, task_id: str, after: int | None) -> Subscribed:
+        """Subscribe to a task this process does not run: from the store's snapshot, then its events as
+        another process publishes them (the bus), numbered on from the snapshot's."""
+        found = await self._repo.positioned(task_id, owner, self._history_default)
+        if found is None:
+            raise TaskNotFound(f"Task {task_id} not found")
+        live = self._live.get(task_id)
+        if live is not None and live.owner == owner:
+            return await self.subscribe_resumable(owner, task_id, after)  # taken in here meanwhile
+        stored = found.task
+        if stored.status.state.terminal:
+            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(stored.status.state)}")
+        if self._bus is None:
+            if not stored.status.state.interrupted:
+                raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
+            # Paused before a restart: its events go on once a follow-up brings its skill back.
+            return Subscribed(stored, self._broker.subscribe(task_id, after=found.seq), found.seq, False)
+        start, resumed = found.seq, False
+        kept: list[Delivery] = []
+        if after is not None:
+            kept = await self._bus.since(task_id, after)
+            resumed = (
+                after == found.seq
+                or (bool(kept) and kept[0].seq == after)
+                or (after == 0 and bool(kept) and kept[0].seq == 1)
+            )
+            if resumed:
+                start = after
+        if not resumed:
+            kept = await self._bus.since(task_id, found.seq)
+        live = self._live.get(task_id)
+        if live is not None and live.owner == owner:
+            return await self.subscribe_resumable(owner, task_id, after)
+        # No await from here on: what the bus kept, then what this process's reader brings.
+        self._broker.retain(task_id)
+        self._bus.follow(task_id, start)
+        sub = self._broker.subscribe(task_id, after=start, preload=[d for d in kept if d.seq > start])
+        return Subscribed(stored, sub, found.seq, resumed)
 
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
         live = self._live.get(task_id)
@@ -423,18 +457,22 @@ class TaskService:
         """Cancel a running or paused task."""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            stored = await self._repo.get(task_id, owner, None)
-            if stored is None:
+            found = await self._repo.positioned(task_id, owner, None)
+            if found is None:
                 raise TaskNotFound(f"Task {task_id} not found")
+            stored = found.task
+            live = self._live.get(task_id)
+            elsewhere = found.holder is not None and found.holder != self.holder
+            if (live is None or live.owner != owner) and elsewhere and not stored.status.state.terminal:
+                return await self._cancel_elsewhere(owner, task_id, found.holder or "")
             live = self._live.get(task_id)
             if live is None or live.owner != owner:
                 if not stored.status.state.interrupted:
                     raise TaskNotCancelable(
                         f"Task {task_id} is in state {readable(stored.status.state)} and cannot be canceled"
                     )
-                live = await self._reviver.hold(
-                    stored, owner, None
-                )  # paused before a restart: no skill to stop
+                # Paused before a restart (or let go by its process): no skill to stop.
+                live = await self._reviver.hold(stored, owner, None, seq=found.seq)
         # A task already terminal in memory is finishing its last write: its runner must not be
         # interrupted, or its waiters and subscribers would never hear the end.
         if not live.state.terminal:
@@ -445,6 +483,44 @@ class TaskService:
             )
         await self._runner.status(live, v1.TaskState.CANCELED)
         return await self.get(owner, task_id, None)
+
+    @property
+    def holder(self) -> str | None:
+        """This process's name among several on one database (None: the only one)."""
+        return self._holders.holder if self._holders is not None else None
+
+    async def _cancel_elsewhere(self, owner: str, task_id: str, holder: str) -> v1.Task:
+        """Cancel a task another process runs: that process is asked to, and the end is heard on the
+        bus; a task whose process stopped is taken over here first, then canceled like any other."""
+        assert self._holders is not None
+        if not await self._holders.alive(holder):
+            await self._holders.take_over(task_id)
+            if task_id in self._live:
+                return await self.cancel(owner, task_id)
+        else:
+            try:
+                opened = await self.subscribe_resumable(owner, task_id, None, retain=False)
+            except UnsupportedOperation:
+                opened = None  # ended meanwhile
+            if opened is not None:
+                try:
+                    await self._holders.ask_cancel(holder, owner, task_id)
+                    async with asyncio.timeout(CANCEL_WAIT_S):
+                        async for _ in opened.sub:
+                            pass
+                except TimeoutError:
+                    raise Unavailable(
+                        "The gateway process running this task did not confirm the cancel in time; "
+                        "read the task to see its state"
+                    ) from None
+                finally:
+                    opened.sub.close()
+        task = await self.get(owner, task_id, None)
+        if task.status.state is not v1.TaskState.CANCELED:
+            raise TaskNotCancelable(
+                f"Task {task_id} is in state {readable(task.status.state)} and cannot be canceled"
+            )
+        return task
 
     async def expire(self, owner: str, task_id: str, reason: str) -> bool:
         """Fail a task that ran out of time; its skill is stopped (a relay cancels upstream)."""
@@ -476,10 +552,11 @@ class TaskService:
         The skill starts as if continuing the task; if the task was paused and the skill pauses again,
         it waits for the caller's follow-up as before. False when the task is gone or already over.
         """
-        stored = await self._repo.get(task_id, owner, None)
-        if stored is None or stored.status.state.terminal:
+        found = await self._repo.positioned(task_id, owner, None)
+        if found is None or found.task.status.state.terminal:
             return False
-        live = await self._reviver.hold(stored, owner, None, resumable=True)
+        stored = found.task
+        live = await self._reviver.hold(stored, owner, None, resumable=True, seq=found.seq)
         live.subscription = skill.subscription
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
@@ -514,6 +591,22 @@ class TaskService:
         status = v1.TaskStatus(state=v1.TaskState.FAILED, message=message, timestamp=self._clock())
         paused = [s.id for s in self.agent.skills if not s.resumable]
         return await self._repo.fail_inflight(status, keep, paused)
+
+    async def end_orphan(self, owner: str, task_id: str, reason: str) -> bool:
+        """A task taken over from a gateway process that stopped, whose skill cannot go on here: it is
+        failed with ``reason`` (its hold released, its subscribers told on every process). A task
+        paused for its caller held no work in flight and stays paused. True when it was failed."""
+        found = await self._repo.positioned(task_id, owner, None)
+        if found is None or found.task.status.state.terminal or task_id in self._live:
+            return False
+        if found.task.status.state.interrupted:
+            origin = await self._repo.origin(task_id, owner)
+            if self._reviver.replayable(origin) is not None:
+                return False
+        live = await self._reviver.hold(found.task, owner, seq=found.seq)
+        live.held = True  # releasing a hold the task never had is a no-op
+        await self._runner.status(live, v1.TaskState.FAILED, reason)
+        return True
 
     async def shutdown(self) -> None:
         """Stop every task and end every stream; a running task is marked failed unless resumable, a

@@ -66,7 +66,7 @@ async def test_schema_is_at_head(database_url: str) -> None:
         assert await db.current_revision(engine) is None
         await db.upgrade(engine)
         await db.upgrade(engine)  # idempotent
-        assert await db.current_revision(engine) == "0012"
+        assert await db.current_revision(engine) == "0013"
     finally:
         await engine.dispose()
 

@@ -13,7 +13,8 @@ def status(n: int, state: v1.TaskState = v1.TaskState.WORKING) -> Delivery:
     event = v1.TaskStatusUpdateEvent(
         task_id="t", context_id="c", status=v1.TaskStatus(state=state), metadata={"n": n}
     )
-    return Delivery(v1.StreamResponse(status_update=event), terminal=state.terminal)
+    # The runner numbers events from 1; these tests number from 0, so the event number is n + 1.
+    return Delivery(v1.StreamResponse(status_update=event), terminal=state.terminal, seq=n + 1)
 
 
 async def collect(sub: object) -> list[int]:
@@ -62,3 +63,24 @@ async def test_shutdown_ends_open_streams() -> None:
     broker.publish("t", status(1))
     broker.close_all()
     assert await collect(sub) == [1]
+
+
+async def test_an_event_that_comes_by_two_paths_is_delivered_once_in_order() -> None:
+    # A process that takes a task over publishes its events here and reads them back from the bus.
+    broker = TaskEventBroker()
+    sub = broker.subscribe("t")
+    for n in (0, 1, 0, 1, 2):
+        broker.publish("t", status(n))
+    broker.publish("t", status(3, v1.TaskState.COMPLETED))
+    assert await collect(sub) == [0, 1, 2, 3]
+
+
+async def test_a_subscriber_after_a_snapshot_gets_only_what_follows_it() -> None:
+    broker = TaskEventBroker()
+    broker.retain("t")
+    for n in range(3):
+        broker.publish("t", status(n))
+    # Fetched elsewhere (the bus) and kept here overlap; each event comes once, none the snapshot has.
+    sub = broker.subscribe("t", after=2, preload=[status(1), status(2)])
+    broker.publish("t", status(3, v1.TaskState.COMPLETED))
+    assert await collect(sub) == [2, 3]

@@ -226,18 +226,14 @@ class TaskApi:
         task = await self._service.get(principal.id, task_id, None)
         if task.status.state.terminal:
             return EventSourceResponse(_finished(task), sep="\n")
-        epoch = self._service.stream_epoch
-        after, skip = (resume[1], resume[2]) if resume is not None and resume[0] == epoch else (None, -1)
-        snapshot, sub, current, resumed = await self._service.subscribe_resumable(
-            principal.id, task_id, after
-        )
+        after, skip = (resume[0], resume[1]) if resume is not None else (None, -1)
+        subscribed = await self._service.subscribe_resumable(principal.id, task_id, after)
         opened = _Opened(
-            snapshot=snapshot,
-            sub=sub,
-            epoch=epoch,
-            current=current,
-            resumed=resumed,
-            skip=skip if resumed else -1,
+            snapshot=subscribed.snapshot,
+            sub=subscribed.sub,
+            current=subscribed.current,
+            resumed=subscribed.resumed,
+            skip=skip if subscribed.resumed else -1,
         )
         return EventSourceResponse(_events(opened, Drain.of(request)), ping=15, sep="\n")
 
@@ -251,18 +247,17 @@ class TaskApi:
         return data({"taskId": task.id}, 202)
 
 
-EPOCH_LENGTH = 8
-HEX = frozenset("0123456789abcdef")
 MAX_SEQ_DIGITS = 12
 
 
-def _resume_point(request: Request) -> tuple[str, int, int] | None:
-    """Where a reconnecting client stands: ``(epoch, after, skip)``, to resume after event ``after``
+def _resume_point(request: Request) -> tuple[int | None, int] | None:
+    """Where a reconnecting client stands: ``(after, skip)``, to resume after the task's event ``after``
     skipping the first ``skip + 1`` SSE events of the next one (-1: none); None for a first connection.
 
-    An id is ``E-N`` (the snapshot, as of the task's event N) or ``E-N.k`` (the k-th SSE event made from
-    the task's event N), E the process's epoch (an id of another epoch starts from the snapshot); the
-    header wins over the query.
+    An id is ``N`` (the snapshot, as of the task's event N) or ``N.k`` (the k-th SSE event made from
+    the task's event N). Event numbers are the task's own, the same on every gateway process. An id of
+    the earlier ``E-N`` form (before numbers were stored) starts from the snapshot (``after`` None).
+    The header wins over the query.
     """
     raw = raw_header(request, b"last-event-id")
     name = "Last-Event-ID"
@@ -270,32 +265,38 @@ def _resume_point(request: Request) -> tuple[str, int, int] | None:
         raw, name = request.query_params.get("lastEventId"), "lastEventId"
     if raw is None or not raw.strip():
         return None
-    epoch, _, number = raw.strip().partition("-")
-    seq, _, part = number.partition(".")
-    if (
-        len(epoch) != EPOCH_LENGTH
-        or any(c not in HEX for c in epoch)
-        or not seq.isdigit()
-        or len(seq) > MAX_SEQ_DIGITS
-        or (part and (not part.isdigit() or len(part) > 2))
-    ):
+    text = raw.strip()
+    legacy, dash, rest = text.partition("-")
+    if dash and len(legacy) == LEGACY_EPOCH_LENGTH and all(c in HEX for c in legacy) and _is_id(rest):
+        return None, -1
+    if not _is_id(text):
         raise InvalidParams(
-            f"{name} must be an event id of this stream (E-N or E-N.k)",
+            f"{name} must be an event id of this stream (N or N.k)",
             violations=[{"field": name, "description": "an id this stream sent"}],
         )
+    seq, _, part = text.partition(".")
     if part:
-        return epoch, int(seq) - 1, int(part)
-    return epoch, int(seq), -1
+        return int(seq) - 1, int(part)
+    return int(seq), -1
+
+
+LEGACY_EPOCH_LENGTH = 8
+HEX = frozenset("0123456789abcdef")
+
+
+def _is_id(text: str) -> bool:
+    seq, dot, part = text.partition(".")
+    good_part = not dot or (part.isdigit() and len(part) <= 2)
+    return seq.isdigit() and len(seq) <= MAX_SEQ_DIGITS and good_part
 
 
 @dataclass(frozen=True, slots=True)
 class _Opened:
-    """A subscribed stream: the snapshot as of event ``current`` of ``epoch``, and whether ``sub``
-    resumes a client's earlier stream (skipping the first ``skip + 1`` SSE events of its first event)."""
+    """A subscribed stream: the snapshot as of the task's event ``current``, and whether ``sub`` resumes
+    a client's earlier stream (skipping the first ``skip + 1`` SSE events of its first event)."""
 
     snapshot: v1.Task
     sub: Subscription
-    epoch: str
     current: int
     resumed: bool
     skip: int
@@ -333,15 +334,15 @@ async def _events(opened: _Opened, drain: Drain) -> AsyncIterator[ServerSentEven
 
 
 async def _seed_events(opened: _Opened) -> AsyncGenerator[ServerSentEvent, None]:
-    """The stream's events. A first connection starts with the snapshot's status (id ``E-N``, the event
+    """The stream's events. A first connection starts with the snapshot's status (id ``N``, the event
     it reflects); a resumed one with the events the client missed. Each task event becomes one or two
-    SSE events, ``E-N.0`` and ``E-N.1``. ``complete`` lists the task's artifacts: the snapshot's, and what
+    SSE events, ``N.0`` and ``N.1``. ``complete`` lists the task's artifacts: the snapshot's, and what
     the events after it added."""
     if not opened.resumed:
         yield _sse(
             "status",
             {"status": STATUS_NAMES[opened.snapshot.status.state]},
-            f"{opened.epoch}-{opened.current}",
+            str(opened.current),
         )
     artifacts: dict[str, dict[str, Any]] = {a["id"]: a for a in task_view(opened.snapshot)["artifacts"]}
     skip, first = opened.skip, True
@@ -350,7 +351,7 @@ async def _seed_events(opened: _Opened) -> AsyncGenerator[ServerSentEvent, None]
         for k, (name, payload) in enumerate(made):
             if first and k <= skip:
                 continue
-            yield _sse(name, payload, f"{opened.epoch}-{delivery.seq}.{k}")
+            yield _sse(name, payload, f"{delivery.seq}.{k}")
             if name == "complete":
                 return
         first = False

@@ -8,9 +8,9 @@ tasks.ports.TaskHolders; decision 0020).
   (compare-and-set on the holder, so one process wins), then a relay is re-attached to its upstream
   task; any other task that was running is failed with a reason, and a task paused for its caller is
   let go (holder none), to be answered by whichever process the follow-up reaches.
-- **Control.** A cancel that reaches a process which does not run the task is passed to the holder
-  over the Redis stream ``{prefix}control:{holder}``; the holder cancels it, and the asking process
-  hears the end on the task's event stream.
+- **Control.** A cancel, or a follow-up to a paused task, that reaches a process which does not run
+  the task is passed to the holder over the Redis stream ``{prefix}control:{holder}``; the holder acts
+  on it, and the asking process hears what follows on the task's event stream.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Coroutine
 from typing import Any, Final
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from a2a_gateway.errors import GatewayError
+from a2a_gateway.protocol import v1
 from a2a_gateway.routing.service import Router
 from a2a_gateway.storage.lease import SqlLease
 from a2a_gateway.storage.task_repository import SqlTaskRepository
@@ -38,7 +41,8 @@ log = logging.getLogger(__name__)
 LEASE_PREFIX: Final = "process:"
 CONTROL_WINDOW: Final = 1000
 CONTROL_TTL_S: Final = 3600
-CONTROL_BLOCK_MS: Final = 5000
+CONTROL_BLOCK_MS: Final = 2000  # under the Redis client's 5 s socket timeout
+MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024  # a forwarded follow-up larger than this is ignored (logged)
 TAKEN_OVER = (
     "The gateway process running this task stopped; another process took the task over and marked it "
     "failed, since its skill cannot go on elsewhere."
@@ -142,16 +146,22 @@ class Cluster:
 
     async def ask_cancel(self, holder: str, owner: str, task_id: str) -> None:
         """Queue a cancel on the holder's control stream."""
+        await self._tell(holder, {b"op": b"cancel", b"owner": owner.encode(), b"task": task_id.encode()})
+
+    async def ask_reply(self, holder: str, owner: str, message: v1.Message) -> None:
+        """Queue a follow-up message on the holder's control stream."""
+        await self._tell(holder, {b"op": b"reply", b"owner": owner.encode(), b"message": message.wire_json()})
+
+    async def _tell(self, holder: str, fields: dict[Any, Any]) -> None:
         key = self.control_key(holder)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xadd(
-            key,
-            {b"op": b"cancel", b"owner": owner, b"task": task_id},
-            maxlen=CONTROL_WINDOW,
-            approximate=True,
-        )
+        pipe.xadd(key, fields, maxlen=CONTROL_WINDOW, approximate=True)
         pipe.expire(key, CONTROL_TTL_S)
         await pipe.execute()
+
+    async def claim(self, task_id: str, was: str | None) -> bool:
+        """Make this process the task's holder if ``was`` still holds it."""
+        return await self._repo.claim(task_id, was)
 
     async def take_over(self, task_id: str) -> bool:
         """Take one task over now if its holder stopped."""
@@ -231,13 +241,35 @@ class Cluster:
                     self._obey(fields)
 
     def _obey(self, fields: dict[bytes, bytes]) -> None:
-        op, owner, task_id = fields.get(b"op"), fields.get(b"owner"), fields.get(b"task")
-        if op != b"cancel" or owner is None or task_id is None:
+        op, owner = fields.get(b"op"), fields.get(b"owner")
+        task_id, message = fields.get(b"task"), fields.get(b"message")
+        work: Coroutine[Any, Any, None] | None = None
+        if op == b"cancel" and owner is not None and task_id is not None:
+            work = self._cancel(owner.decode(), task_id.decode())
+        elif (
+            op == b"reply" and owner is not None and message is not None and len(message) <= MAX_MESSAGE_BYTES
+        ):
+            work = self._reply(owner.decode(), message)
+        if work is None:
             log.warning("ignored an unknown control message")
             return
-        job = asyncio.create_task(self._cancel(owner.decode(), task_id.decode()))
+        job = asyncio.create_task(work)
         self._working.add(job)
         job.add_done_callback(self._working.discard)
+
+    async def _reply(self, owner: str, raw: bytes) -> None:
+        if self._service is None:
+            return
+        try:
+            message = v1.Message.model_validate(orjson.loads(raw))
+            request = v1.SendMessageRequest(
+                message=message, configuration=v1.SendMessageConfiguration(return_immediately=True)
+            )
+            await self._service.send(owner, request, streaming=False)
+        except GatewayError as refused:
+            log.info("a forwarded follow-up was refused: %s", refused.reason)
+        except Exception:
+            log.exception("a forwarded follow-up failed")
 
     async def _cancel(self, owner: str, task_id: str) -> None:
         if self._service is None:

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 WINDOW: Final = 1000  # events kept per task stream (about: trimming is approximate)
 ENDED_TTL_S: Final = 300  # how long a stream outlives its task's terminal event
-BLOCK_MS: Final = 5000  # one blocking read; a reader looks whether anyone still listens this often
+BLOCK_MS: Final = (
+    2000  # one blocking read (under the client's 5 s socket timeout); who listens is looked at this often
+)
 BATCH: Final = 500  # events per pipelined send
 MAX_EVENT_BYTES: Final = 4 * 1024 * 1024  # an event read back larger than this is skipped (logged)
 

@@ -48,6 +48,23 @@ class Subscription:
     # (the snapshot reflects it, or it came already by another path), so each event arrives once.
     after: int = 0
     _closed: bool = field(default=False)
+    _head: Delivery | None = None  # taken off the queue by wait_first, handed out first
+
+    async def wait_first(self, within_s: float) -> bool:
+        """Wait up to ``within_s`` seconds for the next event without handing it out; whether one came
+        (or the subscription ended)."""
+        if self._head is not None:
+            return True
+        try:
+            async with asyncio.timeout(within_s):
+                got = await self.queue.get()
+        except TimeoutError:
+            return False
+        if got is None:
+            self.queue.put_nowait(None)
+            return True
+        self._head = got
+        return True
 
     def push(self, delivery: Delivery) -> None:
         """Queue a delivery; a reader that fell too far behind is cut off rather than slowing others."""
@@ -88,7 +105,8 @@ class Subscription:
         """The deliveries themselves (each event with its number), in order."""
         try:
             while True:
-                delivery = await self.queue.get()
+                head, self._head = self._head, None
+                delivery = head if head is not None else await self.queue.get()
                 if delivery is None:
                     if self.error is not None:
                         raise self.error

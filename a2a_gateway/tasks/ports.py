@@ -120,6 +120,14 @@ class TaskHolders(Protocol):
         """Ask the process that runs a task to cancel it (it answers by ending the task)."""
         ...
 
+    async def ask_reply(self, holder: str, owner: str, message: v1.Message) -> None:
+        """Pass a follow-up message to the process whose paused task it answers."""
+        ...
+
+    async def claim(self, task_id: str, was: str | None) -> bool:
+        """Make this process the task's holder if ``was`` still holds it (one of several wins)."""
+        ...
+
     async def take_over(self, task_id: str) -> bool:
         """Take a task whose process stopped over now (as the orphan sweep would); False when another
         process has it or it ended."""

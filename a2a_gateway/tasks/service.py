@@ -28,7 +28,7 @@ from a2a_gateway.tasks import state
 from a2a_gateway.tasks.broker import Delivery, Subscription, TaskEventBroker
 from a2a_gateway.tasks.limits import TaskLimits, part_bytes
 from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
-from a2a_gateway.tasks.models import TaskOrigin, TaskQuery
+from a2a_gateway.tasks.models import Positioned, TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskEventBus, TaskHolders, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
 from a2a_gateway.tasks.replay import Reviver, caller_of_owner
@@ -43,6 +43,8 @@ RESTARTED = "The gateway restarted while this task was in flight; it was marked 
 SET_UP_FAILED = "The task could not be set up (its push notification config could not be stored)."
 SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
 CANCEL_WAIT_S = 10.0  # how long a cancel passed on to the process running the task waits for its end
+HOLDER_CHECK_S = 1.0  # how often a follow-up passed on looks whether the process it went to still runs
+REPLY_WAIT_S = 300.0  # how long a blocking follow-up passed on to that process waits for the task to stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,15 @@ class TaskService:
             await self.push.check(inline_push)
         created: Awaitable[None] | None = None
         if message.task_id:
-            live = await self._resume(owner, message)
+            resumed = await self._resume(owner, message)
+            if isinstance(resumed, Positioned):
+                if inline_push is not None:
+                    raise UnsupportedOperation(
+                        "This task waits on another gateway process: send its follow-up without an inline "
+                        "push notification config (set one with CreateTaskPushNotificationConfig)"
+                    )
+                return await self._send_elsewhere(owner, request, resumed, streaming)
+            live = resumed
         else:
             task_id = retry_task_id(owner, message.message_id)
             if task_id is not None:
@@ -270,9 +280,16 @@ class TaskService:
         live.pending = (gen, first, None)
         return live, self._repo.submit(live.changes())
 
-    async def _resume(self, owner: str, message: v1.Message) -> LiveTask:
+    async def _resume(self, owner: str, message: v1.Message) -> LiveTask | Positioned:
+        """The paused task a follow-up continues, in memory here; or, when another live process holds
+        it (its skill waits there), where it stands, for the follow-up to be passed on."""
         task_id = message.task_id or ""
         live = self._live.get(task_id)
+        if (live is None or live.owner != owner) and self._holders is not None:
+            elsewhere = await self._held_elsewhere(owner, task_id)
+            if elsewhere is not None:
+                return elsewhere
+            live = self._live.get(task_id)
         if live is None or live.owner != owner:
             live = await self._reviver.revive(owner, task_id)
         if message.context_id and message.context_id != live.task.context_id:
@@ -294,6 +311,69 @@ class TaskService:
         state.add_message(live.task, message)
         live.pending = (gen, None, message)
         return live
+
+    async def _held_elsewhere(self, owner: str, task_id: str) -> Positioned | None:
+        """With several processes: the task as stored when a live process other than this one holds
+        it; None when it is this process's to answer (a stopped holder's task is taken over first, a
+        task no process holds is claimed, so two processes never revive it both)."""
+        holders = self._holders
+        assert holders is not None
+        found = await self._repo.positioned(task_id, owner, None)
+        if found is None or found.task.status.state.terminal or found.holder == holders.holder:
+            return None
+        if found.holder is not None:
+            if await holders.alive(found.holder):
+                return found
+            await holders.take_over(task_id)
+            if task_id in self._live:
+                return None
+        if not await holders.claim(task_id, None):
+            raise Unavailable("Another gateway process is answering this task right now; try again")
+        return None
+
+    async def _send_elsewhere(
+        self, owner: str, request: v1.SendMessageRequest, found: Positioned, streaming: bool
+    ) -> SendResult:
+        """A follow-up to a task whose skill waits on another process: checked here as the holder would,
+        passed on to it, and answered from the task's events as they come back on the bus."""
+        assert self._holders is not None and found.holder is not None
+        task_id = found.task.id
+        message = request.message
+        if message.context_id and message.context_id != found.task.context_id:
+            raise InvalidParams(
+                "contextId does not match the task's contextId",
+                violations=[{"field": "message.contextId", "description": "differs from the task's"}],
+            )
+        if not found.task.status.state.interrupted:
+            raise UnsupportedOperation(f"Task {task_id} is working and does not take messages until it asks")
+        config = request.configuration or _DEFAULT_CONFIG
+        history = config.history_length if config.history_length is not None else self._history_default
+        opened = await self.subscribe_resumable(owner, task_id, None, retain=False)
+        opened.sub.stop_at_interrupted = True
+        try:
+            await self._holders.ask_reply(found.holder, owner, message)
+            # The holder answers with the task's next event; a holder that stopped before it took the
+            # follow-up never will: once its lease is gone the task is taken over, and sent to again.
+            while not await opened.sub.wait_first(HOLDER_CHECK_S):
+                if not await self._holders.alive(found.holder):
+                    opened.sub.close()
+                    return await self.send(owner, request, streaming=streaming)
+            if streaming:
+                return SendResult(task=state.snapshot(opened.snapshot, history), stream=opened.sub)
+            async with asyncio.timeout(REPLY_WAIT_S):
+                async for delivery in opened.sub.deliveries():
+                    if config.return_immediately or delivery.terminal or delivery.interrupted:
+                        break
+        except TimeoutError:
+            raise Unavailable(
+                "The gateway process running this task did not take the follow-up in time; read the task "
+                "to see its state"
+            ) from None
+        except BaseException:
+            opened.sub.close()
+            raise
+        opened.sub.close()
+        return SendResult(task=await self.get(owner, task_id, history))
 
     async def _abandon(self, live: LiveTask) -> None:
         """A task whose set-up failed before its run started: close its skill (a relay cancels upstream)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,69 @@ async def rest_events(response: httpx.Response) -> Any:
         elif line.startswith("data:"):
             with contextlib.suppress(ValueError):
                 yield event_id, name, orjson.loads(line[5:].strip())
+
+
+def ask(text: str, task_id: str | None = None) -> dict[str, Any]:
+    """SendMessage params for the echo agent's ask skill (or the follow-up to its question)."""
+    message: dict[str, Any] = {
+        "messageId": secrets.token_hex(8),
+        "role": "ROLE_USER",
+        "parts": [{"text": text}],
+    }
+    if task_id is not None:
+        message["taskId"] = task_id
+    return {"message": message, "metadata": {"skillId": "ask"}}
+
+
+async def test_a_follow_up_sent_to_another_process_reaches_the_paused_task(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 2) as made, httpx.AsyncClient(timeout=WAIT_S) as client:
+        try:
+            first = await client.post(
+                made.rpc_url(made.gateways[0]), json=rpc("SendMessage", ask("hi")), headers=made.auth
+            )
+            task = first.json()["result"]["task"]
+            assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", first.text
+            answer = await client.post(
+                made.rpc_url(made.gateways[1]),
+                json=rpc("SendMessage", ask("Ada", task["id"])),
+                headers=made.auth,
+            )
+            done = answer.json()["result"]["task"]
+            assert done["status"]["state"] == "TASK_STATE_COMPLETED", answer.text
+            assert done["artifacts"][0]["parts"][0]["text"] == "Hello, Ada!"
+        except BaseException:
+            print(made.logs())
+            raise
+
+
+async def test_a_paused_relay_whose_process_is_killed_takes_its_follow_up_elsewhere(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 2) as made, httpx.AsyncClient(timeout=WAIT_S) as client:
+        try:
+            first = await client.post(
+                made.rpc_url(made.gateways[0]), json=rpc("SendMessage", ask("hi")), headers=made.auth
+            )
+            task = first.json()["result"]["task"]
+            assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", first.text
+            made.gateways[0].kill()
+            # The follow-up reaches the other process before or after its lease has expired: either way
+            # the relay is re-attached to the upstream task, which still waits for the answer.
+            answer = await client.post(
+                made.rpc_url(made.gateways[1]),
+                json=rpc("SendMessage", ask("Grace", task["id"])),
+                headers=made.auth,
+            )
+            body = answer.json()
+            while "error" in body and "try again" in body["error"]["message"]:
+                await asyncio.sleep(0.2)
+                answer = await client.post(
+                    made.rpc_url(made.gateways[1]),
+                    json=rpc("SendMessage", ask("Grace", task["id"])),
+                    headers=made.auth,
+                )
+                body = answer.json()
+            done = body["result"]["task"]
+            assert done["status"]["state"] == "TASK_STATE_COMPLETED", answer.text
+            assert done["artifacts"][0]["parts"][0]["text"] == "Hello, Grace!"
+        except BaseException:
+            print(made.logs())
+            raise

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 100
 RECENT_RUNS = 10
 EVENT_PAGE = 200
+REMOTE_POLL_S = 0.5  # a run stream on a process that does not drive the run reads the store this often
 LEASE_TTL_S = 30.0
 
 
@@ -202,7 +203,16 @@ class WorkflowService:
                     yield event
                 return
             while True:
-                event = await follower.queue.get()
+                heard = await self._next_event(run.id, follower.queue)
+                if heard is None:
+                    # Driven by another process (whose events this hub never hears): from the store.
+                    async for late in self._drain_store(run.id, last):
+                        last = late.seq
+                        yield late
+                        if late.kind.final:
+                            return
+                    continue
+                event = heard
                 if follower.overflowed:
                     async for late in self._drain_store(run.id, last):
                         yield late
@@ -215,6 +225,17 @@ class WorkflowService:
                     return
         finally:
             self.hub.leave(run.id, follower)
+
+    async def _next_event(self, run_id: str, queue: asyncio.Queue[RunEvent]) -> RunEvent | None:
+        """The next event this process's hub hears of the run; None after REMOTE_POLL_S without one while
+        the run is not driven here (another process drives it: look in the store)."""
+        if run_id in self._drivers:
+            return await queue.get()
+        try:
+            async with asyncio.timeout(REMOTE_POLL_S):
+                return await queue.get()
+        except TimeoutError:
+            return None
 
     async def _drain_store(self, run_id: str, after: int) -> AsyncIterator[RunEvent]:
         while True:

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.cluster import gateways
 from tests.cluster.gateways import Cluster, cluster, countdown, rpc, sse_results
 
 pytestmark = pytest.mark.slow
@@ -266,6 +267,79 @@ async def test_a_paused_relay_whose_process_is_killed_takes_its_follow_up_elsewh
             done = body["result"]["task"]
             assert done["status"]["state"] == "TASK_STATE_COMPLETED", answer.text
             assert done["artifacts"][0]["parts"][0]["text"] == "Hello, Grace!"
+        except BaseException:
+            print(made.logs())
+            raise
+
+
+def quick_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workflow leases short enough that a killed driver's run is taken over within seconds."""
+    base = Cluster.env
+
+    def env(self: Cluster, data_dir: Path, port: int) -> dict[str, str]:
+        return base(self, data_dir, port) | {
+            "A2A_GATEWAY_WORKFLOW_LEASE_SECONDS": "3",
+            "A2A_GATEWAY_WORKFLOW_TAKEOVER_SECONDS": "1",
+        }
+
+    monkeypatch.setattr(Cluster, "env", env)
+    monkeypatch.setattr(gateways, "SCOPES", [*gateways.SCOPES, "workflows:read", "workflows:write"])
+
+
+async def run_workflow(client: httpx.AsyncClient, made: Cluster, gateway: int, n: int) -> str:
+    """A one-step workflow (a countdown of ``n``) created and run through one process; the run's id."""
+    base = made.gateways[gateway].url
+    step = {"name": "count", "agentId": made.agent_id, "skillId": "countdown", "input": {"text": str(n)}}
+    created = await client.post(
+        base + "/api/v1/workflows",
+        json={"name": "count", "description": "", "steps": [step]},
+        headers=made.auth,
+    )
+    assert created.status_code == 201, created.text
+    workflow_id = created.json()["data"]["id"]
+    ran = await client.post(base + f"/api/v1/workflows/{workflow_id}/execute", json={}, headers=made.auth)
+    assert ran.status_code == 202, ran.text
+    return str(ran.json()["data"]["id"])
+
+
+async def run_events(
+    client: httpx.AsyncClient, made: Cluster, gateway: int, run_id: str
+) -> list[tuple[str, str, Any]]:
+    url = made.gateways[gateway].url + f"/api/v1/workflow-runs/{run_id}/stream"
+    async with client.stream("GET", url, headers=made.auth) as answer:
+        assert answer.status_code == 200
+        return [event async for event in rest_events(answer)]
+
+
+async def test_a_workflow_run_streams_on_a_process_that_does_not_drive_it_and_survives_its_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick_takeover(monkeypatch)
+    async with cluster(tmp_path, 2) as made, httpx.AsyncClient(timeout=WAIT_S) as client:
+        try:
+            watched = await run_workflow(client, made, 0, 10)
+            async with asyncio.timeout(WAIT_S):
+                events = await run_events(client, made, 1, watched)
+            assert [name for _, name, _ in events] == ["step_started", "step_completed", "run_completed"]
+            assert [int(i) for i, _, _ in events] == [1, 2, 3]
+            # Now its driver dies mid-run: the other process takes the run (and its step's task) over.
+            killed = await run_workflow(client, made, 0, 60)
+            following = asyncio.create_task(run_events(client, made, 1, killed))
+            async with asyncio.timeout(WAIT_S):
+                while True:
+                    run = (
+                        await client.get(
+                            made.gateways[1].url + f"/api/v1/workflow-runs/{killed}", headers=made.auth
+                        )
+                    ).json()
+                    if run["data"]["steps"][0]["status"] == "running":
+                        break
+                    await asyncio.sleep(0.1)
+            made.gateways[0].kill()
+            async with asyncio.timeout(WAIT_S):
+                events = await following
+            assert [name for _, name, _ in events][-1] == "run_completed", events
+            assert [int(i) for i, _, _ in events] == list(range(1, len(events) + 1))
         except BaseException:
             print(made.logs())
             raise

@@ -35,6 +35,8 @@ from a2a_gateway.storage.lease import SqlLease
 from a2a_gateway.storage.task_repository import SqlTaskRepository
 from a2a_gateway.tasks.models import Orphan
 from a2a_gateway.tasks.service import TaskService
+from a2a_gateway.workflows.service import WorkflowService
+from a2a_gateway.workflows.service import lease_name as run_lease
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +78,17 @@ class Cluster:
         self._ttl = lease_ttl_s
         self._service: TaskService | None = None
         self._router: Router | None = None
+        self._workflows: WorkflowService | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._working: set[asyncio.Task[None]] = set()
         self._taking: dict[str, asyncio.Task[bool]] = {}
         self.taken_over = 0
 
-    def bind(self, service: TaskService, router: Router | None) -> None:
-        """The task service (and router) the takeovers and forwarded cancels act on."""
-        self._service, self._router = service, router
+    def bind(
+        self, service: TaskService, router: Router | None, workflows: WorkflowService | None = None
+    ) -> None:
+        """The task service (and router, and workflows) the takeovers and forwarded requests act on."""
+        self._service, self._router, self._workflows = service, router, workflows
 
     @property
     def lease_name(self) -> str:
@@ -158,6 +163,29 @@ class Cluster:
         pipe.xadd(key, fields, maxlen=CONTROL_WINDOW, approximate=True)
         pipe.expire(key, CONTROL_TTL_S)
         await pipe.execute()
+
+    # --- runs (workflows.ports.RunControl) -----------------------------------------------------------
+
+    async def driver(self, run_id: str) -> str | None:
+        """The process whose lease on the run has not expired."""
+        return await self._lease.holder_of(run_lease(run_id))
+
+    async def ask_run_cancel(self, holder: str, owner_id: str, run_id: str) -> None:
+        """Queue a run's cancel on its driver's control stream."""
+        await self._tell(holder, {b"op": b"run-cancel", b"owner": owner_id.encode(), b"run": run_id.encode()})
+
+    async def ask_run_reply(
+        self, holder: str, owner_id: str, run_id: str, index: int, parts: list[v1.Part]
+    ) -> None:
+        """Queue the answer to a run's step on its driver's control stream."""
+        body = orjson.dumps([p.wire() for p in parts])
+        fields = {
+            b"op": b"run-reply",
+            b"owner": owner_id.encode(),
+            b"run": run_id.encode(),
+            b"index": b"%d" % index,
+        }
+        await self._tell(holder, fields | {b"parts": body})
 
     async def claim(self, task_id: str, was: str | None) -> bool:
         """Make this process the task's holder if ``was`` still holds it."""
@@ -243,9 +271,22 @@ class Cluster:
     def _obey(self, fields: dict[bytes, bytes]) -> None:
         op, owner = fields.get(b"op"), fields.get(b"owner")
         task_id, message = fields.get(b"task"), fields.get(b"message")
+        run_id, index, parts = fields.get(b"run"), fields.get(b"index"), fields.get(b"parts")
         work: Coroutine[Any, Any, None] | None = None
         if op == b"cancel" and owner is not None and task_id is not None:
             work = self._cancel(owner.decode(), task_id.decode())
+        elif op == b"run-cancel" and owner is not None and run_id is not None:
+            work = self._run_cancel(owner.decode(), run_id.decode())
+        elif (
+            op == b"run-reply"
+            and owner is not None
+            and run_id is not None
+            and index is not None
+            and index.isdigit()
+            and parts is not None
+            and len(parts) <= MAX_MESSAGE_BYTES
+        ):
+            work = self._run_reply(owner.decode(), run_id.decode(), int(index), parts)
         elif (
             op == b"reply" and owner is not None and message is not None and len(message) <= MAX_MESSAGE_BYTES
         ):
@@ -270,6 +311,27 @@ class Cluster:
             log.info("a forwarded follow-up was refused: %s", refused.reason)
         except Exception:
             log.exception("a forwarded follow-up failed")
+
+    async def _run_cancel(self, owner_id: str, run_id: str) -> None:
+        if self._workflows is None:
+            return
+        try:
+            await self._workflows.cancel(owner_id, run_id)
+        except GatewayError as refused:
+            log.info("a forwarded run cancel was refused: %s", refused.reason, extra={"runId": run_id})
+        except Exception:
+            log.exception("a forwarded run cancel failed", extra={"runId": run_id})
+
+    async def _run_reply(self, owner_id: str, run_id: str, index: int, raw: bytes) -> None:
+        if self._workflows is None:
+            return
+        try:
+            parts = [v1.Part.model_validate(p) for p in orjson.loads(raw)]
+            await self._workflows.reply(owner_id, run_id, index, parts)
+        except GatewayError as refused:
+            log.info("a forwarded step answer was refused: %s", refused.reason, extra={"runId": run_id})
+        except Exception:
+            log.exception("a forwarded step answer failed", extra={"runId": run_id})
 
     async def _cancel(self, owner: str, task_id: str) -> None:
         if self._service is None:

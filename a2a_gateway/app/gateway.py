@@ -136,6 +136,7 @@ def create_gateway_app(
         payments=billing,
     )
     steps = TaskSteps()
+    cluster = _cluster(core)
     workflows = WorkflowService(
         SqlWorkflowStore(core.engine, core.repo.writer),  # run saves ride the task writer's commits
         steps,
@@ -143,6 +144,8 @@ def create_gateway_app(
         RegistrySteps(registry, billing),
         lease=SqlLease(core.engine),
         lease_ttl_s=settings.workflow_lease_seconds,
+        holder=core.holder,
+        control=cluster,
         agent_key=AGENT_KEY,
         skill_key=SKILL_KEY,
     )
@@ -152,13 +155,13 @@ def create_gateway_app(
         description=str(template.get("description", "")),
         skills=[*local_skills, discover_skill(registry), run_workflow_skill(workflows)],
     )
-    cluster = _cluster(core)
     service = task_service(core, RoutingAgent.around(own, router), holders=cluster)
     steps.bind(service)
     deadlines = Deadlines(service)
     service.on_end(deadlines.clear)  # a task that ends before its deadline drops its timer
-    runtime = Runtime(core, service, router=router, deadlines=deadlines, cluster=cluster)
-    runtime.bind_cluster()
+    runtime = Runtime(
+        core, service, router=router, deadlines=deadlines, cluster=cluster, workflow_service=workflows
+    )
     runtime.workflows = WorkflowRunner(workflows, settings.workflow_takeover_seconds)
     runtime.jobs.append(scores)
     pending = SqlPendingHolds(core.engine)

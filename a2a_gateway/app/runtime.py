@@ -24,6 +24,7 @@ from a2a_gateway.routing.deadlines import Deadlines
 from a2a_gateway.routing.service import Router
 from a2a_gateway.storage import engine as db
 from a2a_gateway.tasks.service import TaskService
+from a2a_gateway.workflows.service import WorkflowService
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,12 @@ class Runtime:
     workflows: Job | None = None
     # One of several processes on one PostgreSQL and Redis: membership, takeover, forwarded cancels.
     cluster: Cluster | None = None
+    workflow_service: WorkflowService | None = None  # what forwarded run requests act on
 
     def bind_cluster(self) -> None:
         """Point the cluster's takeovers and forwarded cancels at this runtime's service and router."""
         if self.cluster is not None:
-            self.cluster.bind(self.service, self.router)
+            self.cluster.bind(self.service, self.router, self.workflow_service)
 
     async def start(self) -> None:
         """Migrate, resume relayed tasks and fail other tasks left in flight, start background work."""
@@ -74,6 +76,7 @@ class Runtime:
         await self.core.ring.load()
         if self.cluster is not None:
             # Other processes may be running tasks: only those of stopped processes are taken over.
+            self.bind_cluster()
             taken = await self.cluster.start()
             if taken:
                 log.info("took over %d tasks of stopped gateway processes", taken)

@@ -57,3 +57,13 @@ class SqlLease:
                 )
             )
             return {holder for (holder,) in rows}
+
+    async def holder_of(self, name: str) -> str | None:
+        """Who holds the lease ``name`` now (None: nobody, or it expired)."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(L.holder).where(L.name == name, L.expires_us > micros(self._clock()))
+                )
+            ).first()
+            return None if row is None else str(row.holder)

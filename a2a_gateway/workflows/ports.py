@@ -137,3 +137,22 @@ class Lease(Protocol):
     async def release(self, name: str, holder: str) -> None:
         """Let the lease go if ``holder`` has it."""
         ...
+
+
+class RunControl(Protocol):
+    """Passes a cancel or a step's answer to the gateway process that drives a run (several processes
+    on one database; decision 0020)."""
+
+    async def driver(self, run_id: str) -> str | None:
+        """The process whose lease on the run has not expired, if any."""
+        ...
+
+    async def ask_run_cancel(self, holder: str, owner_id: str, run_id: str) -> None:
+        """Ask the driver to cancel the run."""
+        ...
+
+    async def ask_run_reply(
+        self, holder: str, owner_id: str, run_id: str, index: int, parts: list[v1.Part]
+    ) -> None:
+        """Ask the driver to pass the answer to the run's step ``index``."""
+        ...

@@ -10,20 +10,21 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
-from a2a_gateway.errors import Conflict, InsufficientCredits, NotFound
+from a2a_gateway.errors import Conflict, InsufficientCredits, NotFound, Unavailable
 from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.workflows import validation
 from a2a_gateway.workflows.engine import EngineDeps, RunDriver
 from a2a_gateway.workflows.events import RunEventHub
-from a2a_gateway.workflows.models import Run, RunEvent, RunStatus, StepRun, StepSpec, Workflow
-from a2a_gateway.workflows.ports import Lease, RunBudgets, StepAgents, StepTasks, WorkflowStore
+from a2a_gateway.workflows.models import Run, RunEvent, RunStatus, StepRun, StepSpec, StepStatus, Workflow
+from a2a_gateway.workflows.ports import Lease, RunBudgets, RunControl, StepAgents, StepTasks, WorkflowStore
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 100
 RECENT_RUNS = 10
 EVENT_PAGE = 200
+RUN_CANCEL_WAIT_S = 10.0  # how long a cancel passed on to the run's driver waits for the run's end
 REMOTE_POLL_S = 0.5  # a run stream on a process that does not drive the run reads the store this often
 LEASE_TTL_S = 30.0
 
@@ -50,8 +51,11 @@ class WorkflowService:
         lease_ttl_s: float = LEASE_TTL_S,
         agent_key: str = "agentId",
         skill_key: str = "skillId",
+        holder: str | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self._store = store
+        self._control = control
         self._agents = agents
         self._budgets = budgets
         self._lease = lease
@@ -62,7 +66,7 @@ class WorkflowService:
         self._deps = EngineDeps(store, tasks, budgets, self.hub, clock, sleep, agent_key, skill_key)
         self._drivers: dict[str, RunDriver] = {}
         self._keepers: dict[str, asyncio.Task[None]] = {}
-        self._holder = uuid.uuid4().hex
+        self._holder = holder or uuid.uuid4().hex  # the lease names this process
         self._closing = False
 
     # --- workflows ----------------------------------------------------------------------------------
@@ -165,6 +169,11 @@ class WorkflowService:
         run = await self.get_run(owner_id, run_id)
         if run.status.ended:
             raise Conflict(f"The run has ended already ({run.status.value})")
+        elsewhere = await self._driven_elsewhere(run)
+        if elsewhere is not None:
+            assert self._control is not None
+            await self._control.ask_run_cancel(elsewhere, owner_id, run_id)
+            return await self._ended(owner_id, run)
         driver = await self._driver_of(run)
         await driver.cancel()
         return driver.run.copy()
@@ -176,9 +185,37 @@ class WorkflowService:
             raise NotFound(f"The run has no step {index}")
         if run.status.ended:
             raise Conflict(f"The run has ended already ({run.status.value})")
+        elsewhere = await self._driven_elsewhere(run)
+        if elsewhere is not None:
+            assert self._control is not None
+            if run.steps[index].status is not StepStatus.INPUT_REQUIRED:
+                status = run.steps[index].status.value
+                raise Conflict(f"step {index} is not waiting for input (it is {status})")
+            await self._control.ask_run_reply(elsewhere, owner_id, run_id, index, parts)
+            return run
         driver = await self._driver_of(run)
         await driver.reply(index, parts)
         return driver.run.copy()
+
+    async def _driven_elsewhere(self, run: Run) -> str | None:
+        """The other live process that drives the run, when there is one to pass a request on to."""
+        if self._control is None or run.id in self._drivers:
+            return None
+        holder = await self._control.driver(run.id)
+        return holder if holder is not None and holder != self._holder else None
+
+    async def _ended(self, owner_id: str, run: Run) -> Run:
+        """The run once its final event is stored (a cancel passed on to its driver)."""
+        try:
+            async with asyncio.timeout(RUN_CANCEL_WAIT_S):
+                async for event in self._events(run, run.seq):
+                    if event.kind.final:
+                        break
+        except TimeoutError:
+            raise Unavailable(
+                "The gateway process driving this run did not confirm the cancel in time; read the run"
+            ) from None
+        return await self.get_run(owner_id, run.id)
 
     async def events(self, owner_id: str, run_id: str, after_seq: int = 0) -> AsyncIterator[RunEvent]:
         """The run's events after ``after_seq`` (Last-Event-ID), then live ones until the run ends."""

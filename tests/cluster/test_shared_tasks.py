@@ -343,3 +343,49 @@ async def test_a_workflow_run_streams_on_a_process_that_does_not_drive_it_and_su
         except BaseException:
             print(made.logs())
             raise
+
+
+async def test_a_run_is_answered_and_canceled_through_a_process_that_does_not_drive_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick_takeover(monkeypatch)
+    async with cluster(tmp_path, 2) as made, httpx.AsyncClient(timeout=WAIT_S) as client:
+        try:
+            a, b = made.gateways[0].url, made.gateways[1].url
+            step = {"name": "ask", "agentId": made.agent_id, "skillId": "ask", "input": {"text": "hi"}}
+            created = await client.post(
+                a + "/api/v1/workflows",
+                json={"name": "ask", "description": "", "steps": [step]},
+                headers=made.auth,
+            )
+            workflow_id = created.json()["data"]["id"]
+            run_id = (
+                await client.post(a + f"/api/v1/workflows/{workflow_id}/execute", json={}, headers=made.auth)
+            ).json()["data"]["id"]
+            async with asyncio.timeout(WAIT_S):
+                while (await client.get(b + f"/api/v1/workflow-runs/{run_id}", headers=made.auth)).json()[
+                    "data"
+                ]["steps"][0]["status"] != "input_required":
+                    await asyncio.sleep(0.1)
+            answered = await client.post(
+                b + f"/api/v1/workflow-runs/{run_id}/steps/0/reply",
+                json={"message": {"role": "user", "parts": [{"type": "text", "data": "Ada"}]}},
+                headers=made.auth,
+            )
+            assert answered.status_code == 200, answered.text
+            async with asyncio.timeout(WAIT_S):
+                events = await run_events(client, made, 1, run_id)
+            assert events[-1][1] == "run_completed", events
+            # A long run driven by process 0, canceled through process 1.
+            long_run = await run_workflow(client, made, 0, 100)
+            async with asyncio.timeout(WAIT_S):
+                while (await client.get(b + f"/api/v1/workflow-runs/{long_run}", headers=made.auth)).json()[
+                    "data"
+                ]["steps"][0]["status"] != "running":
+                    await asyncio.sleep(0.1)
+            canceled = await client.post(b + f"/api/v1/workflow-runs/{long_run}/cancel", headers=made.auth)
+            assert canceled.status_code == 200, canceled.text
+            assert canceled.json()["data"]["status"] == "canceled"
+        except BaseException:
+            print(made.logs())
+            raise

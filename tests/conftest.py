@@ -128,7 +128,10 @@ class LiveServer:
         raise RuntimeError("uvicorn did not start")
 
     async def stop(self) -> None:
-        """Graceful shutdown."""
+        """Graceful shutdown: the app's drain first (its streams end), as a2a_gateway.server does."""
+        drain = getattr(getattr(self.server.config.app, "state", None), "drain", None)
+        if drain is not None:
+            drain.start()
         self.server.should_exit = True
         if self.task is not None:
             await asyncio.wait_for(self.task, timeout=15)

@@ -29,6 +29,7 @@ class Drain:
         # Futures of the loop each waiter runs on (an app may serve on more than one loop in its life,
         # as in tests, which an asyncio.Event made once would not allow).
         self._waiters: set[asyncio.Future[None]] = set()
+        self._hooks: set[Callable[[], None]] = set()
 
     @property
     def draining(self) -> bool:
@@ -41,6 +42,18 @@ class Drain:
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        for hook in list(self._hooks):
+            hook()
+        self._hooks.clear()
+
+    def on_start(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call ``hook`` when the drain starts (at once if it has); returns what unhooks it. A stream
+        hooks itself here instead of keeping a task waiting for the drain."""
+        if self._draining:
+            hook()
+            return _nothing
+        self._hooks.add(hook)
+        return lambda: self._hooks.discard(hook)
 
     async def wait(self) -> None:
         """Until the drain starts."""
@@ -117,3 +130,7 @@ class HealthEndpoints:
         ok = await self._ready()
         body = {"data": {"status": "ok" if ok else "degraded", "timestamp": format_timestamp(utc_now())}}
         return _json(body, 200 if ok else 503)
+
+
+def _nothing() -> None:
+    """Unhooks nothing."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
 import orjson
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -30,14 +28,14 @@ from a2a_gateway.api.health import Drain
 from a2a_gateway.api.http import raw_header, read_body
 from a2a_gateway.api.metrics import Metrics
 from a2a_gateway.api.principal import Authenticator
-from a2a_gateway.api.streaming import STREAMING_METHODS, OpenStream, open_stream
+from a2a_gateway.api.sse_stream import RpcEventStream
+from a2a_gateway.api.streaming import STREAMING_METHODS, open_stream
 from a2a_gateway.errors import (
     ContentTypeNotSupported,
     GatewayError,
     InvalidParams,
     MethodNotFound,
     ParseError,
-    Unavailable,
     VersionNotSupported,
 )
 from a2a_gateway.protocol import jsonrpc
@@ -46,7 +44,6 @@ from a2a_gateway.protocol.version import HEADER, ProtocolVersion, negotiate
 from a2a_gateway.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
-SHUTDOWN_GRACE_SECONDS = 2.0
 TASK_CREATION = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
 ParamsHook = Callable[[str, dict[str, Any]], dict[str, Any]]
 """Rewrites the params of a request (method name, params) before it is checked and run."""
@@ -216,50 +213,17 @@ class JsonRpcEndpoint:
                 self._error_frame(ctx, error), ping=15, sep="\n", headers={"Cache-Control": "no-store"}
             )
         self._metrics.rpc(self._label(envelope.method), "ok", started)
-        # sse-starlette sets this event when it sees the server shut down, the app's drain starts when
-        # the server begins to stop; either way the stream ends with an error event telling the client
-        # to resubscribe (a clean end of the chunked body) instead of being cut off.
-        shutdown = anyio.Event()
-        return EventSourceResponse(
-            self._frames(opened, ctx, shutdown, drain),
-            ping=15,
-            sep="\n",
-            headers={"Cache-Control": "no-store"},
-            shutdown_event=shutdown,
-            shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+
+        def failure(exc: Exception) -> bytes:
+            error = self._as_gateway_error(exc, "stream")
+            return orjson.dumps(rpc_failure(ctx.request_id, error, ctx.version))
+
+        request_id = orjson.dumps(ctx.request_id)
+        return RpcEventStream(
+            opened, request_id, ctx.version, drain=drain, metrics=self._metrics, failure=failure
         )
 
     @staticmethod
     async def _error_frame(ctx: CallContext, error: GatewayError) -> AsyncIterator[ServerSentEvent]:
         body = rpc_failure(ctx.request_id, error, ctx.version)
         yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
-
-    @staticmethod
-    async def _end_on_shutdown(
-        opened: OpenStream, ctx: CallContext, shutdown: anyio.Event, drain: Drain
-    ) -> None:
-        waits = {asyncio.ensure_future(shutdown.wait()), asyncio.ensure_future(drain.wait())}
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        again = "tasks/resubscribe" if ctx.version is ProtocolVersion.V0_3 else "SubscribeToTask"
-        opened.interrupt(Unavailable(f"The gateway is draining (shutting down); resubscribe with {again}"))
-
-    async def _frames(
-        self, opened: OpenStream, ctx: CallContext, shutdown: anyio.Event, drain: Drain
-    ) -> AsyncIterator[ServerSentEvent]:
-        self._metrics.streams_open += 1
-        watcher = asyncio.create_task(self._end_on_shutdown(opened, ctx, shutdown, drain))
-        try:
-            async for result in opened.results():
-                yield ServerSentEvent(data=orjson.dumps(jsonrpc.success(ctx.request_id, result)).decode())
-        except Exception as exc:
-            error = self._as_gateway_error(exc, "stream")
-            body = rpc_failure(ctx.request_id, error, ctx.version)
-            yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
-        finally:
-            watcher.cancel()
-            self._metrics.streams_open -= 1
-            opened.close()

@@ -50,6 +50,7 @@ class Metrics:
         self.http_total: dict[tuple[str, int], int] = defaultdict(int)
         self.http_latency = Histogram()
         self.streams_open = 0
+        self.slow_drops: Callable[[], int] = _none  # subscriptions cut off as slow readers (the service's)
 
     def rpc(self, method: str, outcome: str, started: float) -> None:
         """Count one JSON-RPC call and its latency (``method`` must be a known name or "other")."""
@@ -87,6 +88,11 @@ class Metrics:
         out.extend(self.http_latency.render("http_request_duration_seconds", "method"))
         out += ["# HELP a2a_active_streams Open SSE streams.", "# TYPE a2a_active_streams gauge"]
         out.append(f"a2a_active_streams {self.streams_open}")
+        out += [
+            "# HELP a2a_stream_slow_reader_drops_total Streams cut off as their reader fell too far behind.",
+            "# TYPE a2a_stream_slow_reader_drops_total counter",
+            f"a2a_stream_slow_reader_drops_total {self.slow_drops()}",
+        ]
         for name, (label_name, values) in gauges.items():
             out.append(f"# TYPE {name} gauge")
             if not label_name:
@@ -111,3 +117,7 @@ class MetricsEndpoint:
         """The exposition text."""
         body = self._metrics.render(await self._gauges())
         return Response(body, media_type="text/plain; version=0.0.4")
+
+
+def _none() -> int:
+    return 0

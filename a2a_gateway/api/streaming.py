@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from a2a_gateway.api.context import CallContext
 from a2a_gateway.api.methods_v1 import parse
 from a2a_gateway.errors import GatewayError
 from a2a_gateway.protocol import translate as t
 from a2a_gateway.protocol import v0_3, v1
-from a2a_gateway.tasks.broker import Subscription
+from a2a_gateway.tasks.broker import Delivery, Subscription
 from a2a_gateway.tasks.service import TaskService
 
 STREAMING_METHODS = frozenset(
@@ -35,6 +37,19 @@ class OpenStream:
             return
         async for event in self.rest:
             yield self.render(event)
+
+    def result_bytes(self, delivery: Delivery) -> bytes:
+        """One event's JSON-RPC ``result`` as JSON, serialized once per shape for every stream that
+        carries the same delivery (the 1.0 shape, or 0.3's with or without ``final`` at a pause)."""
+        shape = 0 if not self.legacy else 1 if self.closes_at_interrupted else 2
+        frames = delivery.frames
+        if frames is None:
+            frames = delivery.frames = {}
+        made = frames.get(shape)
+        if made is None:
+            event = delivery.event
+            made = frames[shape] = event.wire_json() if shape == 0 else orjson.dumps(self.render(event))
+        return made
 
     def render(self, event: v1.StreamResponse) -> Any:
         """One event in 1.0 (StreamResponse) or 0.3 (bare object with kind/final) shape."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -27,6 +28,8 @@ from a2a_gateway.tasks.service import TaskService
 from a2a_gateway.workflows.service import WorkflowService
 
 log = logging.getLogger(__name__)
+
+PING_SECONDS = 15.0  # an idle stream gets a keep-alive comment this often
 
 
 class Job(Protocol):
@@ -61,6 +64,7 @@ class Runtime:
     # One of several processes on one PostgreSQL and Redis: membership, takeover, forwarded cancels.
     cluster: Cluster | None = None
     workflow_service: WorkflowService | None = None  # what forwarded run requests act on
+    _keepalive: asyncio.Task[None] | None = None
 
     def bind_cluster(self) -> None:
         """Point the cluster's takeovers and forwarded cancels at this runtime's service and router."""
@@ -99,14 +103,28 @@ class Runtime:
             await job.start()
         if self.workflows is not None:
             await self.workflows.start()
+        self._keepalive = asyncio.create_task(self._ping_streams())
+        service = self.service
+        self.core.metrics.slow_drops = lambda: service.dropped_streams
         # Start-up objects (modules, tables, compiled statements) never die: moving them out of the
         # collector's view keeps full collections short, which trims the latency tail under load.
         gc.collect()
         gc.freeze()
 
+    async def _ping_streams(self) -> None:
+        """One timer for every stream's keep-alive."""
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            self.service.ping_streams()
+
     async def stop(self) -> None:
         """End tasks and streams, drain deliveries and writes, close connections."""
         core = self.core
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
         if self.cluster is not None:
             await self.cluster.quiesce()
         if self.workflows is not None:

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from a2a_gateway.errors import GatewayError, Unavailable
 from a2a_gateway.protocol import v1
@@ -32,6 +32,14 @@ class Delivery:
     terminal: bool = False
     interrupted: bool = False
     seq: int = 0  # the task's event number, set when published
+    # The event serialized once per output shape, shared by every stream that carries it (api/).
+    frames: dict[int, bytes] | None = None
+
+
+PING: Final = Delivery(v1.StreamResponse.model_construct())
+"""Queued to an idle subscription now and then (:meth:`Subscription.ping`): its stream writes a keep-alive
+and learns whether its client is still there. Only :meth:`Subscription.get` hands it out."""
+CUT_GRACE_S: Final = 5.0  # a dropped slow reader's writer is cut off this long after, if still blocked
 
 
 @dataclass(eq=False, slots=True)
@@ -49,6 +57,10 @@ class Subscription:
     after: int = 0
     _closed: bool = field(default=False)
     _head: Delivery | None = None  # taken off the queue by wait_first, handed out first
+    # The task writing this subscription to its connection (set by the stream), cut off when the
+    # subscription is dropped as a slow reader and the writer is still blocked on the connection.
+    writer: asyncio.Task[Any] | None = None
+    dropped: bool = False
 
     async def wait_first(self, within_s: float) -> bool:
         """Wait up to ``within_s`` seconds for the next event without handing it out; whether one came
@@ -75,14 +87,48 @@ class Subscription:
         if self.queue.qsize() < self.limit:
             self.queue.put_nowait(delivery)
         else:
-            log.warning("slow subscriber dropped", extra={"taskId": self.task_id})
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.end(
-                Unavailable(
-                    "This stream fell too far behind and was closed; resubscribe with SubscribeToTask"
-                )
-            )
+            self.drop()
+
+    def drop(self) -> None:
+        """Cut off a reader that fell too far behind (counted and logged): what it has queued goes, it
+        gets a last error telling it to resubscribe, and a writer still blocked on its connection a
+        little later is cancelled, so the connection closes."""
+        if self._closed:
+            return
+        self.dropped = True
+        self.broker.dropped += 1
+        log.warning("slow subscriber dropped", extra={"taskId": self.task_id})
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.end(
+            Unavailable("This stream fell too far behind and was closed; resubscribe with SubscribeToTask")
+        )
+        if self.writer is not None:
+            asyncio.get_running_loop().call_later(CUT_GRACE_S, self._cut)
+
+    def _cut(self) -> None:
+        if self.writer is not None and not self.writer.done():
+            self.writer.cancel()
+
+    def ping(self) -> None:
+        """Queue a keep-alive for an idle reader (none when events are waiting anyway)."""
+        if not self._closed and self.queue.empty() and self._head is None:
+            self.queue.put_nowait(PING)
+
+    async def get(self) -> Delivery | None:
+        """The next delivery, or :data:`PING`, or None at the end (after the stop event, or when
+        ended); raises the error the subscription was ended with."""
+        head, self._head = self._head, None
+        delivery = head if head is not None else await self.queue.get()
+        if delivery is None:
+            self.queue.put_nowait(None)  # every later get ends too
+            if self.error is not None:
+                raise self.error
+        return delivery
+
+    def stops_at(self, delivery: Delivery) -> bool:
+        """Whether the stream ends after this delivery."""
+        return delivery.terminal or (delivery.interrupted and self.stop_at_interrupted)
 
     def end(self, error: GatewayError | None = None) -> None:
         """Stop after what is already queued; the reader then gets ``error`` if one is given."""
@@ -105,14 +151,13 @@ class Subscription:
         """The deliveries themselves (each event with its number), in order."""
         try:
             while True:
-                head, self._head = self._head, None
-                delivery = head if head is not None else await self.queue.get()
+                delivery = await self.get()
                 if delivery is None:
-                    if self.error is not None:
-                        raise self.error
                     return
+                if delivery is PING:
+                    continue
                 yield delivery
-                if delivery.terminal or (delivery.interrupted and self.stop_at_interrupted):
+                if self.stops_at(delivery):
                     return
         finally:
             self.close()
@@ -126,6 +171,7 @@ class TaskEventBroker:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._seq: dict[str, int] = {}
         self._recent: dict[str, deque[Delivery]] = {}
+        self.dropped = 0  # slow readers cut off so far
 
     def subscribe(
         self,
@@ -198,6 +244,12 @@ class TaskEventBroker:
             subs.discard(sub)
             if not subs:
                 del self._subscribers[sub.task_id]
+
+    def ping_all(self) -> None:
+        """Queue a keep-alive to every idle subscription (one timer for all, not one per stream)."""
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.ping()
 
     def close_all(self) -> None:
         """End every subscription (shutdown): streams finish what is queued and close cleanly."""

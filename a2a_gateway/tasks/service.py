@@ -704,6 +704,15 @@ class TaskService:
         await self._repo.flush()
         self._broker.close_all()
 
+    def ping_streams(self) -> None:
+        """Queue a keep-alive to every idle subscription (the app calls this now and then)."""
+        self._broker.ping_all()
+
+    @property
+    def dropped_streams(self) -> int:
+        """How many subscriptions were cut off as slow readers so far."""
+        return self._broker.dropped
+
     def live_count(self) -> int:
         """How many tasks are running or paused in memory."""
         return len(self._live)

@@ -3,7 +3,8 @@
 `Cluster.start` makes a fresh database (dropped afterwards) and a Redis key prefix (deleted afterwards),
 migrates, starts ``size`` ``a2a-gateway serve`` processes with the settings that must match across
 processes, a user with a key, and the echo agent registered with the first process. Everything binds to
-127.0.0.1 and every wait is bounded.
+127.0.0.1 and every wait is bounded. ``Cluster.restart`` replaces a process (SIGKILL) by a new one on the
+same port, so a balancer in front keeps its upstreams; ``new_user`` adds another user with a key.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ POSTGRES_URL = os.environ.get("A2A_GATEWAY_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("A2A_GATEWAY_TEST_REDIS_URL")
 START_TIMEOUT_S = 30.0
 LEASE_SECONDS = 3  # short, so a killed process's tasks are taken over within seconds
-SCOPES = ["agents:read", "agents:write", "keys:write", "tasks:read", "tasks:write"]
+SCOPES = ["agents:read", "agents:write", "billing:read", "keys:write", "tasks:read", "tasks:write"]
 
 
 def needs_services() -> None:
@@ -94,10 +95,13 @@ class Cluster:
     prefix: str
     pepper: str
     gateways: list[Process] = field(default_factory=list)
+    retired: list[Process] = field(default_factory=list)  # replaced by restart (killed)
     echo: Process | None = None
     key: str = ""
     agent_id: str = ""
     public_url: str = ""
+    owner: User | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings a test adds (same on every process)
 
     def env(self, data_dir: Path, port: int) -> dict[str, str]:
         return {
@@ -113,7 +117,7 @@ class Cluster:
             "A2A_GATEWAY_HEALTH_CHECK_SECONDS": "0",
             "A2A_GATEWAY_LOG_LEVEL": "INFO",
             "A2A_GATEWAY_DRAIN_SECONDS": "3",
-        }
+        } | self.extra_env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``a2a-gateway ARGS`` against the shared database."""
@@ -123,8 +127,24 @@ class Cluster:
 
     async def add_gateway(self) -> Process:
         """Start one more gateway process and wait until it is ready."""
-        n = len(self.gateways)
-        port = free_port()
+        gateway = self._launch(free_port())
+        self.gateways.append(gateway)
+        await wait_ready(gateway)
+        return gateway
+
+    async def restart(self, index: int) -> Process:
+        """SIGKILL gateway ``index`` (when alive) and put a new process on its port in its place (a
+        balancer in front keeps its upstream list); waits until the new one is ready."""
+        old = self.gateways[index]
+        old.kill()
+        self.retired.append(old)
+        gateway = self._launch(old.port)
+        self.gateways[index] = gateway
+        await wait_ready(gateway)
+        return gateway
+
+    def _launch(self, port: int) -> Process:
+        n = len(self.gateways) + len(self.retired)
         data_dir = self.root / f"gateway-{n}"
         data_dir.mkdir(parents=True, exist_ok=True)
         log = self.root / f"gateway-{n}.log"
@@ -133,10 +153,7 @@ class Cluster:
             proc = subprocess.Popen(
                 command, env=self.env(data_dir, port), stdout=out, stderr=subprocess.STDOUT
             )
-        gateway = Process(f"gateway-{n}", proc, log, port)
-        self.gateways.append(gateway)
-        await wait_ready(gateway)
-        return gateway
+        return Process(f"gateway-{n}", proc, log, port)
 
     async def start_echo(self) -> None:
         """The echo agent, registered with the first gateway by the user's key."""
@@ -180,7 +197,7 @@ class Cluster:
     def logs(self) -> str:
         parts = [
             f"--- {p.name} ---\n{p.output()[-4000:]}"
-            for p in [*self.gateways, *([self.echo] if self.echo else [])]
+            for p in [*self.retired, *self.gateways, *([self.echo] if self.echo else [])]
         ]
         return "\n".join(parts)
 
@@ -199,8 +216,9 @@ async def wait_ready(gateway: Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def cluster(root: Path, size: int) -> AsyncIterator[Cluster]:
-    """``size`` gateway processes on a fresh database and Redis prefix, a user key and the echo agent."""
+async def cluster(root: Path, size: int, env: dict[str, str] | None = None) -> AsyncIterator[Cluster]:
+    """``size`` gateway processes on a fresh database and Redis prefix, a user key and the echo agent;
+    ``env``: settings added to every process's environment (and the CLI's)."""
     needs_services()
     assert POSTGRES_URL is not None and REDIS_URL is not None
     name = f"a2a_cluster_{secrets.token_hex(5)}"
@@ -212,7 +230,7 @@ async def cluster(root: Path, size: int) -> AsyncIterator[Cluster]:
     if "+asyncpg" not in url:
         url = url.replace("postgresql:", "postgresql+asyncpg:")
     prefix = f"a2a-test-{secrets.token_hex(5)}:"
-    made = Cluster(root, url, prefix, secrets.token_hex(16))
+    made = Cluster(root, url, prefix, secrets.token_hex(16), extra_env=dict(env or {}))
     try:
         upgraded = made.cli("db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
@@ -224,7 +242,7 @@ async def cluster(root: Path, size: int) -> AsyncIterator[Cluster]:
         await made.start_echo()
         yield made
     finally:
-        for process in [*made.gateways, *([made.echo] if made.echo else [])]:
+        for process in [*made.retired, *made.gateways, *([made.echo] if made.echo else [])]:
             process.stop()
         redis = aioredis.Redis.from_url(REDIS_URL)
         try:
@@ -238,8 +256,26 @@ async def cluster(root: Path, size: int) -> AsyncIterator[Cluster]:
         await admin.close()
 
 
+@dataclass(frozen=True)
+class User:
+    """A registered user and one API key of theirs."""
+
+    email: str
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"X-API-Key": self.key, "A2A-Version": "1.0"}
+
+
 async def register(made: Cluster, gateway: Process) -> None:
-    """A user with a key that may register agents and run tasks."""
+    """The cluster's user (the echo agent's owner): a key that may register agents and run tasks."""
+    made.owner = await new_user(gateway)
+    made.key = made.owner.key
+
+
+async def new_user(gateway: Process, scopes: list[str] | None = None) -> User:
+    """Register a user on ``gateway`` and mint an API key with ``scopes`` (SCOPES by default)."""
     email, password = f"user-{secrets.token_hex(4)}@example.com", secrets.token_hex(12)
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
         created = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
@@ -248,12 +284,12 @@ async def register(made: Cluster, gateway: Process) -> None:
         token = login.json()["data"]["accessToken"] if "data" in login.json() else login.json()["accessToken"]
         minted = await client.post(
             "/api/v1/api-keys",
-            json={"name": "cluster test", "scopes": SCOPES},
+            json={"name": "cluster test", "scopes": scopes or SCOPES},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert minted.status_code == 201, minted.text
         body = minted.json()
-        made.key = str(body.get("data", body)["key"])
+        return User(email, str(body.get("data", body)["key"]))
 
 
 # --- A2A over JSON-RPC ------------------------------------------------------------------------------

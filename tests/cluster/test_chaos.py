@@ -224,22 +224,29 @@ async def run_chaos(client: httpx.AsyncClient, made: Cluster, tmp_path: Path) ->
     assert set(chaos.sent) <= set(states), set(chaos.sent) - set(states)
     assert outcomes["TASK_STATE_COMPLETED"] >= len(states) // 2, outcomes
 
+    paid = await kinds_by_task(client, made, caller)  # the caller's side: a hold, and its release
+    earned_by = await kinds_by_task(client, made, made.owner)  # the owner's side: the payout
+    # A send cut by a kill after its hold and before its task's first write leaves a hold with no task:
+    # the hold sweeper releases it once it is old enough (decision 0016); until then it is pending.
+    taskless = {t for t in paid if t not in states}
+    print(f"chaos: {len(taskless)} holds whose task was never written")
+    assert len(taskless) <= chaos.lost_answers, (taskless, chaos.lost_answers)
+    assert all(paid[t] == Counter({"hold": 1}) for t in taskless), {t: paid[t] for t in taskless}
+
     checked = made.cli("ledger", "check")
     report = checked.stdout + checked.stderr
     print(report)
     assert checked.returncode == 0, report
-    assert ": OK" in report and "(0 pending)" in report, report
+    assert ": OK" in report and f"({len(taskless)} pending)" in report, report
 
     completed = {t for t, s in states.items() if s == "TASK_STATE_COMPLETED"}
     spent = await balance(client, made, caller)
     earned = await balance(client, made, made.owner)
-    assert spent["held"] == 0 and earned["held"] == 0, (spent, earned)
+    assert spent["held"] == PRICE * len(taskless) and earned["held"] == 0, (spent, earned)
     assert spent["balance"] == GRANT - PRICE * len(completed), (spent, len(completed))
     assert earned["balance"] == (PRICE - FEE) * len(completed), (earned, len(completed))
     assert spent["balance"] + earned["balance"] + FEE * len(completed) == GRANT
 
-    paid = await kinds_by_task(client, made, caller)  # the caller's side: a hold, and its release
-    earned_by = await kinds_by_task(client, made, made.owner)  # the owner's side: the payout
     for task_id, state in states.items():
         if state == "TASK_STATE_COMPLETED":
             assert paid[task_id] == Counter({"hold": 1}), (task_id, paid[task_id])
@@ -247,7 +254,7 @@ async def run_chaos(client: httpx.AsyncClient, made: Cluster, tmp_path: Path) ->
         else:
             assert paid[task_id] in (Counter(), Counter({"hold": 1, "release": 1})), (task_id, paid[task_id])
             assert not earned_by[task_id], (task_id, state, earned_by[task_id])
-    assert set(paid) <= set(states) and set(earned_by) <= set(states), set(paid) - set(states)
+    assert set(earned_by) <= set(states), set(earned_by) - set(states)
 
 
 async def kinds_by_task(

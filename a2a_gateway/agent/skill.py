@@ -29,6 +29,9 @@ class SkillContext:
     # it was in: what it yields meanwhile is dropped (the task holds it already), and a handler with side
     # effects (an order placed, a mail sent) skips them. False again once the caller's new reply arrives.
     replaying: bool = False
+    # A skill taking a stored task back (after a restart, or from a gateway process that stopped): the
+    # artifacts the task holds already, so it passes on only what comes after them.
+    artifacts: list[v1.Artifact] = field(default_factory=list)
 
     @property
     def text(self) -> str:

@@ -108,6 +108,12 @@ class Mirror:
             return [Status(v1.TaskState.SUBMITTED, text)]  # relayed only as a task's first event
         return [Status(v1.TaskState.WORKING, text)]
 
+    def prime(self, artifacts: list[v1.Artifact]) -> None:
+        """Count artifacts the gateway task holds already as relayed (a task taken back after a restart
+        or a takeover): an upstream snapshot that extends them gives only their new parts."""
+        for art in artifacts:
+            self._remember(art.artifact_id, art.parts, append=False)
+
     def snapshot(self, task: v1.Task, *, quiet_history: bool = False) -> list[AgentEvent]:
         """What a task snapshot holds beyond what was relayed: agent messages, artifacts, the status.
 

@@ -85,6 +85,16 @@ class RelayRun:
         """The upstream task id, once the agent has said it."""
         return self.call.upstream_task_id
 
+    def _begin(self, ctx: SkillContext, resume: bool) -> None:
+        self.started = resume
+        if resume:
+            # What the gateway task holds already counts as relayed: only what is new upstream follows.
+            self.mirror.prime(ctx.artifacts)
+        else:
+            # Queued now, it commits with the task's first write: the routed agent's own key sees the
+            # task (and REST shows its routing) from the start, not once the agent has answered.
+            self.hooks.record(self.call)
+
     async def run(
         self, ctx: SkillContext, resume: bool = False
     ) -> AsyncGenerator[AgentEvent, v1.Message | None]:
@@ -95,11 +105,7 @@ class RelayRun:
         self.url, self.version, self.streams = upstream.url, upstream.version, upstream.streams
         metadata = {k: v for k, v in ctx.metadata.items() if k != AGENT_KEY} or None
         message = ctx.message.model_copy(update={"task_id": None, "context_id": None})
-        self.started = resume
-        if not resume:
-            # Queued now, it commits with the task's first write: the routed agent's own key sees the
-            # task (and REST shows its routing) from the start, not once the agent has answered.
-            self.hooks.record(self.call)
+        self._begin(ctx, resume)
         try:
             while True:
                 pause: InputRequired | None = None

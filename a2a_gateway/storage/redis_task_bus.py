@@ -7,8 +7,10 @@ below the last one (a process whose task was taken over while it stalled cannot 
 keeps a rolling window (``MAXLEN ~``), and expires a while after the task's terminal event: anything
 older is in the task store, which the snapshot a subscriber starts from is read from.
 
-Events are queued and sent by one background sender, in order, pipelined; one reader per followed task
-per process (``XREAD BLOCK``) brings what other processes publish into this process's broker.
+Events are queued and sent by one background sender, in order, pipelined, and handed to this process's
+own subscribers once Redis has them, so no client sees an event a process taking the task over would
+not find; one reader per followed task per process (``XREAD BLOCK``) brings what other processes
+publish into this process's broker.
 """
 
 from __future__ import annotations
@@ -80,14 +82,24 @@ class RedisTaskEventBus:
             try:
                 results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError):
-                log.exception("task events could not be sent to Redis (%d dropped)", len(batch))
+                # Redis is away: this process's own subscribers still hear of their tasks.
+                log.exception("task events could not be sent to Redis (%d not shared)", len(batch))
+                for task_id, delivery in batch:
+                    self._broker.publish(task_id, delivery)
                 continue
-            for result in results:
+            added = iter(results)
+            for task_id, delivery in batch:
+                result = next(added)
+                if delivery.terminal:
+                    next(added)  # the EXPIRE
                 if isinstance(result, Exception):
+                    # Numbered at or below the stream's last event: this process lost the task to
+                    # another (it stalled past its lease), whose events the subscribers follow.
                     self.refused += 1
-                    log.warning("Redis refused a task event: %s", result)
-                else:
-                    self.published += 1
+                    log.warning("Redis refused a task event: %s", result, extra={"taskId": task_id})
+                    continue
+                self.published += 1
+                self._broker.publish(task_id, delivery)
 
     async def flush(self) -> None:
         """Wait until every queued event is sent."""
@@ -106,6 +118,17 @@ class RedisTaskEventBus:
         return [
             d for d in (_delivery(task_id, raw_id, fields) for raw_id, fields in entries) if d is not None
         ]
+
+    async def last(self, task_id: str) -> int:
+        """The number of the task's last event in its stream (0: none)."""
+        await self.flush()  # this process's own queued events count too
+        entries: Any = await self._client.xrevrange(self.key(task_id), count=1)
+        if not entries:
+            return 0
+        raw = entries[0][0]
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        number = text.partition("-")[0]
+        return int(number) if number.isdigit() else 0
 
     def follow(self, task_id: str, after: int) -> None:
         """Start this process's reader of the task's stream unless it runs already."""

@@ -93,12 +93,21 @@ class TaskEventBus(Protocol):
     """Carries task events between the gateway processes that share one database (decision 0020)."""
 
     def publish(self, task_id: str, delivery: Delivery) -> None:
-        """Pass one event (numbered) on to the other processes, in order; queued, never raises."""
+        """Pass one event (numbered) on to every process, in order; queued, never raises. This
+        process's own subscribers get it once it is on the bus."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every queued event is on the bus (and with this process's subscribers)."""
         ...
 
     async def since(self, task_id: str, after: int) -> list[Delivery]:
         """The task's kept events numbered ``after`` and above, in order (the one numbered ``after``
         itself, when kept, shows that nothing between it and the rest was let go)."""
+        ...
+
+    async def last(self, task_id: str) -> int:
+        """The number of the task's last event on the bus (0: none kept)."""
         ...
 
     def follow(self, task_id: str, after: int) -> None:

@@ -18,10 +18,13 @@ from a2a_gateway.agent.caller import ANONYMOUS, Caller
 from a2a_gateway.auth.models import ANONYMOUS_ID
 from a2a_gateway.errors import TaskNotFound, UnsupportedOperation
 from a2a_gateway.protocol import v1
+from a2a_gateway.protocol.base import utc_now
+from a2a_gateway.tasks import state
+from a2a_gateway.tasks.broker import Delivery
 from a2a_gateway.tasks.limits import stored_size
 from a2a_gateway.tasks.live import Handler, LiveTask
 from a2a_gateway.tasks.models import TaskOrigin
-from a2a_gateway.tasks.ports import TaskRepository
+from a2a_gateway.tasks.ports import TaskEventBus, TaskRepository
 from a2a_gateway.tasks.runner import TaskRunner
 from a2a_gateway.tasks.state import readable
 
@@ -93,7 +96,10 @@ class Reviver:
         runner: TaskRunner,
         live: dict[str, LiveTask],
         clock: Callable[[], datetime],
+        *,
+        bus: TaskEventBus | None = None,
     ) -> None:
+        self._bus = bus  # several processes: a task's events on the bus may be ahead of its stored state
         self._agent = agent
         self._repo = repo
         self._runner = runner
@@ -111,15 +117,28 @@ class Reviver:
     ) -> LiveTask:
         """Take a stored task into memory (its history and artifacts become lists the runner extends),
         with its webhooks, so what happens from now on is pushed as before the restart. ``seq``: the
-        number of its last stored event; its next events are numbered on from there."""
+        number of its last stored event; its next events are numbered on from there.
+
+        With several processes, a process that stopped may have published events past its last
+        write: those (still on the bus) are applied to the task first, so its subscribers and its
+        store agree, and numbering goes on after the last of them."""
         stored.artifacts = list(stored.artifacts or [])
         stored.history = list(stored.history or [])
+        touched: set[str] = set()
+        if self._bus is not None:
+            missed = [d for d in await self._bus.since(stored.id, seq + 1) if d.seq > seq]
+            touched = _apply(stored, missed)
+            seq = max([seq, await self._bus.last(stored.id), *(d.seq for d in missed)])
         live = LiveTask(
             task=stored, owner=owner, created_at=self._clock(), resumable=resumable, origin=origin, seq=seq
         )
         live.saved_messages = len(stored.history)
         live.stored_bytes = stored_size(stored)  # the size limits count on from what is stored
         self._live[stored.id] = live
+        if touched:
+            caught_up = live.changes()
+            caught_up.artifact_ids |= touched
+            self._repo.submit(caught_up)
         configs = await self._repo.list_push_configs(stored.id)
         known = {c.id for c in configs}
         # A config attached while the stored ones were read is kept too.
@@ -188,6 +207,24 @@ class Reviver:
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
         live.generator, live.replay = gen, ctx
         return live
+
+
+def _apply(task: v1.Task, events: list[Delivery]) -> set[str]:
+    """Bring a stored task level with events published after its last write (non-terminal ones: an
+    end is stored before it is published); the ids of the artifacts they touched."""
+    touched: set[str] = set()
+    for delivery in events:
+        event = delivery.event
+        if event.artifact_update is not None:
+            update = event.artifact_update
+            state.put_artifact(task, update.artifact.model_copy(deep=True), bool(update.append))
+            touched.add(update.artifact.artifact_id)
+        elif event.status_update is not None and not event.status_update.status.state.terminal:
+            status = event.status_update.status
+            message = status.message
+            seen = message is not None and any(m.message_id == message.message_id for m in task.history or [])
+            state.set_status(task, status.state, status.timestamp or utc_now(), message, record=not seen)
+    return touched
 
 
 async def close_handler(gen: Handler, task_id: str) -> None:

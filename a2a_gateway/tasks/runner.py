@@ -268,9 +268,12 @@ class TaskRunner:
         if self._bus is not None or live.push_configs or self._broker.has_subscribers(live.task.id):
             built = event(live.task)
             delivery = Delivery(built, terminal=terminal, interrupted=interrupted, seq=live.seq)
-            self._broker.publish(live.task.id, delivery)
             if self._bus is not None:
+                # The bus hands it to this process's subscribers once it is on the bus: no client sees
+                # an event that a process taking the task over would not know of.
                 self._bus.publish(live.task.id, delivery)
+            else:
+                self._broker.publish(live.task.id, delivery)
             if self._notifier is not None:
                 for config in live.push_configs:
                     self._notifier.enqueue(config, built)

@@ -98,7 +98,7 @@ class TaskService:
         self._runs: set[asyncio.Task[None]] = set()
         self._end_listeners: list[Callable[[str], None]] = []
         self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits, bus=bus)
-        self._reviver = Reviver(agent, repo, self._runner, self._live, clock)
+        self._reviver = Reviver(agent, repo, self._runner, self._live, clock, bus=bus)
         self.push = PushConfigs(repo, notifier, self._visible)
 
     # --- sending -----------------------------------------------------------------------------------
@@ -500,19 +500,15 @@ class TaskService:
                 raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
             # Paused before a restart: its events go on once a follow-up brings its skill back.
             return Subscribed(stored, self._broker.subscribe(task_id, after=found.seq), found.seq, False)
-        start, resumed = found.seq, False
-        kept: list[Delivery] = []
-        if after is not None:
-            kept = await self._bus.since(task_id, after)
-            resumed = (
-                after == found.seq
-                or (bool(kept) and kept[0].seq == after)
-                or (after == 0 and bool(kept) and kept[0].seq == 1)
-            )
-            if resumed:
-                start = after
-        if not resumed:
-            kept = await self._bus.since(task_id, found.seq)
+        # Start at the older of the snapshot and the client's last event, so a resuming client's stream
+        # also carries what happened between the two (a client ahead of the stored snapshot skips it).
+        start = found.seq if after is None else min(after, found.seq)
+        kept = await self._bus.since(task_id, start)
+        whole = start == found.seq or _contiguous_from(kept, start)
+        resumed = after is not None and whole
+        if not whole:
+            start = found.seq
+            kept = [d for d in kept if d.seq > start]
         live = self._live.get(task_id)
         if live is not None and live.owner == owner:
             return await self.subscribe_resumable(owner, task_id, after)
@@ -637,6 +633,7 @@ class TaskService:
             return False
         stored = found.task
         live = await self._reviver.hold(stored, owner, None, resumable=True, seq=found.seq)
+        live.held = True  # its hold (if it has one) is settled by its end, like any task's
         live.subscription = skill.subscription
         message = next(
             (m for m in reversed(stored.history or []) if m.role is v1.Role.USER),
@@ -650,6 +647,7 @@ class TaskService:
             streaming=True,
             owner=owner,
             caller=caller_of_owner(owner),  # the key it came with was not stored
+            artifacts=list(stored.artifacts or []),
         )
         gen = skill.handler(ctx)
         first = await _first_event(gen, skill.id, refusals=False)
@@ -702,6 +700,8 @@ class TaskService:
         if self._runs:
             await asyncio.gather(*list(self._runs), return_exceptions=True)
         await self._repo.flush()
+        if self._bus is not None:
+            await self._bus.flush()  # the last events reach this process's subscribers before they end
         self._broker.close_all()
 
     def ping_streams(self) -> None:
@@ -729,6 +729,11 @@ class TaskService:
         self._live.pop(live.task.id, None)
         for listener in self._end_listeners:
             listener(live.task.id)
+
+
+def _contiguous_from(kept: list[Delivery], after: int) -> bool:
+    """Whether ``kept`` (events numbered ``after`` and above) holds every event after ``after``."""
+    return bool(kept) and (kept[0].seq == after or (after == 0 and kept[0].seq == 1))
 
 
 def retry_task_id(owner: str, message_id: str) -> str | None:

@@ -300,14 +300,6 @@ async def test_a_rest_stream_cut_by_a_sigkill_resumes_through_the_balancer(tmp_p
         await resume_rest(client, made, proxy, task_id, 60, holder_killed=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A relay taken over after its process's SIGKILL re-sends the whole artifact so far as one new "
-    "artifact event: the resumed RelayRun's Mirror starts empty (routing/service.py resume_skill -> "
-    "RelayRun.run(resume=True)), so Mirror.snapshot (routing/mirror.py:126-135) re-emits the upstream "
-    "snapshot's artifact with append=false, and the REST stream, whose artifact events carry no append "
-    "flag, shows every chunk so far again",
-)
 async def test_a_rest_stream_repeats_no_chunk_when_the_task_is_taken_over(tmp_path: Path) -> None:
     async with balanced(tmp_path) as (made, proxy), httpx.AsyncClient(timeout=WAIT_S) as client:
         task_id = await send_to(client, made, 0, 100)

@@ -172,16 +172,6 @@ async def balance(client: httpx.AsyncClient, made: Cluster, user: User) -> dict[
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A priced relay taken over from a SIGKILLed process completes without settling its hold: "
-    "TaskService.adopt (tasks/service.py:629-662) takes the task in through TaskReviver.hold "
-    "(tasks/replay.py:103), whose LiveTask has held=False (tasks/live.py:55), so LiveTask._settlement "
-    "(live.py:83) gives no capture "
-    "and `ledger check` finds 'its task ended (TASK_STATE_COMPLETED) but the hold is pending', one per "
-    "takeover, until the hold sweeper's next pass (end_orphan sets live.held = True, service.py:687; adopt "
-    "does not)",
-)
 async def test_credits_and_the_ledger_are_whole_after_processes_are_killed_under_priced_load(
     tmp_path: Path,
 ) -> None:

@@ -272,6 +272,11 @@ async def test_a_paused_relay_whose_process_is_killed_takes_its_follow_up_elsewh
             raise
 
 
+def workflow_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test user's key may make and run workflows."""
+    monkeypatch.setattr(gateways, "SCOPES", [*gateways.SCOPES, "workflows:read", "workflows:write"])
+
+
 def quick_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workflow leases short enough that a killed driver's run is taken over within seconds."""
     base = Cluster.env
@@ -283,7 +288,7 @@ def quick_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
         }
 
     monkeypatch.setattr(Cluster, "env", env)
-    monkeypatch.setattr(gateways, "SCOPES", [*gateways.SCOPES, "workflows:read", "workflows:write"])
+    workflow_scopes(monkeypatch)
 
 
 async def run_workflow(client: httpx.AsyncClient, made: Cluster, gateway: int, n: int) -> str:
@@ -332,8 +337,17 @@ async def test_a_workflow_run_streams_on_a_process_that_does_not_drive_it_and_su
                             made.gateways[1].url + f"/api/v1/workflow-runs/{killed}", headers=made.auth
                         )
                     ).json()
-                    if run["data"]["steps"][0]["status"] == "running":
-                        break
+                    step = run["data"]["steps"][0]
+                    if step["status"] == "running" and step.get("taskId"):
+                        task = (
+                            await client.get(
+                                made.gateways[1].url + f"/api/v1/tasks/{step['taskId']}", headers=made.auth
+                            )
+                        ).json()
+                        # A few chunks in: the upstream task's id is stored, so the relay can be re-attached
+                        # (a call killed before it learned that id cannot be, and fails).
+                        if sum(len(a["parts"]) for a in task["data"].get("artifacts", [])) >= 3:
+                            break
                     await asyncio.sleep(0.1)
             made.gateways[0].kill()
             async with asyncio.timeout(WAIT_S):
@@ -348,7 +362,7 @@ async def test_a_workflow_run_streams_on_a_process_that_does_not_drive_it_and_su
 async def test_a_run_is_answered_and_canceled_through_a_process_that_does_not_drive_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    quick_takeover(monkeypatch)
+    workflow_scopes(monkeypatch)  # the default lease: the driver keeps its run however busy the machine
     async with cluster(tmp_path, 2) as made, httpx.AsyncClient(timeout=WAIT_S) as client:
         try:
             a, b = made.gateways[0].url, made.gateways[1].url

@@ -234,6 +234,7 @@ class TaskApi:
             current=subscribed.current,
             resumed=subscribed.resumed,
             skip=skip if subscribed.resumed else -1,
+            after=after if subscribed.resumed and after is not None else 0,
         )
         return EventSourceResponse(_events(opened, Drain.of(request)), ping=15, sep="\n")
 
@@ -300,6 +301,7 @@ class _Opened:
     current: int
     resumed: bool
     skip: int
+    after: int = 0  # a resumed stream: the client has the events up to this one (their state only)
 
 
 def _sse(event: str, payload: Any, event_id: str | None = None) -> ServerSentEvent:
@@ -348,6 +350,8 @@ async def _seed_events(opened: _Opened) -> AsyncGenerator[ServerSentEvent, None]
     skip, first = opened.skip, True
     async for delivery in opened.sub.deliveries():
         made = _made_of(delivery.event, artifacts, counts=delivery.seq > opened.current)
+        if delivery.seq <= opened.after:
+            continue  # between the stored snapshot and what the client saw: it has this one
         for k, (name, payload) in enumerate(made):
             if first and k <= skip:
                 continue
@@ -377,12 +381,18 @@ def _made_of(
     if event.artifact_update is not None:
         art = event.artifact_update.artifact
         chunk: dict[str, Any] = {"id": art.artifact_id, "name": art.name, "parts": parts_view(art.parts)}
+        known = artifacts.get(art.artifact_id)
+        if event.artifact_update.append and known is not None:
+            if counts:
+                artifacts[art.artifact_id] = known | {"parts": [*known["parts"], *chunk["parts"]]}
+            return [("artifact", chunk)]
+        if known is not None and chunk["parts"][: len(known["parts"])] == known["parts"]:
+            # The whole artifact again with more at its end (a relay re-attached after a takeover sends
+            # what it has so far): a REST client appends chunks, so only what is new is sent.
+            new = chunk["parts"][len(known["parts"]) :]
+            artifacts[art.artifact_id] = chunk
+            return [("artifact", chunk | {"parts": new})] if new else []
         if counts:
-            if event.artifact_update.append and art.artifact_id in artifacts:
-                artifacts[art.artifact_id] = artifacts[art.artifact_id] | {
-                    "parts": [*artifacts[art.artifact_id]["parts"], *chunk["parts"]]
-                }
-            else:
-                artifacts[art.artifact_id] = chunk
+            artifacts[art.artifact_id] = chunk
         return [("artifact", chunk)]
     return []

@@ -97,6 +97,8 @@ class Phase:
     cpu: dict[str, float]
     cpu_seconds_window: float
     tasks_persisted: int
+    cores_each: list[float]  # of each gateway process
+    commits: int  # PostgreSQL transactions committed in the run's database
 
     @property
     def rps(self) -> float:
@@ -119,10 +121,16 @@ def message_params(agent_id: str) -> dict[str, Any]:
     }
 
 
-async def count_tasks(backing: Backing) -> int:
+async def database_counts(backing: Backing) -> tuple[int, int]:
+    """The rows in ``tasks`` and the transactions committed in the run's database so far (PostgreSQL's
+    statistics, which each backend reports within about a second)."""
     connection = await asyncpg.connect(backing.database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        return int(await connection.fetchval("SELECT count(*) FROM tasks"))
+        tasks = await connection.fetchval("SELECT count(*) FROM tasks")
+        commits = await connection.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(tasks), int(commits)
     finally:
         await connection.close()
 
@@ -179,7 +187,7 @@ async def run_phase(
     )  # fmt: skip
     assert proc.stdout is not None
     groups = {
-        "gateways": [g.proc.pid for g in gateways],
+        **{g.name: [g.proc.pid] for g in gateways},
         "nginx": [nginx.proc.pid],
         "echo": [echo.proc.pid],
         "load": [proc.pid],
@@ -187,10 +195,10 @@ async def run_phase(
     try:
         await _line(proc.stdout, args.warmup + 60.0)  # {"phase": "measuring"}
         cpu_from, wall_from = cpu_by_group(groups), time.monotonic()
-        before = await count_tasks(backing)
+        before = await database_counts(backing)
         load = await _line(proc.stdout, args.seconds + 60.0)
         cpu_to, wall_to = cpu_by_group(groups), time.monotonic()
-        after = await count_tasks(backing)
+        after = await database_counts(backing)
         await asyncio.wait_for(proc.wait(), 30.0)
     finally:
         if proc.returncode is None:
@@ -198,7 +206,11 @@ async def run_phase(
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
     cpu = {name: cpu_to[name] - cpu_from[name] for name in cpu_to}
-    return Phase(len(gateways), load, cpu, wall_to - wall_from, after - before)
+    cpu["gateways"] = sum(cpu[g.name] for g in gateways)
+    each = [cpu[g.name] / (wall_to - wall_from) for g in gateways]
+    return Phase(
+        len(gateways), load, cpu, wall_to - wall_from, after[0] - before[0], each, after[1] - before[1]
+    )
 
 
 async def measure(args: argparse.Namespace, scratch: Path, binary: str) -> list[Phase]:
@@ -282,10 +294,15 @@ def render(phases: list[Phase], args: argparse.Namespace) -> str:
             "answers counted / errors", lambda p: f"{p.load['requests']:,} / {p.load['errors']:,}", "0 errors"
         ),
         row("tasks persisted in PostgreSQL over the window", lambda p: f"{p.tasks_persisted:,}"),
+        row(
+            "PostgreSQL transactions per request (pg_stat_database)",
+            lambda p: _num(p.commits / p.load["requests"] if p.load["requests"] else math.nan),
+        ),
     ]
     for key, label in GROUPS:
         lines.append(row(f"CPU, cores: {label}", lambda p, k=key: _num(p.cores(k), 2)))
     lines += [
+        row("CPU, cores: each gateway process", lambda p: " + ".join(f"{c:.2f}" for c in p.cores_each)),
         row("CPU, cores: all of them (of 2)", lambda p: _num(sum(p.cores(k) for k, _ in GROUPS), 2)),
         row("gateway CPU per request, ms", lambda p: _num(p.ms_per_request("gateways"), 2)),
         row(

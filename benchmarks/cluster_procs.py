@@ -210,7 +210,8 @@ def start_command(fleet: Fleet, name: str, argv: list[str], env: dict[str, str],
 
 def cpu_by_group(groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
     """CPU seconds (user + system) so far of each group: ``groups`` maps a name to process group ids;
-    the shared services (:data:`SERVICE_NAMES`) are found by process name; ``bench`` is this process."""
+    the shared services (:data:`SERVICE_NAMES`) are found by process name; ``bench`` is this process,
+    ``machine`` the whole machine (every process, other tenants' too)."""
     ticks: dict[str, int] = dict.fromkeys([*groups, *SERVICE_NAMES], 0)
     owner = {pgrp: name for name, pgrps in groups.items() for pgrp in pgrps}
     by_comm = {comm: name for name, comm in SERVICE_NAMES.items()}
@@ -224,7 +225,17 @@ def cpu_by_group(groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
                 ticks[name] += int(fields[11]) + int(fields[12])
     found = {name: count / os.sysconf("SC_CLK_TCK") for name, count in ticks.items()}
     found["bench"] = _own_cpu()
+    found["machine"] = machine_busy_seconds()
     return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy, all cores (``/proc/stat``: all but idle and iowait)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return math.nan
 
 
 def _own_cpu() -> float:

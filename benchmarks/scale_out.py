@@ -304,6 +304,7 @@ def render(phases: list[Phase], args: argparse.Namespace) -> str:
     lines += [
         row("CPU, cores: each gateway process", lambda p: " + ".join(f"{c:.2f}" for c in p.cores_each)),
         row("CPU, cores: all of them (of 2)", lambda p: _num(sum(p.cores(k) for k, _ in GROUPS), 2)),
+        row("CPU, cores: the whole machine busy (/proc/stat)", lambda p: _num(p.cores("machine"), 2)),
         row("gateway CPU per request, ms", lambda p: _num(p.ms_per_request("gateways"), 2)),
         row(
             "PostgreSQL + Redis + nginx + echo CPU per request, ms",

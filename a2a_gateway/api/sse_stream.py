@@ -75,7 +75,8 @@ class RpcEventStream(Response):
             sub.writer = asyncio.current_task()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            await self._write(send, self._head + _json(opened.first) + b"}\n\n")
+            first, opened.first = opened.first, None  # sent: the snapshot is not kept for the stream's life
+            await self._write(send, self._head + _json(first) + b"}\n\n")
             if sub is not None:
                 try:
                     while True:

@@ -42,6 +42,41 @@ and learns whether its client is still there. Only :meth:`Subscription.get` hand
 CUT_GRACE_S: Final = 5.0  # a dropped slow reader's writer is cut off this long after, if still blocked
 
 
+class Inbox:
+    """A subscription's queue: a deque and, while its reader waits, one future. Lighter than an
+    ``asyncio.Queue`` (four deques and an event each), which counts with 10,000 subscribers."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Delivery | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Delivery | None) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> Delivery | None:
+        return self._items.popleft()
+
+    async def get(self) -> Delivery | None:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
     """A subscriber's ordered view of one task's events; iterate it, close it when done."""
@@ -49,7 +84,7 @@ class Subscription:
     task_id: str
     broker: TaskEventBroker
     limit: int
-    queue: asyncio.Queue[Delivery | None] = field(default_factory=asyncio.Queue)
+    queue: Inbox = field(default_factory=Inbox)
     stop_at_interrupted: bool = False
     error: GatewayError | None = None
     # The number of the last event queued: an event numbered at or below it is one this subscriber has
@@ -61,6 +96,7 @@ class Subscription:
     # subscription is dropped as a slow reader and the writer is still blocked on the connection.
     writer: asyncio.Task[Any] | None = None
     dropped: bool = False
+    heard: bool = False  # an event came since the last keep-alive round: no ping needed
 
     async def wait_first(self, within_s: float) -> bool:
         """Wait up to ``within_s`` seconds for the next event without handing it out; whether one came
@@ -84,6 +120,7 @@ class Subscription:
             return
         if delivery.seq:
             self.after = delivery.seq
+        self.heard = True
         if self.queue.qsize() < self.limit:
             self.queue.put_nowait(delivery)
         else:
@@ -246,10 +283,14 @@ class TaskEventBroker:
                 del self._subscribers[sub.task_id]
 
     def ping_all(self) -> None:
-        """Queue a keep-alive to every idle subscription (one timer for all, not one per stream)."""
+        """Queue a keep-alive to every subscription that heard nothing since the last round (one timer
+        for all, not one per stream; a stream that gets events needs none)."""
         for subs in self._subscribers.values():
             for sub in subs:
-                sub.ping()
+                if sub.heard:
+                    sub.heard = False
+                else:
+                    sub.ping()
 
     def close_all(self) -> None:
         """End every subscription (shutdown): streams finish what is queued and close cleanly."""

@@ -178,3 +178,14 @@ async def test_an_idle_stream_gets_a_keep_alive_from_the_one_timer() -> None:
     broker.publish("t", status(1, v1.TaskState.COMPLETED))
     await running
     assert client.bodies.count(b": ping\n\n") == 1
+
+
+def test_a_stream_that_heard_an_event_since_the_last_round_gets_no_keep_alive() -> None:
+    broker = TaskEventBroker()
+    sub = broker.subscribe("t")
+    broker.publish("t", status(1))
+    broker.ping_all()  # it heard event 1 this round
+    assert sub.queue.qsize() == 1
+    sub.queue.get_nowait()
+    broker.ping_all()  # quiet since: pinged
+    assert sub.queue.qsize() == 1

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from a2a_gateway.api.health import Drain
+from a2a_gateway.api.sse_stream import CONNECTION
 from a2a_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ def guarded_http_protocol(header_timeout: float, max_per_client: int) -> type[Ht
         def on_headers_complete(self) -> None:
             self._cancel_head_timer()
             super().on_headers_complete()
+            # A2A streams write their frames straight onto this connection (api/sse_stream.py).
+            self.scope.setdefault("extensions", {})[CONNECTION] = {"protocol": self}
 
         def handle_websocket_upgrade(self) -> None:
             # The WebSocket protocol takes the transport over and this object never hears of it again.

@@ -40,6 +40,9 @@ HEADERS: Final = [
     (b"x-accel-buffering", b"no"),  # nginx: never buffer this response
 ]
 PING_FRAME: Final = b": ping\n\n"
+CONNECTION: Final = (
+    "a2a_gateway.connection"  # the scope extension the gateway's server puts its connection in
+)
 
 
 class RpcEventStream(Response):
@@ -68,15 +71,19 @@ class RpcEventStream(Response):
         again = "tasks/resubscribe" if self._version is ProtocolVersion.V0_3 else "SubscribeToTask"
         draining = Unavailable(f"The gateway is draining (shutting down); resubscribe with {again}")
         unhook = self._drain.on_start(lambda: opened.interrupt(draining))
-        # The one task a stream keeps besides its own: it hears the client hang up and ends the stream.
-        listener = asyncio.create_task(_until_gone(receive, opened)) if sub is not None else None
+        line = _Line.of(scope, send)
+        # Without the server's connection (another server, a test transport), one task listens for the
+        # client hanging up; with it, a write (an event, or the keep-alive of a quiet stream) tells.
+        listener = None
+        if sub is not None and line.cycle is None:
+            listener = asyncio.create_task(_until_gone(receive, opened))
         self._metrics.streams_open += 1
         if sub is not None:
             sub.writer = asyncio.current_task()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             first, opened.first = opened.first, None  # sent: the snapshot is not kept for the stream's life
-            await self._write(send, self._head + _json(first) + b"}\n\n")
+            await line.write(self._head + _json(first) + b"}\n\n")
             if sub is not None:
                 try:
                     while True:
@@ -84,13 +91,15 @@ class RpcEventStream(Response):
                         if delivery is None:
                             break
                         if delivery is PING:
-                            await self._write(send, PING_FRAME)
+                            await line.write(PING_FRAME)
                         else:
-                            await self._write(send, self._head + opened.result_bytes(delivery) + b"}\n\n")
+                            await line.write(self._head + opened.result_bytes(delivery) + b"}\n\n")
                             if sub.stops_at(delivery):
                                 break
+                        if line.gone():
+                            return
                 except Exception as error:  # the subscription's own end (a GatewayError), or a bug
-                    await self._write(send, b"event: error\ndata: " + self._failure(error) + b"\n\n")
+                    await line.write(b"event: error\ndata: " + self._failure(error) + b"\n\n")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -109,9 +118,43 @@ class RpcEventStream(Response):
                 sub.writer = None
             opened.close()
 
-    @staticmethod
-    async def _write(send: Send, frame: bytes) -> None:
-        await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+class _Line:
+    """Where a stream's frames go: straight onto the connection's transport when the gateway's server
+    shares it (``scope["extensions"][CONNECTION]``, the uvicorn protocol) and the connection takes
+    writes now, as the chunks the server would make of them; otherwise through ASGI ``send``, which
+    waits for a slow reader's transport to drain."""
+
+    __slots__ = ("cycle", "send", "transport")
+
+    def __init__(self, send: Send, cycle: Any, transport: Any) -> None:
+        self.send, self.cycle, self.transport = send, cycle, transport
+
+    @classmethod
+    def of(cls, scope: Scope, send: Send) -> _Line:
+        connection = ((scope.get("extensions") or {}).get(CONNECTION) or {}).get("protocol")
+        cycle = getattr(connection, "cycle", None)
+        transport = getattr(connection, "transport", None)
+        if cycle is None or transport is None or not hasattr(cycle, "flow"):
+            return cls(send, None, None)
+        return cls(send, cycle, transport)
+
+    async def write(self, frame: bytes) -> None:
+        cycle = self.cycle
+        if (
+            cycle is not None
+            and cycle.chunked_encoding
+            and not cycle.flow.write_paused
+            and not cycle.disconnected
+        ):
+            self.transport.write(b"%x\r\n%b\r\n" % (len(frame), frame))
+            return
+        await self.send({"type": "http.response.body", "body": frame, "more_body": True})
+
+    def gone(self) -> bool:
+        """Whether the client has hung up (known only with the server's connection)."""
+        cycle = self.cycle
+        return cycle is not None and (cycle.disconnected or self.transport.is_closing())
 
 
 def _json(result: Any) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 from a2a_gateway.api.errors import rpc_failure
 from a2a_gateway.api.health import Drain
 from a2a_gateway.api.metrics import Metrics
-from a2a_gateway.api.sse_stream import RpcEventStream
+from a2a_gateway.api.sse_stream import CONNECTION, RpcEventStream
 from a2a_gateway.api.streaming import OpenStream
 from a2a_gateway.errors import GatewayError
 from a2a_gateway.protocol import v1
@@ -189,3 +189,69 @@ def test_a_stream_that_heard_an_event_since_the_last_round_gets_no_keep_alive() 
     sub.queue.get_nowait()
     broker.ping_all()  # quiet since: pinged
     assert sub.queue.qsize() == 1
+
+
+class FakeFlow:
+    def __init__(self) -> None:
+        self.write_paused = False
+
+
+class FakeCycle:
+    def __init__(self) -> None:
+        self.flow = FakeFlow()
+        self.chunked_encoding = True
+        self.disconnected = False
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+async def test_with_the_servers_connection_frames_go_straight_onto_it_as_chunks() -> None:
+    broker = TaskEventBroker()
+    cycle, transport = FakeCycle(), FakeTransport()
+    scope = {
+        "type": "http",
+        "extensions": {CONNECTION: {"protocol": type("P", (), {"cycle": cycle, "transport": transport})()}},
+    }
+    client = Client()
+    running = asyncio.create_task(stream(broker)(scope, client.receive, client.send))
+    await asyncio.sleep(0)
+    cycle.flow.write_paused = True  # a reader that is behind: through send, which waits for the drain
+    broker.publish("t", status(1))
+    await asyncio.sleep(0)
+    cycle.flow.write_paused = False
+    broker.publish("t", status(2, v1.TaskState.COMPLETED))
+    await running
+    first, last = transport.written
+    size, _, rest = first.partition(b"\r\n")
+    assert int(size, 16) == len(rest) - 2 and rest.startswith(
+        b'data: {"jsonrpc":"2.0","id":7,"result":{"task"'
+    )
+    assert b"TASK_STATE_COMPLETED" in last and last.endswith(b"\n\n\r\n")
+    assert len(client.bodies) == 1 and b"TASK_STATE_WORKING" in client.bodies[0] and client.ended
+
+
+async def test_with_the_servers_connection_a_client_gone_is_seen_at_the_next_write() -> None:
+    broker = TaskEventBroker()
+    cycle, transport = FakeCycle(), FakeTransport()
+    scope = {
+        "type": "http",
+        "extensions": {CONNECTION: {"protocol": type("P", (), {"cycle": cycle, "transport": transport})()}},
+    }
+    client = Client()
+    metrics = Metrics()
+    running = asyncio.create_task(stream(broker, metrics=metrics)(scope, client.receive, client.send))
+    await asyncio.sleep(0)
+    cycle.disconnected = True
+    broker.ping_all()  # the keep-alive round: the write finds the client gone
+    await running
+    assert metrics.streams_open == 0 and not broker.has_subscribers("t")

@@ -21,7 +21,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Final
 
 import orjson
@@ -272,73 +272,64 @@ class Cluster:
         op, owner = fields.get(b"op"), fields.get(b"owner")
         task_id, message = fields.get(b"task"), fields.get(b"message")
         run_id, index, parts = fields.get(b"run"), fields.get(b"index"), fields.get(b"parts")
-        work: Coroutine[Any, Any, None] | None = None
-        if op == b"cancel" and owner is not None and task_id is not None:
-            work = self._cancel(owner.decode(), task_id.decode())
-        elif op == b"run-cancel" and owner is not None and run_id is not None:
-            work = self._run_cancel(owner.decode(), run_id.decode())
+        service, workflows = self._service, self._workflows
+        work: Coroutine[Any, Any, object] | None = None
+        what, about = "", {}
+        if service is not None and op == b"cancel" and owner and task_id:
+            work, what, about = (
+                service.cancel(owner.decode(), task_id.decode()),
+                "cancel",
+                {"taskId": task_id.decode()},
+            )
         elif (
-            op == b"run-reply"
-            and owner is not None
-            and run_id is not None
+            service is not None and op == b"reply" and owner and message and len(message) <= MAX_MESSAGE_BYTES
+        ):
+            work, what = _follow_up(service, owner.decode(), message), "follow-up"
+        elif workflows is not None and op == b"run-cancel" and owner and run_id:
+            work, what, about = (
+                workflows.cancel(owner.decode(), run_id.decode()),
+                "run cancel",
+                {"runId": run_id.decode()},
+            )
+        elif (
+            workflows is not None
+            and op == b"run-reply"
+            and owner
+            and run_id
             and index is not None
             and index.isdigit()
             and parts is not None
             and len(parts) <= MAX_MESSAGE_BYTES
         ):
-            work = self._run_reply(owner.decode(), run_id.decode(), int(index), parts)
-        elif (
-            op == b"reply" and owner is not None and message is not None and len(message) <= MAX_MESSAGE_BYTES
-        ):
-            work = self._reply(owner.decode(), message)
+            work = _step_answer(workflows, owner.decode(), run_id.decode(), int(index), parts)
+            what, about = "step answer", {"runId": run_id.decode()}
         if work is None:
             log.warning("ignored an unknown control message")
             return
-        job = asyncio.create_task(work)
+        job = asyncio.create_task(_carry_out(what, work, about))
         self._working.add(job)
         job.add_done_callback(self._working.discard)
 
-    async def _reply(self, owner: str, raw: bytes) -> None:
-        if self._service is None:
-            return
-        try:
-            message = v1.Message.model_validate(orjson.loads(raw))
-            request = v1.SendMessageRequest(
-                message=message, configuration=v1.SendMessageConfiguration(return_immediately=True)
-            )
-            await self._service.send(owner, request, streaming=False)
-        except GatewayError as refused:
-            log.info("a forwarded follow-up was refused: %s", refused.reason)
-        except Exception:
-            log.exception("a forwarded follow-up failed")
 
-    async def _run_cancel(self, owner_id: str, run_id: str) -> None:
-        if self._workflows is None:
-            return
-        try:
-            await self._workflows.cancel(owner_id, run_id)
-        except GatewayError as refused:
-            log.info("a forwarded run cancel was refused: %s", refused.reason, extra={"runId": run_id})
-        except Exception:
-            log.exception("a forwarded run cancel failed", extra={"runId": run_id})
+async def _carry_out(what: str, work: Awaitable[object], about: dict[str, str]) -> None:
+    """Do what another process asked for; a refusal is logged (the asker hears the outcome from the
+    task's or run's events), never raised."""
+    try:
+        await work
+    except GatewayError as refused:
+        log.info("a forwarded %s was refused: %s", what, refused.reason, extra=about)
+    except Exception:
+        log.exception("a forwarded %s failed", what, extra=about)
 
-    async def _run_reply(self, owner_id: str, run_id: str, index: int, raw: bytes) -> None:
-        if self._workflows is None:
-            return
-        try:
-            parts = [v1.Part.model_validate(p) for p in orjson.loads(raw)]
-            await self._workflows.reply(owner_id, run_id, index, parts)
-        except GatewayError as refused:
-            log.info("a forwarded step answer was refused: %s", refused.reason, extra={"runId": run_id})
-        except Exception:
-            log.exception("a forwarded step answer failed", extra={"runId": run_id})
 
-    async def _cancel(self, owner: str, task_id: str) -> None:
-        if self._service is None:
-            return
-        try:
-            await self._service.cancel(owner, task_id)
-        except GatewayError as refused:
-            log.info("a forwarded cancel was refused: %s", refused.reason, extra={"taskId": task_id})
-        except Exception:
-            log.exception("a forwarded cancel failed", extra={"taskId": task_id})
+async def _follow_up(service: TaskService, owner: str, raw: bytes) -> None:
+    message = v1.Message.model_validate(orjson.loads(raw))
+    config = v1.SendMessageConfiguration(return_immediately=True)
+    await service.send(owner, v1.SendMessageRequest(message=message, configuration=config), streaming=False)
+
+
+async def _step_answer(
+    workflows: WorkflowService, owner_id: str, run_id: str, index: int, raw: bytes
+) -> None:
+    parts = [v1.Part.model_validate(p) for p in orjson.loads(raw)]
+    await workflows.reply(owner_id, run_id, index, parts)

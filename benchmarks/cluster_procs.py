@@ -209,9 +209,9 @@ def start_command(fleet: Fleet, name: str, argv: list[str], env: dict[str, str],
 
 
 def cpu_by_group(groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each group: ``groups`` maps a name to process group ids;
-    the shared services (:data:`SERVICE_NAMES`) are found by process name; ``bench`` is this process,
-    ``machine`` the whole machine (every process, other tenants' too)."""
+    """CPU seconds (user + system, with the reaped children's) so far of each group: ``groups`` maps a
+    name to process group ids; the shared services (:data:`SERVICE_NAMES`) are found by process name;
+    ``bench`` is this process, ``machine`` the whole machine (every process, other tenants' too)."""
     ticks: dict[str, int] = dict.fromkeys([*groups, *SERVICE_NAMES], 0)
     owner = {pgrp: name for name, pgrps in groups.items() for pgrp in pgrps}
     by_comm = {comm: name for name, comm in SERVICE_NAMES.items()}
@@ -222,7 +222,9 @@ def cpu_by_group(groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
             fields = text.rsplit(")", 1)[1].split()
             name = owner.get(int(fields[2])) or by_comm.get(comm)
             if name is not None:
-                ticks[name] += int(fields[11]) + int(fields[12])
+                # utime stime, and cutime cstime: the CPU of children it has reaped (PostgreSQL's
+                # postmaster reaps the backends of closed connections; their own entries are gone).
+                ticks[name] += sum(int(value) for value in fields[11:15])
     found = {name: count / os.sysconf("SC_CLK_TCK") for name, count in ticks.items()}
     found["bench"] = _own_cpu()
     found["machine"] = machine_busy_seconds()

@@ -99,6 +99,7 @@ class Phase:
     tasks_persisted: int
     cores_each: list[float]  # of each gateway process
     commits: int  # PostgreSQL transactions committed in the run's database
+    sessions: int  # PostgreSQL connections opened to it
 
     @property
     def rps(self) -> float:
@@ -121,16 +122,17 @@ def message_params(agent_id: str) -> dict[str, Any]:
     }
 
 
-async def database_counts(backing: Backing) -> tuple[int, int]:
-    """The rows in ``tasks`` and the transactions committed in the run's database so far (PostgreSQL's
-    statistics, which each backend reports within about a second)."""
+async def database_counts(backing: Backing) -> tuple[int, int, int]:
+    """The rows in ``tasks``, and the transactions committed and sessions opened in the run's database
+    so far (PostgreSQL's statistics, which each backend reports within about a second)."""
     connection = await asyncpg.connect(backing.database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         tasks = await connection.fetchval("SELECT count(*) FROM tasks")
-        commits = await connection.fetchval(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        stats = await connection.fetchrow(
+            "SELECT xact_commit, sessions FROM pg_stat_database WHERE datname = current_database()"
         )
-        return int(tasks), int(commits)
+        assert stats is not None
+        return int(tasks), int(stats["xact_commit"]), int(stats["sessions"])
     finally:
         await connection.close()
 
@@ -209,7 +211,14 @@ async def run_phase(
     cpu["gateways"] = sum(cpu[g.name] for g in gateways)
     each = [cpu[g.name] / (wall_to - wall_from) for g in gateways]
     return Phase(
-        len(gateways), load, cpu, wall_to - wall_from, after[0] - before[0], each, after[1] - before[1]
+        len(gateways),
+        load,
+        cpu,
+        wall_to - wall_from,
+        after[0] - before[0],
+        each,
+        after[1] - before[1],
+        after[2] - before[2],
     )
 
 
@@ -297,6 +306,10 @@ def render(phases: list[Phase], args: argparse.Namespace) -> str:
         row(
             "PostgreSQL transactions per request (pg_stat_database)",
             lambda p: _num(p.commits / p.load["requests"] if p.load["requests"] else math.nan),
+        ),
+        row(
+            "PostgreSQL connections opened per second (pg_stat_database sessions)",
+            lambda p: _num(p.sessions / p.cpu_seconds_window if p.cpu_seconds_window else math.nan),
         ),
     ]
     for key, label in GROUPS:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime
 
 from a2a_gateway.agent import AgentDefinition, AgentEvent, InputRequired, Reply, Skill, SkillContext
@@ -25,13 +24,15 @@ from a2a_gateway.protocol import v1
 from a2a_gateway.protocol.base import utc_now
 from a2a_gateway.protocol.ids import new_id
 from a2a_gateway.tasks import state
-from a2a_gateway.tasks.broker import Delivery, Subscription, TaskEventBroker
+from a2a_gateway.tasks.broker import Subscription, TaskEventBroker
+from a2a_gateway.tasks.elsewhere import Elsewhere
 from a2a_gateway.tasks.limits import TaskLimits, part_bytes
 from a2a_gateway.tasks.live import UNSTARTED, Crash, Handler, LiveTask, Unstarted
 from a2a_gateway.tasks.models import Positioned, TaskOrigin, TaskQuery
 from a2a_gateway.tasks.ports import PushNotifier, TaskEventBus, TaskHolders, TaskRepository
 from a2a_gateway.tasks.push_configs import PushConfigs
 from a2a_gateway.tasks.replay import Reviver, caller_of_owner
+from a2a_gateway.tasks.results import SendResult, Subscribed
 from a2a_gateway.tasks.runner import TaskRunner
 from a2a_gateway.tasks.state import readable
 
@@ -42,29 +43,6 @@ _DEFAULT_CONFIG = v1.SendMessageConfiguration()
 RESTARTED = "The gateway restarted while this task was in flight; it was marked failed."
 SET_UP_FAILED = "The task could not be set up (its push notification config could not be stored)."
 SHUT_DOWN = "The gateway shut down while this task was in flight; it was marked failed."
-CANCEL_WAIT_S = 10.0  # how long a cancel passed on to the process running the task waits for its end
-HOLDER_CHECK_S = 1.0  # how often a follow-up passed on looks whether the process it went to still runs
-REPLY_WAIT_S = 300.0  # how long a blocking follow-up passed on to that process waits for the task to stop
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribed:
-    """A subscription with the snapshot it starts from: the snapshot reflects the task's events up to
-    ``current``; ``resumed``: the subscription picks up right after the number a client asked for."""
-
-    snapshot: v1.Task
-    sub: Subscription
-    current: int
-    resumed: bool
-
-
-@dataclass(slots=True)
-class SendResult:
-    """Outcome of a send: a direct message, or a task (a snapshot, or a stream of its events)."""
-
-    message: v1.Message | None = None
-    task: v1.Task | None = None
-    stream: Subscription | None = None
 
 
 class TaskService:
@@ -100,6 +78,7 @@ class TaskService:
         self._runner = TaskRunner(repo, broker, notifier, clock, self._forget, limits=limits, bus=bus)
         self._reviver = Reviver(agent, repo, self._runner, self._live, clock, bus=bus)
         self.push = PushConfigs(repo, notifier, self._visible)
+        self._elsewhere = Elsewhere(self, repo, broker, bus, holders, history_default=history_default)
 
     # --- sending -----------------------------------------------------------------------------------
 
@@ -130,7 +109,7 @@ class TaskService:
                         "This task waits on another gateway process: send its follow-up without an inline "
                         "push notification config (set one with CreateTaskPushNotificationConfig)"
                     )
-                return await self._send_elsewhere(owner, request, resumed, streaming)
+                return await self._elsewhere.send(owner, request, resumed, streaming)
             live = resumed
         else:
             task_id = retry_task_id(owner, message.message_id)
@@ -286,7 +265,7 @@ class TaskService:
         task_id = message.task_id or ""
         live = self._live.get(task_id)
         if (live is None or live.owner != owner) and self._holders is not None:
-            elsewhere = await self._held_elsewhere(owner, task_id)
+            elsewhere = await self._elsewhere.held(owner, task_id)
             if elsewhere is not None:
                 return elsewhere
             live = self._live.get(task_id)
@@ -311,69 +290,6 @@ class TaskService:
         state.add_message(live.task, message)
         live.pending = (gen, None, message)
         return live
-
-    async def _held_elsewhere(self, owner: str, task_id: str) -> Positioned | None:
-        """With several processes: the task as stored when a live process other than this one holds
-        it; None when it is this process's to answer (a stopped holder's task is taken over first, a
-        task no process holds is claimed, so two processes never revive it both)."""
-        holders = self._holders
-        assert holders is not None
-        found = await self._repo.positioned(task_id, owner, None)
-        if found is None or found.task.status.state.terminal or found.holder == holders.holder:
-            return None
-        if found.holder is not None:
-            if await holders.alive(found.holder):
-                return found
-            await holders.take_over(task_id)
-            if task_id in self._live:
-                return None
-        if not await holders.claim(task_id, None):
-            raise Unavailable("Another gateway process is answering this task right now; try again")
-        return None
-
-    async def _send_elsewhere(
-        self, owner: str, request: v1.SendMessageRequest, found: Positioned, streaming: bool
-    ) -> SendResult:
-        """A follow-up to a task whose skill waits on another process: checked here as the holder would,
-        passed on to it, and answered from the task's events as they come back on the bus."""
-        assert self._holders is not None and found.holder is not None
-        task_id = found.task.id
-        message = request.message
-        if message.context_id and message.context_id != found.task.context_id:
-            raise InvalidParams(
-                "contextId does not match the task's contextId",
-                violations=[{"field": "message.contextId", "description": "differs from the task's"}],
-            )
-        if not found.task.status.state.interrupted:
-            raise UnsupportedOperation(f"Task {task_id} is working and does not take messages until it asks")
-        config = request.configuration or _DEFAULT_CONFIG
-        history = config.history_length if config.history_length is not None else self._history_default
-        opened = await self.subscribe_resumable(owner, task_id, None, retain=False)
-        opened.sub.stop_at_interrupted = True
-        try:
-            await self._holders.ask_reply(found.holder, owner, message)
-            # The holder answers with the task's next event; a holder that stopped before it took the
-            # follow-up never will: once its lease is gone the task is taken over, and sent to again.
-            while not await opened.sub.wait_first(HOLDER_CHECK_S):
-                if not await self._holders.alive(found.holder):
-                    opened.sub.close()
-                    return await self.send(owner, request, streaming=streaming)
-            if streaming:
-                return SendResult(task=state.snapshot(opened.snapshot, history), stream=opened.sub)
-            async with asyncio.timeout(REPLY_WAIT_S):
-                async for delivery in opened.sub.deliveries():
-                    if config.return_immediately or delivery.terminal or delivery.interrupted:
-                        break
-        except TimeoutError:
-            raise Unavailable(
-                "The gateway process running this task did not take the follow-up in time; read the task "
-                "to see its state"
-            ) from None
-        except BaseException:
-            opened.sub.close()
-            raise
-        opened.sub.close()
-        return SendResult(task=await self.get(owner, task_id, history))
 
     async def _abandon(self, live: LiveTask) -> None:
         """A task whose set-up failed before its run started: close its skill (a relay cancels upstream)
@@ -471,7 +387,7 @@ class TaskService:
         here from now on, for clients that resume (the REST stream)."""
         live = self._live.get(task_id)
         if live is None or live.owner != owner:
-            return await self._subscribe_stored(owner, task_id, after)
+            return await self._elsewhere.subscribe(owner, task_id, after)
         if live.state.terminal:
             # Its final write is being committed; the stream would hold nothing new.
             raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(live.state)}")
@@ -482,41 +398,6 @@ class TaskService:
         if after is not None and self._broker.covers(task_id, after, live.seq):
             return Subscribed(snapshot, self._broker.subscribe(task_id, after=after), live.seq, True)
         return Subscribed(snapshot, self._broker.subscribe(task_id, after=live.seq), live.seq, False)
-
-    async def _subscribe_stored(self, owner: str, task_id: str, after: int | None) -> Subscribed:
-        """Subscribe to a task this process does not run: from the store's snapshot, then its events as
-        another process publishes them (the bus), numbered on from the snapshot's."""
-        found = await self._repo.positioned(task_id, owner, self._history_default)
-        if found is None:
-            raise TaskNotFound(f"Task {task_id} not found")
-        live = self._live.get(task_id)
-        if live is not None and live.owner == owner:
-            return await self.subscribe_resumable(owner, task_id, after)  # taken in here meanwhile
-        stored = found.task
-        if stored.status.state.terminal:
-            raise UnsupportedOperation(f"Task {task_id} is in terminal state {readable(stored.status.state)}")
-        if self._bus is None:
-            if not stored.status.state.interrupted:
-                raise UnsupportedOperation(f"Task {task_id} is not running in this gateway")
-            # Paused before a restart: its events go on once a follow-up brings its skill back.
-            return Subscribed(stored, self._broker.subscribe(task_id, after=found.seq), found.seq, False)
-        # Start at the older of the snapshot and the client's last event, so a resuming client's stream
-        # also carries what happened between the two (a client ahead of the stored snapshot skips it).
-        start = found.seq if after is None else min(after, found.seq)
-        kept = await self._bus.since(task_id, start)
-        whole = start == found.seq or _contiguous_from(kept, start)
-        resumed = after is not None and whole
-        if not whole:
-            start = found.seq
-            kept = [d for d in kept if d.seq > start]
-        live = self._live.get(task_id)
-        if live is not None and live.owner == owner:
-            return await self.subscribe_resumable(owner, task_id, after)
-        # No await from here on: what the bus kept, then what this process's reader brings.
-        self._broker.retain(task_id)
-        self._bus.follow(task_id, start)
-        sub = self._broker.subscribe(task_id, after=start, preload=[d for d in kept if d.seq > start])
-        return Subscribed(stored, sub, found.seq, resumed)
 
     async def _visible(self, owner: str, task_id: str) -> LiveTask | v1.Task:
         live = self._live.get(task_id)
@@ -540,7 +421,7 @@ class TaskService:
             live = self._live.get(task_id)
             elsewhere = found.holder is not None and found.holder != self.holder
             if (live is None or live.owner != owner) and elsewhere and not stored.status.state.terminal:
-                return await self._cancel_elsewhere(owner, task_id, found.holder or "")
+                return await self._elsewhere.cancel(owner, task_id, found.holder or "")
             live = self._live.get(task_id)
             if live is None or live.owner != owner:
                 if not stored.status.state.interrupted:
@@ -564,39 +445,6 @@ class TaskService:
     def holder(self) -> str | None:
         """This process's name among several on one database (None: the only one)."""
         return self._holders.holder if self._holders is not None else None
-
-    async def _cancel_elsewhere(self, owner: str, task_id: str, holder: str) -> v1.Task:
-        """Cancel a task another process runs: that process is asked to, and the end is heard on the
-        bus; a task whose process stopped is taken over here first, then canceled like any other."""
-        assert self._holders is not None
-        if not await self._holders.alive(holder):
-            await self._holders.take_over(task_id)
-            if task_id in self._live:
-                return await self.cancel(owner, task_id)
-        else:
-            try:
-                opened = await self.subscribe_resumable(owner, task_id, None, retain=False)
-            except UnsupportedOperation:
-                opened = None  # ended meanwhile
-            if opened is not None:
-                try:
-                    await self._holders.ask_cancel(holder, owner, task_id)
-                    async with asyncio.timeout(CANCEL_WAIT_S):
-                        async for _ in opened.sub:
-                            pass
-                except TimeoutError:
-                    raise Unavailable(
-                        "The gateway process running this task did not confirm the cancel in time; "
-                        "read the task to see its state"
-                    ) from None
-                finally:
-                    opened.sub.close()
-        task = await self.get(owner, task_id, None)
-        if task.status.state is not v1.TaskState.CANCELED:
-            raise TaskNotCancelable(
-                f"Task {task_id} is in state {readable(task.status.state)} and cannot be canceled"
-            )
-        return task
 
     async def expire(self, owner: str, task_id: str, reason: str) -> bool:
         """Fail a task that ran out of time; its skill is stopped (a relay cancels upstream)."""
@@ -729,11 +577,6 @@ class TaskService:
         self._live.pop(live.task.id, None)
         for listener in self._end_listeners:
             listener(live.task.id)
-
-
-def _contiguous_from(kept: list[Delivery], after: int) -> bool:
-    """Whether ``kept`` (events numbered ``after`` and above) holds every event after ``after``."""
-    return bool(kept) and (kept[0].seq == after or (after == 0 and kept[0].seq == 1))
 
 
 def retry_task_id(owner: str, message_id: str) -> str | None:

@@ -285,8 +285,8 @@ async def test_two_workers_share_the_socket_and_stop_together(
     )  # PostgreSQL is never migrated at start-up
     assert code == 0, err
     async with gateway(tmp_path, shared, "--workers", "2") as parent:
-        await parent.wait_listening()
-        assert any("with 2 workers" in line for line in parent.lines)
+        # Each worker logs its own "listening on" line too: the parent's comes once both have started.
+        await parent.wait_for_line("with 2 workers")
         workers = children(parent.process.pid)
         assert len(workers) == 2, workers
         seen = await asyncio.to_thread(answering_workers, parent.port, workers, 2)
@@ -318,7 +318,7 @@ async def test_a_worker_that_dies_is_replaced_and_the_parent_ends_with_1(
     code, _, err = run(tmp_path, "db", "upgrade", A2A_GATEWAY_DATABASE_URL=shared.database_url)
     assert code == 0, err
     async with gateway(tmp_path, shared, "--workers", "2") as parent:
-        await parent.wait_listening()
+        await parent.wait_for_line("with 2 workers")
         first = children(parent.process.pid)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)

@@ -17,11 +17,17 @@ def load_or_create(data_dir: Path, name: str) -> bytes:
     except FileNotFoundError:
         pass
     value = secrets.token_bytes(32)
-    # O_EXCL: if another process created it meanwhile, use theirs instead of overwriting.
+    # Written whole to a file of its own, then linked into place: the name never shows a half-written
+    # secret, and if another process (a sibling worker) put its own there first, theirs is used.
+    draft = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value.hex())
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value.hex())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return bytes.fromhex(path.read_text().strip())
+    finally:
+        draft.unlink(missing_ok=True)
     return value

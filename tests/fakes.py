@@ -133,13 +133,12 @@ class FakeTaskRepository:
         status: v1.TaskStatus,
         keep: Collection[str] = (),
         paused_skills: Collection[str] = (),
-        only: Collection[str] | None = None,
     ) -> int:
-        """Fail the non-terminal tasks (of ``only``) but ``keep`` and the paused ones of ``paused_skills``."""
+        """Fail every non-terminal task but ``keep`` and the paused tasks of ``paused_skills``."""
         failed = 0
         for task_id, row in self.rows.items():
             task = row.task
-            if task.status.state.terminal or task_id in keep or (only is not None and task_id not in only):
+            if task.status.state.terminal or task_id in keep:
                 continue
             if task.status.state.interrupted and row.origin and row.origin.skill_id in paused_skills:
                 continue

@@ -210,11 +210,10 @@ class SqlTaskRepository:
         status: v1.TaskStatus,
         keep: Collection[str] = (),
         paused_skills: Collection[str] = (),
-        only: Collection[str] | None = None,
     ) -> int:
         """Mark every non-terminal task failed but ``keep`` and the paused tasks of ``paused_skills``; the
         explanation joins each failed task's history, and the holds of the failed tasks are released in
-        the same transaction. ``only``: just these tasks (a takeover), not every one."""
+        the same transaction."""
         await self.flush()
         spared = set(paused_skills)
         now = datetime.now(UTC)
@@ -230,7 +229,6 @@ class SqlTaskRepository:
                     )
                     .select_from(tasks.outerjoin(task_messages, task_messages.c.task_id == tasks.c.id))
                     .where(tasks.c.state.not_in(TERMINAL), tasks.c.id.not_in(list(keep)))
-                    .where(tasks.c.id.in_(list(only)) if only is not None else tasks.c.id.is_not(None))
                     .group_by(tasks.c.id, tasks.c.context_id, tasks.c.state, tasks.c.origin)
                 )
             ).all()

@@ -51,9 +51,8 @@ class TaskRepository(Protocol):
         status: v1.TaskStatus,
         keep: Collection[str] = (),
         paused_skills: Collection[str] = (),
-        only: Collection[str] | None = None,
     ) -> int:
-        """Mark every non-terminal task (of ``only``, when given) failed with ``status``; return how many.
+        """Mark every non-terminal task failed with ``status``; return how many.
 
         Spared: the tasks in ``keep``, and paused tasks (input or auth required) whose origin names one of
         ``paused_skills``: those hold no work in flight and are answered after the restart.

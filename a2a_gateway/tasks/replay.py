@@ -124,21 +124,25 @@ class Reviver:
         store agree, and numbering goes on after the last of them."""
         stored.artifacts = list(stored.artifacts or [])
         stored.history = list(stored.history or [])
+        saved = len(stored.history)
         touched: set[str] = set()
+        caught_up = False
         if self._bus is not None:
             missed = [d for d in await self._bus.since(stored.id, seq + 1) if d.seq > seq]
             touched = _apply(stored, missed)
+            caught_up = bool(missed)
             seq = max([seq, await self._bus.last(stored.id), *(d.seq for d in missed)])
         live = LiveTask(
             task=stored, owner=owner, created_at=self._clock(), resumable=resumable, origin=origin, seq=seq
         )
-        live.saved_messages = len(stored.history)
+        live.saved_messages = saved  # messages the bus brought are written below, with the rest
         live.stored_bytes = stored_size(stored)  # the size limits count on from what is stored
         self._live[stored.id] = live
-        if touched:
-            caught_up = live.changes()
-            caught_up.artifact_ids |= touched
-            self._repo.submit(caught_up)
+        if caught_up:
+            caught_up_write = live.changes()
+            caught_up_write.artifact_ids |= touched
+            self._repo.submit(caught_up_write)
+
         configs = await self._repo.list_push_configs(stored.id)
         known = {c.id for c in configs}
         # A config attached while the stored ones were read is kept too.

@@ -419,11 +419,9 @@ class TaskService:
                 raise TaskNotFound(f"Task {task_id} not found")
             stored = found.task
             live = self._live.get(task_id)
-            elsewhere = found.holder is not None and found.holder != self.holder
-            if (live is None or live.owner != owner) and elsewhere and not stored.status.state.terminal:
-                return await self._elsewhere.cancel(owner, task_id, found.holder or "")
-            live = self._live.get(task_id)
             if live is None or live.owner != owner:
+                if found.holder not in (None, self.holder) and not stored.status.state.terminal:
+                    return await self._elsewhere.cancel(owner, task_id, found.holder or "")
                 if not stored.status.state.interrupted:
                     raise TaskNotCancelable(
                         f"Task {task_id} is in state {readable(stored.status.state)} and cannot be canceled"

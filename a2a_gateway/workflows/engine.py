@@ -447,8 +447,18 @@ class RunDriver:
         async with self._save_lock:
             events, self._outbox = self._outbox, []
             snapshot = self.run.copy()
+            # A step's task canceled mid-save (its run is being canceled) does not take the save with
+            # it: a store commits what it was given regardless, so the outcome is awaited before the lock
+            # goes, and the next save expects the seq the store now has.
+            saving = asyncio.ensure_future(self._deps.store.save_run(snapshot, events, self._saved_seq))
             try:
-                saved = await self._deps.store.save_run(snapshot, events, self._saved_seq)
+                saved = await asyncio.shield(saving)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    if await asyncio.shield(saving):
+                        self._saved_seq = snapshot.seq
+                        self._deps.hub.publish(events)
+                raise
             except Exception as exc:
                 log.warning("saving a run failed: its driver stops", extra={"runId": self.run.id})
                 raise _Lost("the store failed") from exc

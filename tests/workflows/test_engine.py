@@ -402,3 +402,44 @@ async def _take(events: Any, n: int) -> Any:
         count += 1
         if count == n:
             return
+
+
+class CommittingStore(MemoryWorkflowStore):
+    """Like a database writer: a save, once handed over, commits when ``gate`` opens, whether or not
+    its caller is still waiting (canceled meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = 0
+
+    async def save_run(self, run: Any, events: Any, expected_seq: int) -> bool:
+        async def commit() -> bool:
+            self.waiting += 1
+            await self.gate.wait()
+            self.waiting -= 1
+            return await MemoryWorkflowStore.save_run(self, run, events, expected_seq)
+
+        return await asyncio.shield(asyncio.ensure_future(commit()))
+
+
+async def test_a_cancel_that_lands_while_a_step_saves_still_cancels_the_run() -> None:
+    w = World()
+    w.store = CommittingStore()
+    w.service = w.new_service()
+    run_id = await w.run(step("slow"), step("slow"))
+    await w.tasks.until(lambda: len(w.tasks.open()) == 2)
+    w.store.gate.clear()
+    w.tasks.complete((await w.tasks.get(0)).task.id)  # step 0's save is handed over and waits
+    await w.tasks.until(lambda: w.store.waiting == 1)
+    canceling = asyncio.create_task(w.service.cancel(OWNER, run_id))  # cancels step tasks mid-save
+    await w.tasks.until(
+        lambda: (
+            w.tasks.tasks and all(f.canceled or f.task.status.state.terminal for f in w.tasks.tasks.values())
+        )
+    )
+    w.store.gate.set()
+    canceled = await canceling
+    assert canceled.status is RunStatus.CANCELED
+    assert w.kinds(run_id)[-1] == ("run_canceled", None)
